@@ -1,0 +1,335 @@
+# Copyright 2026 deployment_manager contributors
+# License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError, ValidationError
+
+from ..ops.spec import EnvironmentSpec
+from ..remote import (
+    InvalidInput,
+    split_command,
+    validate_database_name,
+    validate_hostname,
+    validate_path,
+    validate_username,
+)
+from .deployment_host import MANAGER_GROUP
+
+ENVIRONMENT_TYPES = [
+    ("production", "Production"),
+    ("preproduction", "Pre-production"),
+    ("development", "Development"),
+    ("disaster_recovery", "Disaster recovery site"),
+]
+
+HEALTH_STATES = [
+    ("unknown", "Unknown"),
+    ("ok", "Healthy"),
+    ("warning", "Warning"),
+    ("error", "Error"),
+]
+
+# Fields holding a command line, with the label used in error messages.
+COMMAND_FIELDS = {
+    "odoo_command": "Odoo command",
+    "odoo_stop_command": "Odoo stop command",
+    "odoo_start_command": "Odoo start command",
+    "odoo_restart_command": "Odoo restart command",
+    "odoo_status_command": "Odoo status command",
+    "pg_stop_command": "PostgreSQL stop command",
+    "pg_start_command": "PostgreSQL start command",
+    "pg_restart_command": "PostgreSQL restart command",
+    "pg_status_command": "PostgreSQL status command",
+}
+PATH_FIELDS = {
+    "odoo_config_path": "Configuration file",
+    "data_dir": "Data directory",
+    "log_file": "Log file",
+    "backup_dir": "Backup directory",
+}
+
+
+class DeploymentEnvironment(models.Model):
+    """An Odoo installation of the company: production, or one derived from it."""
+
+    _name = "deployment.environment"
+    _description = "Deployment Environment"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _order = "landscape_id, type_sequence, name"
+
+    name = fields.Char(required=True, tracking=True)
+    active = fields.Boolean(default=True)
+    company_id = fields.Many2one("res.company", default=lambda self: self.env.company)
+    color = fields.Integer()
+    environment_type = fields.Selection(
+        ENVIRONMENT_TYPES, string="Type", required=True, default="development", tracking=True
+    )
+    type_sequence = fields.Integer(compute="_compute_landscape", store=True)
+    host_id = fields.Many2one("deployment.host", required=True, tracking=True, ondelete="restrict")
+    production_id = fields.Many2one(
+        "deployment.environment",
+        string="Derived from",
+        domain="[('environment_type', '=', 'production'), ('id', '!=', id)]",
+        tracking=True,
+        help="The production environment this one is a copy of.",
+    )
+    derived_ids = fields.One2many("deployment.environment", "production_id")
+    landscape_id = fields.Many2one(
+        "deployment.environment",
+        string="Landscape",
+        compute="_compute_landscape",
+        store=True,
+        recursive=True,
+        help="The production environment and every environment derived from it.",
+    )
+
+    # How to operate this Odoo.
+    odoo_command = fields.Char(
+        default="odoo",
+        required=True,
+        help="The Odoo executable, e.g. 'odoo' or '/opt/odoo/venv/bin/python /opt/odoo/odoo-bin'.",
+    )
+    odoo_config_path = fields.Char(string="Configuration file", default="/etc/odoo/odoo.conf")
+    db_name = fields.Char(string="Database")
+    db_host = fields.Char(string="Database host", help="Empty: the local socket.")
+    db_port = fields.Integer(string="Database port", default=5432)
+    db_user = fields.Char(string="Database user")
+    db_password = fields.Char(groups=MANAGER_GROUP, copy=False, exportable=False)
+    data_dir = fields.Char(string="Data directory", help="Odoo's data_dir: the filestore is in filestore/<database>.")
+    addons_paths = fields.Text(string="Custom addons paths", help="One absolute path per line.")
+    log_file = fields.Char()
+    backup_dir = fields.Char(string="Backup directory")
+    odoo_stop_command = fields.Char(default="systemctl stop odoo")
+    odoo_start_command = fields.Char(default="systemctl start odoo")
+    odoo_restart_command = fields.Char(default="systemctl restart odoo")
+    odoo_status_command = fields.Char(default="systemctl is-active odoo")
+    pg_stop_command = fields.Char(string="PostgreSQL stop command", default="systemctl stop postgresql")
+    pg_start_command = fields.Char(string="PostgreSQL start command", default="systemctl start postgresql")
+    pg_restart_command = fields.Char(string="PostgreSQL restart command", default="systemctl restart postgresql")
+    pg_status_command = fields.Char(string="PostgreSQL status command", default="systemctl is-active postgresql")
+    health_url = fields.Char(string="Health check URL", help="e.g. https://erp.example.com/web/health")
+
+    # The last discovery: a dated snapshot of what the environment really is.
+    discovered_at = fields.Datetime(readonly=True, copy=False)
+    odoo_version = fields.Char(readonly=True, copy=False)
+    postgres_version = fields.Char(string="PostgreSQL version", readonly=True, copy=False)
+    module_ids = fields.One2many("deployment.environment.module", "environment_id", string="Installed modules", readonly=True)
+    module_count = fields.Integer(compute="_compute_module_count")
+    database_size = fields.Float(readonly=True, copy=False, help="Bytes.")
+    filestore_size = fields.Float(readonly=True, copy=False, help="Bytes.")
+    backup_free_space = fields.Float(readonly=True, copy=False, help="Bytes free in the backup directory.")
+    database_size_display = fields.Char(compute="_compute_size_display", string="Database size")
+    filestore_size_display = fields.Char(compute="_compute_size_display", string="Filestore size")
+    backup_free_space_display = fields.Char(compute="_compute_size_display", string="Free space for backups")
+    odoo_service_state = fields.Char(string="Odoo service", readonly=True, copy=False)
+    pg_service_state = fields.Char(string="PostgreSQL service", readonly=True, copy=False)
+    discovery_notes = fields.Text(readonly=True, copy=False, help="What discovery could not read, and why.")
+    health_state = fields.Selection(HEALTH_STATES, default="unknown", readonly=True, copy=False, tracking=True)
+
+    operation_ids = fields.One2many("deployment.operation", "environment_id")
+    operation_count = fields.Integer(compute="_compute_operation_count")
+    active_operation_id = fields.Many2one("deployment.operation", compute="_compute_operation_count")
+
+    _sql_constraints = [
+        ("db_port_range", "CHECK(db_port IS NULL OR (db_port >= 0 AND db_port < 65536))",
+         "The database port must be between 1 and 65535."),
+    ]
+
+    @api.depends("environment_type", "production_id", "production_id.landscape_id")
+    def _compute_landscape(self):
+        order = {key: index for index, (key, _label) in enumerate(ENVIRONMENT_TYPES)}
+        for env in self:
+            env.type_sequence = order.get(env.environment_type, 99)
+            if env.environment_type == "production" or not env.production_id:
+                env.landscape_id = env if env.id else False
+            else:
+                env.landscape_id = env.production_id
+
+    def _compute_module_count(self):
+        for env in self:
+            env.module_count = len(env.module_ids)
+
+    def _compute_operation_count(self):
+        Operation = self.env["deployment.operation"]
+        for env in self:
+            env.operation_count = Operation.search_count([("environment_id", "=", env.id)])
+            env.active_operation_id = Operation.search(
+                [("environment_id", "=", env.id), ("state", "in", ("queued", "running"))], limit=1
+            )
+
+    @api.depends("database_size", "filestore_size", "backup_free_space")
+    def _compute_size_display(self):
+        for env in self:
+            env.database_size_display = _human_size(env.database_size) if env.discovered_at else False
+            env.filestore_size_display = _human_size(env.filestore_size) if env.discovered_at else False
+            env.backup_free_space_display = (
+                _human_size(env.backup_free_space) if env.discovered_at else False
+            )
+
+    @api.constrains("environment_type", "production_id")
+    def _check_production_link(self):
+        for env in self:
+            if env.environment_type == "production" and env.production_id:
+                raise ValidationError(_("A production environment is not derived from another one."))
+            if env.production_id and env.production_id.environment_type != "production":
+                raise ValidationError(
+                    _("%(env)s can only be derived from a production environment.", env=env.name)
+                )
+
+    @api.constrains(*COMMAND_FIELDS, *PATH_FIELDS, "db_name", "db_host", "db_user", "addons_paths")
+    def _check_operating_settings(self):
+        for env in self:
+            try:
+                env._spec()
+            except InvalidInput as error:
+                raise ValidationError(str(error)) from error
+
+    # ------------------------------------------------------------------
+    # What the operations need, validated
+    # ------------------------------------------------------------------
+    def _spec(self):
+        """The environment as the plain-Python operations see it.
+
+        Every value is validated here, so no command is ever built from an
+        unchecked one.
+        """
+        self.ensure_one()
+        env = self.sudo()
+        commands = {
+            field: split_command(env[field], field=label) if env[field] else []
+            for field, label in COMMAND_FIELDS.items()
+        }
+        paths = {
+            field: validate_path(env[field], field=label) if env[field] else None
+            for field, label in PATH_FIELDS.items()
+        }
+        addons = [
+            validate_path(line.strip(), field="Custom addons path")
+            for line in (env.addons_paths or "").splitlines()
+            if line.strip()
+        ]
+        return EnvironmentSpec(
+            name=env.name,
+            odoo_argv=commands["odoo_command"],
+            config_path=paths["odoo_config_path"],
+            db_name=validate_database_name(env.db_name) if env.db_name else None,
+            db_host=validate_hostname(env.db_host) if env.db_host else None,
+            db_port=env.db_port or None,
+            db_user=validate_username(env.db_user) if env.db_user else None,
+            db_password=env.db_password or None,
+            data_dir=paths["data_dir"],
+            addons_paths=addons,
+            log_file=paths["log_file"],
+            backup_dir=paths["backup_dir"],
+            odoo_status_argv=commands["odoo_status_command"],
+            pg_status_argv=commands["pg_status_command"],
+            odoo_stop_argv=commands["odoo_stop_command"],
+            odoo_start_argv=commands["odoo_start_command"],
+            odoo_restart_argv=commands["odoo_restart_command"],
+            pg_stop_argv=commands["pg_stop_command"],
+            pg_start_argv=commands["pg_start_command"],
+            pg_restart_argv=commands["pg_restart_command"],
+        )
+
+    def _secrets(self):
+        env = self.sudo()
+        return [s for s in (env.db_password,) if s] + self.host_id._secrets()
+
+    def _is_production(self):
+        return self.environment_type == "production"
+
+    # ------------------------------------------------------------------
+    # Results of operations
+    # ------------------------------------------------------------------
+    def _apply_discovery(self, snapshot):
+        """Keep the snapshot, fill the settings that were empty; return a summary."""
+        self.ensure_one()
+        effective = snapshot.get("effective", {})
+        vals = {
+            "discovered_at": fields.Datetime.now(),
+            "odoo_version": snapshot.get("odoo_version") or False,
+            "postgres_version": snapshot.get("postgres_version") or False,
+            "database_size": snapshot.get("database_size") or 0,
+            "filestore_size": snapshot.get("filestore_size") or 0,
+            "backup_free_space": snapshot.get("backup_free") or 0,
+            "discovery_notes": "\n".join(snapshot.get("notes", [])) or False,
+            "module_ids": [(5, 0, 0)] + [
+                (0, 0, {"name": m["name"], "version": m["version"], "state": m["state"]})
+                for m in snapshot.get("modules", [])
+            ],
+        }
+        # Fill what was not set by hand; never overwrite an administrator's value.
+        for field, key in (("db_name", "db_name"), ("db_host", "db_host"), ("db_user", "db_user"),
+                           ("data_dir", "data_dir"), ("log_file", "log_file")):
+            if not self[field] and effective.get(key):
+                vals[field] = effective[key]
+        if not self.addons_paths and snapshot.get("custom_addons_paths"):
+            vals["addons_paths"] = "\n".join(snapshot["custom_addons_paths"])
+        self.write(vals)
+        summary = self._apply_service_states(snapshot.get("services", {}), notes=snapshot.get("notes"))
+        return _(
+            "Odoo %(version)s, %(modules)s installed modules, database %(db)s, filestore %(fs)s. %(services)s",
+            version=self.odoo_version or "?",
+            modules=len(snapshot.get("modules", [])),
+            db=self.database_size_display or "?",
+            fs=self.filestore_size_display or "?",
+            services=summary,
+        )
+
+    def _apply_service_states(self, services, notes=None):
+        """Record the services' states and derive the health badge; return a summary."""
+        self.ensure_one()
+        odoo_state = services.get("odoo") or False
+        pg_state = services.get("postgresql") or False
+        states = [state for state in (odoo_state, pg_state) if state]
+        if any(state != "active" for state in states):
+            health = "error"
+        elif notes or not states:
+            health = "warning"
+        else:
+            health = "ok"
+        self.write({"odoo_service_state": odoo_state, "pg_service_state": pg_state, "health_state": health})
+        return _("Odoo service: %(odoo)s; PostgreSQL service: %(pg)s.",
+                 odoo=odoo_state or _("not checked"), pg=pg_state or _("not checked"))
+
+    # ------------------------------------------------------------------
+    # Actions (public: usable over XML-RPC / JSON-RPC)
+    # ------------------------------------------------------------------
+    def action_discover(self):
+        """Queue an operation that reads the environment for real and keeps a dated snapshot."""
+        self.ensure_one()
+        return self.env["deployment.operation"]._request("discover", environment=self)
+
+    def action_service_status(self):
+        """Queue an operation that asks the Odoo and PostgreSQL services for their state."""
+        self.ensure_one()
+        if not (self.odoo_status_command or self.pg_status_command):
+            raise UserError(_("Set the status commands of the services first."))
+        return self.env["deployment.operation"]._request("service_status", environment=self)
+
+    def action_view_operations(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "deployment_manager.action_deployment_operation"
+        )
+        action["domain"] = [("environment_id", "=", self.id)]
+        action["context"] = {"default_environment_id": self.id}
+        return action
+
+    def action_view_modules(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Modules of %s", self.name),
+            "res_model": "deployment.environment.module",
+            "view_mode": "list",
+            "domain": [("environment_id", "=", self.id)],
+        }
+
+
+def _human_size(size):
+    size = float(size or 0)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"

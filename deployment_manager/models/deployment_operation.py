@@ -1,0 +1,647 @@
+# Copyright 2026 deployment_manager contributors
+# License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+from datetime import timedelta
+
+import psycopg2
+import psycopg2.errors
+
+import odoo.modules.module
+from odoo import _, api, fields, models
+from odoo.exceptions import AccessError, UserError
+
+from .. import ops
+from ..ops.context import OperationContext, OperationFailed
+from ..remote import (
+    RemoteError,
+    poll_detached,
+    start_detached,
+    validate_path,
+    wait_detached,
+)
+from .deployment_host import MANAGER_GROUP
+
+_logger = logging.getLogger(__name__)
+
+USER_GROUP = "deployment_manager.group_deployment_user"
+
+STATES = [
+    ("queued", "Queued"),
+    ("running", "Running"),
+    ("done", "Done"),
+    ("failed", "Failed"),
+    ("cancelled", "Cancelled"),
+    ("interrupted", "Interrupted"),
+]
+ACTIVE_STATES = ("queued", "running")
+
+KINDS = [
+    ("fetch_host_key", "Fetch host key"),
+    ("test_connection", "Test connection"),
+    ("discover", "Discover"),
+    ("service_status", "Service status"),
+]
+# Operations on a host itself (not on one of its environments).
+HOST_KINDS = ("fetch_host_key", "test_connection")
+
+# Two arbitrary keys of PostgreSQL's advisory locks: the runner of an
+# operation holds (namespace, operation id) for as long as it runs, so a
+# lock that can be taken tells that its runner is gone.
+ADVISORY_NAMESPACE = 7_341_002
+
+# Heartbeats are written at most this often, in seconds.
+HEARTBEAT_INTERVAL = 5.0
+
+
+class DeploymentOperation(models.Model):
+    """One action on a server, run in the background and journaled command by command.
+
+    Operations are written by the system only: users request them through
+    the action methods of hosts and environments, and may cancel them.
+    """
+
+    _name = "deployment.operation"
+    _description = "Deployment Operation"
+    _order = "id desc"
+
+    name = fields.Char(readonly=True, default="/", copy=False)
+    kind = fields.Selection(KINDS, required=True, readonly=True)
+    environment_id = fields.Many2one("deployment.environment", readonly=True, index=True, ondelete="cascade")
+    host_id = fields.Many2one("deployment.host", required=True, readonly=True, index=True, ondelete="cascade")
+    environment_type = fields.Selection(related="environment_id.environment_type")
+    company_id = fields.Many2one("res.company", readonly=True)
+    requested_by_id = fields.Many2one("res.users", readonly=True, default=lambda self: self.env.user)
+    state = fields.Selection(STATES, default="queued", required=True, readonly=True, index=True)
+    progress = fields.Float(readonly=True, help="Percent done.")
+    progress_message = fields.Char(readonly=True)
+    started_at = fields.Datetime(readonly=True)
+    finished_at = fields.Datetime(readonly=True)
+    duration = fields.Float(compute="_compute_duration", help="Seconds.")
+    heartbeat_at = fields.Datetime(readonly=True, help="Last sign of life of the worker running it.")
+    worker = fields.Char(readonly=True, help="Host and process id of the worker running it.")
+    attempt = fields.Integer(readonly=True, default=0, help="How many workers have taken it up.")
+    cancel_requested = fields.Boolean(readonly=True)
+    result_summary = fields.Text(readonly=True)
+    result_data = fields.Json(readonly=True)
+    error_reason = fields.Char(readonly=True, help="A short code: dns, refused, auth, host_key_changed, …")
+    error_message = fields.Text(readonly=True)
+    step_ids = fields.One2many("deployment.operation.step", "operation_id", readonly=True)
+    command_ids = fields.One2many("deployment.operation.command", "operation_id", readonly=True)
+    command_count = fields.Integer(compute="_compute_command_count")
+
+    def init(self):
+        # One queued-or-running operation per environment (host operations:
+        # per host), guaranteed by the database even between two requests
+        # that race each other.
+        self.env.cr.execute(
+            """
+            CREATE UNIQUE INDEX IF NOT EXISTS deployment_operation_one_active_per_target
+            ON deployment_operation (
+                COALESCE(environment_id, 0),
+                (CASE WHEN environment_id IS NULL THEN host_id ELSE 0 END)
+            ) WHERE state IN ('queued', 'running')
+            """
+        )
+
+    @api.depends("started_at", "finished_at")
+    def _compute_duration(self):
+        now = fields.Datetime.now()
+        for op in self:
+            if op.started_at:
+                op.duration = ((op.finished_at or now) - op.started_at).total_seconds()
+            else:
+                op.duration = 0.0
+
+    def _compute_command_count(self):
+        for op in self:
+            op.command_count = len(op.command_ids)
+
+    # ------------------------------------------------------------------
+    # Immutability: the journal is the system's
+    # ------------------------------------------------------------------
+    @api.model_create_multi
+    def create(self, vals_list):
+        if not self.env.su:
+            raise AccessError(_("Operations are created by the deployment manager itself."))
+        for vals in vals_list:
+            if vals.get("name", "/") == "/":
+                vals["name"] = self.env["ir.sequence"].next_by_code("deployment.operation") or "/"
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if not self.env.su:
+            raise AccessError(_("Operations cannot be edited: they are the journal of what was done."))
+        return super().write(vals)
+
+    def unlink(self):
+        if not self.env.su:
+            raise AccessError(_("Operations cannot be deleted: they are the journal of what was done."))
+        return super().unlink()
+
+    # ------------------------------------------------------------------
+    # Requests
+    # ------------------------------------------------------------------
+    @api.model
+    def _request(self, kind, host=None, environment=None):
+        """Queue an operation after checking who asks; return an action showing it."""
+        host = host or environment.host_id
+        environment = environment or self.env["deployment.environment"]
+        self._check_may_run(kind, host, environment)
+        target_domain = (
+            [("environment_id", "=", environment.id)]
+            if environment
+            else [("host_id", "=", host.id), ("environment_id", "=", False)]
+        )
+        busy = self.sudo().search(target_domain + [("state", "in", ACTIVE_STATES)], limit=1)
+        if busy:
+            raise UserError(busy._busy_message())
+        try:
+            with self.env.cr.savepoint():
+                operation = self.sudo().create(
+                    {
+                        "kind": kind,
+                        "host_id": host.id,
+                        "environment_id": environment.id,
+                        "company_id": (environment.company_id or host.company_id).id,
+                        "requested_by_id": self.env.user.id,
+                        "progress_message": _("Waiting for a worker"),
+                    }
+                )
+                self.env.flush_all()
+        except psycopg2.errors.UniqueViolation:
+            busy = self.sudo().search(target_domain + [("state", "in", ACTIVE_STATES)], limit=1)
+            raise UserError(busy._busy_message()) from None
+        self.env.ref("deployment_manager.ir_cron_run_operations").sudo()._trigger()
+        return operation._action_open()
+
+    def _busy_message(self):
+        target = self.environment_id.display_name or self.host_id.display_name
+        return _(
+            "%(target)s is busy: operation %(name)s (%(kind)s) is %(state)s since %(since)s, "
+            "requested by %(user)s. Wait for it to end or cancel it.",
+            target=target,
+            name=self.name,
+            kind=dict(self._fields["kind"]._description_selection(self.env))[self.kind],
+            state=dict(self._fields["state"]._description_selection(self.env))[self.state],
+            since=fields.Datetime.to_string(self.started_at or self.create_date),
+            user=self.requested_by_id.name,
+        )
+
+    @api.model
+    def _check_may_run(self, kind, host, environment):
+        user = self.env.user
+        if not user.has_group(USER_GROUP):
+            raise AccessError(_("You are not allowed to run deployment operations."))
+        needs_manager = kind in HOST_KINDS or (environment and environment._is_production())
+        if needs_manager and not user.has_group(MANAGER_GROUP):
+            raise AccessError(
+                _("Only deployment managers may run this operation on %s.",
+                  environment.display_name or host.display_name)
+            )
+        # Reading the target through the user's own rights (record rules, companies).
+        (environment or host).check_access("read")
+
+    def _action_open(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": self._name,
+            "res_id": self.id,
+            "view_mode": "form",
+            "target": "current",
+        }
+
+    def action_cancel(self):
+        """Cancel a queued operation, or ask a running one to stop (its command is killed)."""
+        for op in self:
+            op._check_may_run(op.kind, op.host_id, op.environment_id)
+            if op.state == "queued":
+                op.sudo().write(
+                    {"state": "cancelled", "finished_at": fields.Datetime.now(),
+                     "progress_message": _("Cancelled by %s", self.env.user.name)}
+                )
+            elif op.state == "running":
+                op.sudo().write({"cancel_requested": True})
+            else:
+                raise UserError(_("Operation %s has already ended.", op.name))
+        return True
+
+    def action_refresh(self):
+        """Nothing to do: the client reloads the record (used by the progress view)."""
+        return True
+
+    # ------------------------------------------------------------------
+    # The background runner
+    # ------------------------------------------------------------------
+    @api.model
+    def _cron_run_operations(self):
+        """Cron entry point: reconcile orphans, then run queued operations one by one."""
+        self._reconcile_orphans()
+        done = 0
+        while True:
+            operation = self._claim_next()
+            if not operation:
+                break
+            operation._execute()
+            done += 1
+            remaining = self.sudo().search_count([("state", "=", "queued")])
+            self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
+
+    def _commit(self):
+        """Make what happened so far visible to everyone.
+
+        Inside the test runner the whole test is one transaction, so this
+        only flushes: the same unit of work then runs in a test unchanged.
+        """
+        self.env.flush_all()
+        if not odoo.modules.module.current_test:
+            self.env.cr.commit()  # pylint: disable=invalid-commit
+
+    @api.model
+    def _claim_next(self):
+        """Take the oldest queued operation no other worker is taking, and start it."""
+        self.env.cr.execute(
+            """
+            SELECT id FROM deployment_operation
+             WHERE state = 'queued'
+             ORDER BY id
+             LIMIT 1
+             FOR UPDATE SKIP LOCKED
+            """
+        )
+        row = self.env.cr.fetchone()
+        if not row:
+            return self.browse()
+        operation = self.sudo().browse(row[0])
+        operation._take_over()
+        operation.write({"started_at": fields.Datetime.now()})
+        self._commit()
+        return operation
+
+    def _take_over(self):
+        """Mark this worker as the one running the operation, and hold its advisory lock."""
+        self.env.cr.execute(
+            "SELECT pg_try_advisory_lock(%s, %s)", (ADVISORY_NAMESPACE, self.id)
+        )
+        if not self.env.cr.fetchone()[0]:
+            raise UserError(_("Operation %s is held by another worker.", self.name))
+        self.write(
+            {
+                "state": "running",
+                "heartbeat_at": fields.Datetime.now(),
+                "worker": f"{socket.gethostname()}:{os.getpid()}",
+                "attempt": self.attempt + 1,
+                "progress_message": _("Starting"),
+            }
+        )
+
+    def _release(self):
+        with contextlib.suppress(psycopg2.Error):
+            self.env.cr.execute(
+                "SELECT pg_advisory_unlock(%s, %s)", (ADVISORY_NAMESPACE, self.id)
+            )
+
+    def _execute(self):
+        """Run the operation to its end; every outcome is recorded, none escapes."""
+        self.ensure_one()
+        journal = OperationJournal(self)
+        try:
+            result = self._dispatch(journal)
+        except Exception as error:  # noqa: BLE001 - every failure must be recorded
+            self._record_failure(journal, error)
+        else:
+            self._record_success(journal, result)
+        finally:
+            journal.close()
+            self._release()
+            self._commit()
+
+    def _dispatch(self, journal):
+        handler = getattr(self, f"_run_{self.kind}")
+        return handler(journal)
+
+    def _record_success(self, journal, result):
+        if journal.cancel_event.is_set():
+            self.write({"state": "cancelled", "finished_at": fields.Datetime.now(),
+                        "progress_message": _("Cancelled")})
+            return
+        summary = self._apply_result(result)
+        self.write(
+            {
+                "state": "done",
+                "progress": 100.0,
+                "progress_message": _("Done"),
+                "finished_at": fields.Datetime.now(),
+                "result_summary": summary,
+                "result_data": _jsonable(result),
+            }
+        )
+        self._notify(
+            "deployment_manager.mt_operation_done",
+            _("%(kind)s %(name)s done: %(summary)s", kind=self._kind_label(), name=self.name,
+              summary=summary),
+        )
+
+    def _record_failure(self, journal, error):
+        if not odoo.modules.module.current_test:
+            # Whatever the failure left half-written is dropped; the journal
+            # up to the last heartbeat is already committed.
+            with contextlib.suppress(psycopg2.Error):
+                self.env.cr.rollback()
+        journal.fail_open_step()
+        cancelled = journal.cancel_event.is_set()
+        if isinstance(error, RemoteError):
+            reason, message = error.reason, str(error)
+        elif isinstance(error, (OperationFailed, UserError)):
+            reason, message = "failed", str(error.args[0] if error.args else error)
+        else:
+            reason, message = "internal", _("Unexpected error: %s", error)
+            _logger.info("Operation %s failed unexpectedly:\n%s", self.name, traceback.format_exc())
+        self.write(
+            {
+                "state": "cancelled" if cancelled else "failed",
+                "finished_at": fields.Datetime.now(),
+                "error_reason": "cancelled" if cancelled else reason,
+                "error_message": message,
+                "progress_message": _("Cancelled") if cancelled else _("Failed"),
+            }
+        )
+        self._apply_failure(reason, message)
+        if cancelled:
+            return
+        self._notify(
+            "deployment_manager.mt_operation_failed",
+            _("%(kind)s %(name)s failed: %(message)s", kind=self._kind_label(), name=self.name,
+              message=message),
+        )
+        target = self._target()
+        target.activity_schedule(
+            "mail.mail_activity_data_todo",
+            user_id=self.requested_by_id.id,
+            summary=_("Operation %s failed", self.name),
+            note=message,
+        )
+
+    def _target(self):
+        return (self.environment_id or self.host_id).sudo()
+
+    def _kind_label(self):
+        return dict(self._fields["kind"]._description_selection(self.env))[self.kind]
+
+    def _notify(self, subtype_xmlid, body):
+        self._target().message_post(body=body, subtype_xmlid=subtype_xmlid)
+
+    # ------------------------------------------------------------------
+    # Orphans: operations whose worker died
+    # ------------------------------------------------------------------
+    @api.model
+    def _reconcile_orphans(self):
+        """Find running operations nobody runs any more and settle them.
+
+        A worker holds the advisory lock of its operation while it runs; when
+        the lock is free and the heartbeat is older than the grace period,
+        the worker is gone. A detached command of the operation is then
+        re-attached (and the operation finished); otherwise the operation is
+        marked interrupted with the reason.
+        """
+        grace = int(
+            self.env["ir.config_parameter"].sudo().get_param(
+                "deployment_manager.heartbeat_grace_seconds", 30
+            )
+        )
+        now = fields.Datetime.now()
+        candidates = self.sudo().search([("state", "=", "running")], order="id")
+        for operation in candidates:
+            if operation.heartbeat_at and operation.heartbeat_at > now - timedelta(seconds=grace):
+                # Too recent to judge: look again once the grace period is over.
+                self.env.ref("deployment_manager.ir_cron_run_operations").sudo()._trigger(
+                    operation.heartbeat_at + timedelta(seconds=grace + 1)
+                )
+                continue
+            self.env.cr.execute(
+                "SELECT pg_try_advisory_lock(%s, %s)", (ADVISORY_NAMESPACE, operation.id)
+            )
+            if not self.env.cr.fetchone()[0]:
+                continue  # its worker is alive, only slow to beat
+            operation._release()
+            if operation.command_ids.filtered(lambda c: c.detached and c.detached_state == "running"):
+                operation._resume()
+            else:
+                operation._mark_interrupted()
+            self._commit()
+
+    def _register_hook(self):
+        super()._register_hook()
+        # After the manager restarts, what its previous process left running
+        # is settled at once rather than at the cron's next interval.
+        self.env.cr.execute("SELECT 1 FROM deployment_operation WHERE state = 'running' LIMIT 1")
+        if self.env.cr.fetchone():
+            cron = self.env.ref("deployment_manager.ir_cron_run_operations", raise_if_not_found=False)
+            if cron:
+                cron.sudo()._trigger()
+
+    def _mark_interrupted(self):
+        message = _(
+            "The worker running this operation (%(worker)s) stopped at about %(when)s "
+            "before the operation ended. Nothing was left running; start it again.",
+            worker=self.worker or "?",
+            when=fields.Datetime.to_string(self.heartbeat_at),
+        )
+        self.step_ids.filtered(lambda s: s.state == "running").write(
+            {"state": "failed", "message": _("Interrupted"), "finished_at": fields.Datetime.now()}
+        )
+        self.write(
+            {
+                "state": "interrupted",
+                "finished_at": fields.Datetime.now(),
+                "error_reason": "interrupted",
+                "error_message": message,
+                "progress_message": _("Interrupted"),
+            }
+        )
+        self._notify(
+            "deployment_manager.mt_operation_failed",
+            _("%(kind)s %(name)s was interrupted: %(message)s", kind=self._kind_label(),
+              name=self.name, message=message),
+        )
+
+    def _resume(self):
+        """Take the operation up again: its detached commands are re-attached, not restarted."""
+        self._take_over()
+        self.write({"progress_message": _("Re-attached after the previous worker stopped")})
+        self._commit()
+        self._execute()
+
+    # ------------------------------------------------------------------
+    # The operations
+    # ------------------------------------------------------------------
+    def _run_fetch_host_key(self, journal):
+        host = self.host_id.sudo()
+        info = ops.fetch_host_key(journal, host.hostname, host.port, host.connect_timeout or 10)
+        return {"key_type": info.key_type, "key_base64": info.key_base64, "fingerprint": info.fingerprint}
+
+    def _run_test_connection(self, journal):
+        return ops.test_connection(journal, journal.transport())
+
+    def _run_discover(self, journal):
+        return ops.discover(journal, journal.transport(), self.environment_id._spec())
+
+    def _run_service_status(self, journal):
+        return {"services": ops.service_status(journal, journal.transport(), self.environment_id._spec())}
+
+    def _apply_result(self, result):
+        """Write what the operation found on its target; return a one-line summary."""
+        host = self.host_id.sudo()
+        environment = self.environment_id.sudo()
+        if self.kind == "fetch_host_key":
+            host.write({"presented_key_type": result["key_type"], "presented_key_base64": result["key_base64"]})
+            if result["key_base64"] == host.host_key_base64:
+                return _("The server presents the pinned key %s.", result["fingerprint"])
+            return _("The server presents %(type)s %(fingerprint)s: check it and pin it.",
+                     type=result["key_type"], fingerprint=result["fingerprint"])
+        if self.kind == "test_connection":
+            message = _("Connected as %(user)s on %(system)s.", user=result["user"], system=result["system"])
+            host.write({"connection_state": "ok", "connection_message": message,
+                        "connection_checked_at": fields.Datetime.now()})
+            return message
+        if self.kind == "discover":
+            return environment._apply_discovery(result)
+        if self.kind == "service_status":
+            return environment._apply_service_states(result["services"])
+        return ""
+
+    def _apply_failure(self, reason, message):
+        if self.kind == "test_connection":
+            self.host_id.sudo().write({"connection_state": "failed", "connection_message": message,
+                                       "connection_checked_at": fields.Datetime.now()})
+        elif self.environment_id:
+            self.environment_id.sudo().health_state = "error"
+
+
+class OperationJournal(OperationContext):
+    """The context an operation runs in: every step and command becomes a record."""
+
+    def __init__(self, operation):
+        self.operation = operation
+        self.env = operation.env
+        self.cancel_event = threading.Event()
+        self._transport = None
+        self._open_step = None
+        self._last_beat = 0.0
+        self._secrets = (operation.environment_id or operation.host_id)._secrets()
+
+    # Transport: one connection for all the commands of the operation.
+    def transport(self):
+        if self._transport is None:
+            self._transport = self.operation.host_id._open_transport()
+        return self._transport
+
+    def close(self):
+        if self._transport is not None:
+            with contextlib.suppress(Exception):
+                self._transport.close()
+            self._transport = None
+
+    @contextlib.contextmanager
+    def step(self, label):
+        Step = self.env["deployment.operation.step"].sudo()
+        step = Step.search([("operation_id", "=", self.operation.id), ("name", "=", label)], limit=1)
+        if step:
+            step.write({"state": "running", "message": False})
+        else:
+            step = Step.create({"operation_id": self.operation.id, "name": label, "state": "running",
+                                "sequence": len(self.operation.step_ids) + 1,
+                                "started_at": fields.Datetime.now()})
+        self._open_step = step
+        self.operation._commit()
+        yield step
+        step.write({"state": "done", "finished_at": fields.Datetime.now()})
+        self._open_step = None
+        self.beat(force=True)
+
+    def fail_open_step(self):
+        if self._open_step:
+            self._open_step.write({"state": "failed", "finished_at": fields.Datetime.now()})
+            self._open_step = None
+
+    def progress(self, percent, message=None):
+        self.operation.write({"progress": percent, "progress_message": message or False})
+        self.beat(force=True)
+
+    def beat(self, force=False):
+        """Heartbeat: commit the journal, and learn whether a cancel was asked."""
+        now = time.monotonic()
+        if not force and now - self._last_beat < HEARTBEAT_INTERVAL:
+            return
+        self._last_beat = now
+        operation = self.operation
+        operation.write({"heartbeat_at": fields.Datetime.now()})
+        operation._commit()
+        self.env.cr.execute("SELECT cancel_requested FROM deployment_operation WHERE id = %s",
+                            (operation.id,))
+        if self.env.cr.fetchone()[0]:
+            self.cancel_event.set()
+
+    def _on_output(self, *_args):
+        self.beat()
+
+    def run(self, transport, argv, keep_output=True, **kwargs):
+        self._check_cancelled()
+        kwargs.setdefault("timeout", 3600)
+        secrets = list(kwargs.pop("secrets", ())) + self._secrets
+        result = transport.run(argv, secrets=secrets, on_output=self._on_output,
+                               cancel_event=self.cancel_event, **kwargs)
+        self.env["deployment.operation.command"].sudo()._record(
+            self.operation, self._open_step, result, secrets, keep_output=keep_output
+        )
+        self.beat(force=True)
+        self._check_cancelled()
+        return result
+
+    def run_detached(self, transport, argv, key, timeout=None, **kwargs):
+        self._check_cancelled()
+        Command = self.env["deployment.operation.command"].sudo()
+        command = Command.search(
+            [("operation_id", "=", self.operation.id), ("detached_key", "=", key)], limit=1
+        )
+        if command and command.detached_state in ("done", "lost"):
+            return command._detached_status()
+        if not command:
+            host = self.operation.host_id
+            run_dir = validate_path(f"{host.work_dir}/{self.operation.name.replace('/', '-')}-{key}")
+            command = Command._record_detached_start(self.operation, self._open_step, argv, key,
+                                                     run_dir, transport.label, self._secrets)
+            # Recorded before it starts: a worker dying right after can still find it.
+            self.operation._commit()
+            start_detached(transport, argv, run_dir)
+        status = wait_detached(transport, command.run_dir, timeout=timeout,
+                               on_poll=self._on_output, cancel_event=self.cancel_event)
+        if status.state == "running":  # waited long enough, or cancelled
+            from ..remote import cancel_detached
+
+            cancel_detached(transport, command.run_dir)
+            status = poll_detached(transport, command.run_dir)
+        command._record_detached_end(status, self._secrets)
+        self.beat(force=True)
+        self._check_cancelled()
+        return status
+
+    def _check_cancelled(self):
+        if self.cancel_event.is_set():
+            raise OperationFailed(_("Cancelled on request."))
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)

@@ -1,0 +1,14 @@
+"""Operations on environments, in plain Python (no ORM).
+
+Each operation receives a *context* (see :class:`.context.OperationContext`)
+through which it runs commands, so the journal, progress, cancellation and
+re-attachment are handled by whoever drives it: the Odoo models in
+production, a plain object in the tests.
+"""
+
+from .spec import EnvironmentSpec
+from .context import OperationContext, OperationFailed
+from .odoo_config import parse_odoo_config
+from .discover import discover
+from .services import service_status
+from .connection import test_connection, fetch_host_key

@@ -1,0 +1,63 @@
+class OperationFailed(Exception):
+    """The operation cannot go on; the message says why, for people."""
+
+
+class OperationContext:
+    """What an operation needs from whoever runs it.
+
+    The Odoo model implements it with a journal of records; tests may use
+    :class:`SimpleContext`. Every method is called from the thread running
+    the operation.
+    """
+
+    def step(self, label):
+        """A context manager around one step of the operation (timed, journaled)."""
+        raise NotImplementedError
+
+    def run(self, transport, argv, **kwargs):
+        """Run a command, journal it, and return its CommandResult."""
+        raise NotImplementedError
+
+    def run_detached(self, transport, argv, key, **kwargs):
+        """Run a long command so that it survives the runner dying.
+
+        If a previous attempt of this operation already started the command
+        under ``key``, re-attach to it instead of starting it again.
+        Returns a DetachedStatus once the command has ended.
+        """
+        raise NotImplementedError
+
+    def progress(self, percent, message=None):
+        raise NotImplementedError
+
+
+class SimpleContext(OperationContext):
+    """A context that keeps everything in memory: for scripts and core tests."""
+
+    def __init__(self, work_dir="/tmp/deployment_manager"):
+        import contextlib
+
+        self._contextlib = contextlib
+        self.commands = []
+        self.steps = []
+        self.work_dir = work_dir
+        self.percent = 0
+
+    def step(self, label):
+        self.steps.append(label)
+        return self._contextlib.nullcontext()
+
+    def run(self, transport, argv, **kwargs):
+        result = transport.run(argv, **kwargs)
+        self.commands.append(result)
+        return result
+
+    def run_detached(self, transport, argv, key, **kwargs):
+        from ..remote import start_detached, wait_detached
+
+        run_dir = f"{self.work_dir}/{key}"
+        start_detached(transport, argv, run_dir)
+        return wait_detached(transport, run_dir, **kwargs)
+
+    def progress(self, percent, message=None):
+        self.percent = percent

@@ -1,0 +1,48 @@
+from dataclasses import dataclass, field
+
+
+@dataclass
+class EnvironmentSpec:
+    """What it takes to operate one Odoo environment; every value already validated."""
+
+    name: str
+    odoo_argv: list = field(default_factory=lambda: ["odoo"])
+    config_path: str | None = None
+    db_name: str | None = None
+    db_host: str | None = None
+    db_port: int | None = None
+    db_user: str | None = None
+    db_password: str | None = None
+    data_dir: str | None = None
+    addons_paths: list = field(default_factory=list)
+    log_file: str | None = None
+    backup_dir: str | None = None
+    odoo_status_argv: list = field(default_factory=list)
+    pg_status_argv: list = field(default_factory=list)
+    odoo_stop_argv: list = field(default_factory=list)
+    odoo_start_argv: list = field(default_factory=list)
+    odoo_restart_argv: list = field(default_factory=list)
+    pg_stop_argv: list = field(default_factory=list)
+    pg_start_argv: list = field(default_factory=list)
+    pg_restart_argv: list = field(default_factory=list)
+
+    def psql_argv(self, sql):
+        """psql on the environment's database; the SQL is a constant of ours."""
+        argv = ["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1"]
+        if self.db_host:
+            argv += ["-h", self.db_host]
+        if self.db_port:
+            argv += ["-p", str(self.db_port)]
+        if self.db_user:
+            argv += ["-U", self.db_user]
+        argv += ["-d", self.db_name, "-c", sql]
+        return argv
+
+    def db_env(self):
+        """Environment variables for PostgreSQL clients (the password never goes in argv)."""
+        return {"PGPASSWORD": self.db_password} if self.db_password else None
+
+    def filestore_path(self):
+        if self.data_dir and self.db_name:
+            return f"{self.data_dir}/filestore/{self.db_name}"
+        return None

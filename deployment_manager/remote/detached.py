@@ -1,0 +1,262 @@
+"""Long commands that outlive the Odoo worker that started them.
+
+A backup or a module upgrade can take an hour; the worker may be restarted,
+or the SSH link may drop, in the meantime. Such a command runs in a session
+of its own on the target host, with its output, process group and exit code
+in files of a run directory, so any later worker can find out how it ended.
+"""
+
+import json
+import time
+from dataclasses import dataclass
+
+from .capture import format_excerpt
+from .errors import InvalidInput, RemoteError
+from .masking import display_argv, mask
+from .validation import validate_argv, validate_path
+
+# Runs the command and records its fate. The trap keeps this shell alive
+# when the group gets SIGTERM (cancel), so it still writes the exit code;
+# caught signals are reset on exec, so the command itself still dies.
+_RUNNER = """\
+d=$1; shift
+trap 'dm_signalled=1' HUP INT TERM
+echo $$ > "$d/pgid.tmp" && mv -f -- "$d/pgid.tmp" "$d/pgid"
+"$@" > "$d/stdout" 2> "$d/stderr" < /dev/null
+rc=$?
+echo "$rc" > "$d/exit_code.tmp" && mv -f -- "$d/exit_code.tmp" "$d/exit_code"
+"""
+
+# setsid -f rather than "&": an asynchronous list of a non-interactive shell
+# starts with SIGINT ignored, and the command would inherit that.
+_LAUNCHER = """\
+r=$1; d=$2; shift 2
+mkdir -p -- "$(dirname -- "$d")" || exit 90
+mkdir -m 700 -- "$d" || exit 91
+cat > "$d/argv.json" || exit 92
+setsid -f sh -c "$r" sh "$d" "$@" < /dev/null > /dev/null 2>&1 || exit 93
+i=0
+while [ ! -s "$d/pgid" ]; do
+  i=$((i + 1))
+  if [ "$i" -gt 200 ]; then echo "the command did not start" >&2; exit 94; fi
+  sleep 0.05
+done
+cat -- "$d/pgid"
+"""
+
+# One round trip reports the state and both output excerpts. Sizes come
+# first and at most head+tail bytes follow each, so the reader can split
+# the stream even while the files keep growing.
+_POLL = """\
+d=$1; lim=$2; h=$3; t=$4
+if [ -f "$d/exit_code" ]; then
+  state=done
+else
+  pg=$(cat -- "$d/pgid" 2>/dev/null)
+  case $pg in ''|*[!0-9]*) pg= ;; esac
+  if [ -n "$pg" ] && kill -0 -"$pg" 2>/dev/null; then
+    state=running
+  elif [ -f "$d/exit_code" ]; then
+    state=done
+  else
+    state=lost
+  fi
+fi
+code=-
+if [ "$state" = done ]; then code=$(cat -- "$d/exit_code"); fi
+if [ -f "$d/cancelled" ]; then c=1; else c=0; fi
+printf '%s %s %s\\n' "$state" "$c" "$code"
+for f in stdout stderr; do
+  n=0
+  if [ -f "$d/$f" ]; then n=$(wc -c < "$d/$f"); fi
+  printf '%s\\n' "$n"
+  if [ "$n" -le "$lim" ]; then
+    head -c "$n" -- "$d/$f" 2>/dev/null
+  else
+    head -c "$h" -- "$d/$f"
+    tail -c "$t" -- "$d/$f"
+  fi
+done
+"""
+
+_CANCEL = """\
+d=$1
+if [ -f "$d/exit_code" ]; then exit 0; fi
+pg=$(cat -- "$d/pgid" 2>/dev/null)
+case $pg in ''|*[!0-9]*) echo "no process group recorded in $d" >&2; exit 3 ;; esac
+: > "$d/cancelled"
+kill -TERM -"$pg" 2>/dev/null || exit 0
+i=0
+while kill -0 -"$pg" 2>/dev/null; do
+  i=$((i + 1))
+  if [ "$i" -ge 30 ]; then kill -KILL -"$pg" 2>/dev/null; sleep 0.2; break; fi
+  sleep 0.1
+done
+if [ ! -f "$d/exit_code" ]; then
+  echo 137 > "$d/exit_code.tmp" && mv -f -- "$d/exit_code.tmp" "$d/exit_code"
+fi
+"""
+
+
+@dataclass
+class DetachedHandle:
+    run_dir: str
+    pgid: int
+
+
+@dataclass
+class DetachedStatus:
+    state: str  # "running", "done" or "lost"
+    exit_code: int | None
+    stdout_excerpt: str
+    stderr_excerpt: str
+    stdout_bytes: int
+    stderr_bytes: int
+    cancelled: bool = False
+
+    @property
+    def ok(self):
+        return self.state == "done" and self.exit_code == 0 and not self.cancelled
+
+
+def _check_run_dir(run_dir):
+    validate_path(run_dir, "run_dir")
+    if run_dir == "/":
+        raise InvalidInput("run_dir", run_dir, "a dedicated directory is required")
+    return run_dir
+
+
+def start_detached(transport, argv, run_dir, *, env=None, secrets=()):
+    """Start argv in its own session on the transport's host.
+
+    run_dir must not exist yet: one directory per run, so an old exit code
+    can never be mistaken for the new command's. ``env`` reaches the command
+    without appearing on any command line; ``secrets`` are masked in the
+    recorded argv.json.
+    """
+    _check_run_dir(run_dir)
+    argv = validate_argv(argv)
+    record = {
+        "argv": [mask(arg, secrets) for arg in argv],
+        "display": display_argv(argv, secrets),
+        "host": transport.label,
+        "started_at": time.time(),
+    }
+    result = transport.run(
+        ["sh", "-c", _LAUNCHER, "sh", _RUNNER, run_dir, *argv],
+        stdin_data=json.dumps(record).encode(),
+        env=env,
+        secrets=secrets,
+        timeout=60,
+    )
+    if result.exit_code == 91:
+        raise RemoteError(
+            f"The run directory {run_dir} already exists on {transport.label}; "
+            "each detached command needs a new one.",
+            "run_dir_exists",
+        )
+    pgid_text = result.stdout.text().strip()
+    if not result.ok or not pgid_text.isdigit():
+        raise RemoteError(
+            f"Could not start `{record['display']}` detached on "
+            f"{transport.label}: "
+            f"{result.stderr_tail(5) or f'exit code {result.exit_code}'}",
+            "detached_start_failed",
+        )
+    return DetachedHandle(run_dir, int(pgid_text))
+
+
+def _take_line(data, pos):
+    end = data.index(b"\n", pos)
+    return data[pos:end].decode("ascii", errors="replace"), end + 1
+
+
+def poll_detached(transport, run_dir, *, head_limit=32768, tail_limit=32768):
+    """The state of a detached command and excerpts of its output."""
+    _check_run_dir(run_dir)
+    limit = head_limit + tail_limit
+    result = transport.run(
+        ["sh", "-c", _POLL, "sh", run_dir, str(limit), str(head_limit), str(tail_limit)],
+        timeout=60,
+    )
+    data = result.stdout.full_bytes()
+    try:
+        if not result.ok or data is None:
+            raise ValueError("poll failed")
+        header, pos = _take_line(data, 0)
+        state, cancelled, code = header.split(" ")
+        streams = []
+        for _ in range(2):
+            size_text, pos = _take_line(data, pos)
+            size = int(size_text.strip())
+            if size <= limit:
+                head, tail = data[pos : pos + size], b""
+                pos += size
+            else:
+                head = data[pos : pos + head_limit]
+                tail = data[pos + head_limit : pos + limit]
+                pos += limit
+            streams.append((format_excerpt(head, tail, size - len(head) - len(tail)), size))
+    except ValueError:
+        raise RemoteError(
+            f"Could not read the state of the detached command in {run_dir} on "
+            f"{transport.label}: "
+            f"{result.stderr_tail(5) or f'exit code {result.exit_code}'}",
+            "poll_failed",
+        ) from None
+    exit_code = int(code) if code.isdigit() else None
+    return DetachedStatus(
+        state=state,
+        exit_code=exit_code,
+        stdout_excerpt=streams[0][0],
+        stderr_excerpt=streams[1][0],
+        stdout_bytes=streams[0][1],
+        stderr_bytes=streams[1][1],
+        cancelled=cancelled == "1",
+    )
+
+
+def wait_detached(
+    transport,
+    run_dir,
+    *,
+    poll_interval=1.0,
+    timeout=None,
+    on_poll=None,
+    cancel_event=None,
+):
+    """Poll until the command is no longer running.
+
+    Past ``timeout`` seconds the last status (still "running") is returned
+    and the command keeps running; with ``cancel_event`` set it is cancelled.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        status = poll_detached(transport, run_dir)
+        if on_poll is not None:
+            on_poll(status)
+        if status.state != "running":
+            return status
+        if cancel_event is not None and cancel_event.is_set():
+            return cancel_detached(transport, run_dir)
+        if deadline is not None and time.monotonic() >= deadline:
+            return status
+        if cancel_event is not None:
+            cancel_event.wait(poll_interval)
+        else:
+            time.sleep(poll_interval)
+
+
+def cancel_detached(transport, run_dir):
+    """TERM the command's process group, KILL it after 3 s; return the
+    resulting status (done, cancelled)."""
+    _check_run_dir(run_dir)
+    result = transport.run(["sh", "-c", _CANCEL, "sh", run_dir], timeout=60)
+    if not result.ok:
+        raise RemoteError(
+            f"Could not cancel the detached command in {run_dir} on "
+            f"{transport.label}: "
+            f"{result.stderr_tail(5) or f'exit code {result.exit_code}'}",
+            "cancel_failed",
+        )
+    return poll_detached(transport, run_dir)

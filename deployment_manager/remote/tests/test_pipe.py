@@ -1,0 +1,89 @@
+"""Streaming a command's output from one SSH host into a command on another."""
+
+import hashlib
+import os
+import time
+
+import pytest
+
+from ..errors import CommandFailed
+from ..pipe import pipe
+from ..ssh import SshTransport
+
+
+@pytest.fixture
+def two_hosts(host_a, host_b):
+    with SshTransport(host_a.ssh_config()) as a, SshTransport(host_b.ssh_config()) as b:
+        yield a, b
+
+
+def test_pipe_copies_20mb_between_hosts_exactly(two_hosts):
+    """20+ MB flow from host A to host B, counted and checksummed end to end."""
+    a, b = two_hosts
+    count = 2_700_000
+    expected = "".join(f"{i}\n" for i in range(1, count + 1)).encode()
+    assert len(expected) >= 20_000_000
+    progress = []
+    result = pipe(
+        a, ["seq", "1", str(count)], b, ["sha256sum"], on_progress=progress.append
+    )
+    assert result.ok, (result.src.stderr.text(), result.dst.stderr.text())
+    assert result.bytes_copied == len(expected)
+    assert result.src.stdout.total_bytes == len(expected)
+    assert result.dst.stdout.text().split()[0] == hashlib.sha256(expected).hexdigest()
+    assert progress[-1] == len(expected)
+    assert progress == sorted(progress)
+    assert result.src.host == a.label
+    assert result.dst.host == b.label
+
+
+def test_failing_source_kills_the_destination(two_hosts, tmp_path):
+    """When the source fails, the destination is killed before it sees end of input."""
+    a, b = two_hosts
+    marker = str(tmp_path / "committed")
+    started = time.monotonic()
+    result = pipe(
+        a,
+        ["sh", "-c", "head -c 3000000 /dev/zero; echo dump failed >&2; exit 3"],
+        b,
+        ["sh", "-c", 'cat > /dev/null && touch "$1"', "sh", marker],
+    )
+    assert time.monotonic() - started < 10
+    assert result.bytes_copied == 3_000_000
+    assert result.src.exit_code == 3
+    assert result.dst.cancelled
+    assert not result.ok
+    assert not os.path.exists(marker)
+    with pytest.raises(CommandFailed, match="dump failed"):
+        result.check()
+
+
+def test_failing_destination_kills_the_source(two_hosts):
+    """When the destination stops reading, an endless source is killed."""
+    a, b = two_hosts
+    started = time.monotonic()
+    result = pipe(
+        a,
+        ["sh", "-c", "while :; do head -c 1000000 /dev/zero; done"],
+        b,
+        ["sh", "-c", "head -c 10 > /dev/null; exit 4"],
+    )
+    assert time.monotonic() - started < 15
+    assert result.dst.exit_code == 4
+    assert result.src.cancelled
+    assert not result.ok
+
+
+def test_pipe_between_local_and_ssh(local, ssh, tmp_path):
+    """Local and SSH transports can be mixed in a pipe."""
+    source = tmp_path / "data.bin"
+    source.write_bytes(os.urandom(2_000_000))
+    target = tmp_path / "copy.bin"
+    result = pipe(
+        local,
+        ["cat", "--", str(source)],
+        ssh,
+        ["sh", "-c", 'cat > "$1"', "sh", str(target)],
+    )
+    assert result.check().bytes_copied == 2_000_000
+    assert target.read_bytes() == source.read_bytes()

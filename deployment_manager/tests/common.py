@@ -1,0 +1,133 @@
+# Copyright 2026 deployment_manager contributors
+# License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+"""What the tests share: real sshd hosts, a real Odoo environment, users."""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import psycopg2
+
+from odoo.tests import new_test_user
+from odoo.tools import config
+
+from ..remote.tests.sshd_rig import SshdHost
+
+# A real Odoo 18 database the tests discover: built once, kept between runs.
+FIXTURE_DB = os.environ.get("DM_FIXTURE_DB", "dm_fixture_production")
+
+
+def odoo_command():
+    """The odoo executable of the Odoo running these tests."""
+    candidate = os.path.join(os.path.dirname(sys.executable), "odoo")
+    return candidate if os.path.exists(candidate) else shutil.which("odoo")
+
+
+def _database_exists(name):
+    connection = psycopg2.connect(dbname="postgres", **_pg_args())
+    try:
+        with connection.cursor() as cr:
+            cr.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            return bool(cr.fetchone())
+    finally:
+        connection.close()
+
+
+def _pg_args():
+    args = {}
+    for key, option in (("host", "db_host"), ("port", "db_port"), ("user", "db_user"),
+                        ("password", "db_password")):
+        if config.get(option):
+            args[key] = config[option]
+    return args
+
+
+def ensure_fixture_environment():
+    """A real Odoo environment: a database with base installed, its config file and filestore.
+
+    Returns a dict with the paths and names the tests configure environments with.
+    """
+    root = os.path.join(tempfile.gettempdir(), "dm_fixture_environment")
+    data_dir = os.path.join(root, "data")
+    os.makedirs(os.path.join(data_dir, "filestore", FIXTURE_DB, "ab"), exist_ok=True)
+    with open(os.path.join(data_dir, "filestore", FIXTURE_DB, "ab", "abcdef"), "wb") as handle:
+        handle.write(b"x" * 4096)
+    os.makedirs(os.path.join(root, "backups"), exist_ok=True)
+    config_path = os.path.join(root, "odoo.conf")
+    with open(config_path, "w") as handle:
+        handle.write(
+            "[options]\n"
+            f"db_name = {FIXTURE_DB}\n"
+            f"data_dir = {data_dir}\n"
+            f"logfile = {root}/odoo.log\n"
+            f"addons_path = {os.path.dirname(os.path.dirname(__file__))}\n"
+            "admin_passwd = fixture-master-password\n"
+        )
+    if not _database_exists(FIXTURE_DB):
+        subprocess.run(
+            [odoo_command(), "-d", FIXTURE_DB, "-i", "base", "--stop-after-init",
+             "--without-demo=all", "--no-http", "--log-level=warn",
+             "--logfile", os.path.join(root, "build.log")],
+            check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            timeout=600,
+        )
+    return {
+        "root": root,
+        "config_path": config_path,
+        "db_name": FIXTURE_DB,
+        "data_dir": data_dir,
+        "backup_dir": os.path.join(root, "backups"),
+        "odoo_command": odoo_command(),
+    }
+
+
+class DeploymentTestMixin:
+    """Users of each kind and helpers; used by TransactionCase and HttpCase classes."""
+
+    @classmethod
+    def _setup_users(cls):
+        cls.manager = new_test_user(
+            cls.env, login="dm_manager", groups="deployment_manager.group_deployment_manager",
+            name="Deployment Manager Test",
+        )
+        cls.user = new_test_user(
+            cls.env, login="dm_deploy_user", groups="deployment_manager.group_deployment_user",
+            name="Deployment User Test",
+        )
+        cls.stranger = new_test_user(cls.env, login="dm_stranger", groups="base.group_user",
+                                     name="Stranger Test")
+
+    @classmethod
+    def _start_sshd(cls, address="127.0.0.2"):
+        sshd = SshdHost(address=address)
+        sshd.start()
+        cls.addClassCleanup(sshd.stop)
+        return sshd
+
+    @classmethod
+    def _create_ssh_host(cls, sshd, name="Test server", pinned=True):
+        vals = {
+            "name": name,
+            "kind": "ssh",
+            "hostname": sshd.address,
+            "port": sshd.port,
+            "username": sshd.username,
+            "auth_method": "key",
+            "private_key": sshd.client_key_text,
+        }
+        host = cls.env["deployment.host"].create(vals)
+        if pinned:
+            host.sudo().write({"host_key_type": sshd.host_key_type,
+                               "host_key_base64": sshd.host_key_base64})
+        return host
+
+    def run_queue(self):
+        """What the cron does, in the test's transaction."""
+        self.env["deployment.operation"]._cron_run_operations()
+
+    def last_operation(self, **domain):
+        return self.env["deployment.operation"].search(
+            [(key, "=", value) for key, value in domain.items()], order="id desc", limit=1
+        )

@@ -1,0 +1,87 @@
+# Copyright 2026 deployment_manager contributors
+# License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import TransactionCase, tagged
+from odoo.tools import mute_logger
+
+from .common import DeploymentTestMixin
+
+
+@tagged("post_install", "-at_install")
+class TestOperations(DeploymentTestMixin, TransactionCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._setup_users()
+        cls.host = cls.env["deployment.host"].create({"name": "This server", "kind": "local"})
+        cls.environment = cls.env["deployment.environment"].create(
+            {
+                "name": "Development",
+                "environment_type": "development",
+                "host_id": cls.host.id,
+                "odoo_status_command": "sh -c 'echo active'",
+                "pg_status_command": "sh -c 'echo inactive; exit 3'",
+            }
+        )
+
+    def test_one_operation_at_a_time_per_environment(self):
+        """A second request on a busy environment is refused and says what is running."""
+        env_as_user = self.environment.with_user(self.user)
+        env_as_user.action_service_status()
+        first = self.last_operation(environment_id=self.environment.id)
+        with self.assertRaises(UserError) as caught:
+            env_as_user.action_discover()
+        self.assertIn(first.name, str(caught.exception))
+        self.assertIn("Service status", str(caught.exception))
+        self.assertIn("Deployment User Test", str(caught.exception))
+        self.run_queue()
+        self.assertEqual(first.state, "done")
+        env_as_user.action_discover()  # free again
+        self.assertEqual(self.last_operation(environment_id=self.environment.id).kind, "discover")
+
+    def test_database_refuses_two_active_operations(self):
+        """Even bypassing the request check, the database keeps one active operation per environment."""
+        Operation = self.env["deployment.operation"].sudo()
+        vals = {"kind": "service_status", "host_id": self.host.id, "environment_id": self.environment.id}
+        Operation.create(vals)
+        with self.assertRaises(Exception), self.env.cr.savepoint(), mute_logger("odoo.sql_db"):
+            Operation.create(vals)
+            self.env.flush_all()
+
+    def test_service_status_runs_detached_and_records_states(self):
+        """Service status runs the environment's commands detached and records each state and exit code."""
+        self.environment.with_user(self.user).action_service_status()
+        self.run_queue()
+        operation = self.last_operation(environment_id=self.environment.id)
+        self.assertEqual(operation.state, "done", operation.error_message)
+        self.assertEqual(self.environment.odoo_service_state, "active")
+        self.assertEqual(self.environment.pg_service_state, "inactive")
+        self.assertEqual(self.environment.health_state, "error")
+        commands = operation.command_ids
+        self.assertEqual(commands.mapped("exit_code"), [0, 3])
+        self.assertTrue(all(commands.mapped("detached")))
+        self.assertTrue(all(c.run_dir.startswith("/var/tmp/deployment_manager/") for c in commands))
+        self.assertEqual(operation.progress, 100)
+        self.assertEqual(operation.step_ids.mapped("state"), ["done", "done"])
+
+    def test_cancel_queued_operation(self):
+        """A queued operation can be cancelled by who may run it; it never runs."""
+        self.environment.with_user(self.user).action_service_status()
+        operation = self.last_operation(environment_id=self.environment.id)
+        with self.assertRaises(AccessError):
+            operation.with_user(self.stranger).action_cancel()
+        operation.with_user(self.user).action_cancel()
+        self.assertEqual(operation.state, "cancelled")
+        self.run_queue()
+        self.assertFalse(operation.command_ids)
+
+    def test_command_that_cannot_start_is_journaled(self):
+        """A status command that cannot start is journaled with exit code 127 and its error message."""
+        self.environment.write({"odoo_status_command": "/nonexistent/statusctl", "pg_status_command": False})
+        self.environment.with_user(self.user).action_service_status()
+        self.run_queue()
+        operation = self.last_operation(environment_id=self.environment.id)
+        self.assertEqual(operation.state, "done")
+        self.assertEqual(operation.command_ids.exit_code, 127)
+        self.assertIn("statusctl", operation.command_ids.stderr_excerpt)
+        self.assertIn("exit code 127", self.environment.odoo_service_state)

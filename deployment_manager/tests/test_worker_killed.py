@@ -1,0 +1,155 @@
+# Copyright 2026 deployment_manager contributors
+# License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+"""A real manager (an Odoo server of its own) killed while an operation runs."""
+
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import xmlrpc.client
+
+from odoo.tests import BaseCase, tagged
+from odoo.tools import config
+
+from ..remote import LocalTransport, poll_detached
+from .common import odoo_command
+
+MANAGER_DB = os.environ.get("DM_E2E_DB", "dm_e2e_manager")
+ADMIN = ("admin", "admin")
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@tagged("post_install", "-at_install")
+class TestWorkerKilled(BaseCase):
+    """Drives a separate manager server through XML-RPC, as a CI pipeline would."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.workdir = tempfile.mkdtemp(prefix="dm_e2e_")
+        cls.port = _free_port()
+        cls.base_args = [
+            odoo_command(), "-d", MANAGER_DB, "--db-filter", f"^{MANAGER_DB}$",
+            "--addons-path", config["addons_path"], "--without-demo=all",
+        ]
+        for option in ("db_host", "db_port", "db_user", "db_password"):
+            if config.get(option):
+                cls.base_args += [f"--{option.replace('_', '-')}", str(config[option])]
+        subprocess.run(["dropdb", "--if-exists", MANAGER_DB], check=True)
+        subprocess.run(
+            [*cls.base_args, "-i", "deployment_manager", "--stop-after-init", "--no-http",
+             "--log-level=warn", "--logfile", os.path.join(cls.workdir, "install.log")],
+            check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, timeout=900,
+        )
+        cls.server = None
+        cls.addClassCleanup(cls._stop_server)
+
+    @classmethod
+    def _start_server(cls):
+        cls.server = subprocess.Popen(
+            [*cls.base_args, "--http-port", str(cls.port), "--http-interface", "127.0.0.1",
+             "--max-cron-threads", "1", "--log-level=warn",
+             "--logfile", os.path.join(cls.workdir, "server.log")],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                cls.common.version()
+                return
+            except OSError:
+                time.sleep(0.5)
+        raise AssertionError("the manager server did not start")
+
+    @classmethod
+    def _kill_server(cls):
+        os.killpg(cls.server.pid, signal.SIGKILL)
+        cls.server.wait(30)
+        cls.server = None
+
+    @classmethod
+    def _stop_server(cls):
+        if cls.server:
+            os.killpg(cls.server.pid, signal.SIGTERM)
+            cls.server.wait(60)
+            cls.server = None
+
+    @classmethod
+    def _proxies(cls):
+        url = f"http://127.0.0.1:{cls.port}/xmlrpc/2/"
+        cls.common = xmlrpc.client.ServerProxy(url + "common")
+        cls.object = xmlrpc.client.ServerProxy(url + "object", allow_none=True)
+
+    def call(self, model, method, *args, **kwargs):
+        uid = self.common.authenticate(MANAGER_DB, *ADMIN, {})
+        return self.object.execute_kw(MANAGER_DB, uid, ADMIN[1], model, method, list(args), kwargs)
+
+    def wait_for(self, predicate, timeout, message):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.5)
+        raise AssertionError(message)
+
+    def test_detached_command_survives_and_operation_reattaches(self):
+        """Killing the manager mid-operation leaves the detached command running; after restart the
+        operation re-attaches to it and records its real exit code."""
+        self._proxies()
+        self._start_server()
+        self.call("ir.config_parameter", "set_param", "deployment_manager.heartbeat_grace_seconds", "1")
+        host_id = self.call("deployment.host", "create",
+                            {"name": "This server", "kind": "local", "work_dir": self.workdir})
+        environment_id = self.call(
+            "deployment.environment", "create",
+            {
+                "name": "Development", "environment_type": "development", "host_id": host_id,
+                "odoo_status_command": "sh -c 'sleep 6; echo inactive; exit 3'",
+                "pg_status_command": "sh -c 'echo active'",
+            },
+        )
+        action = self.call("deployment.environment", "action_service_status", [environment_id])
+        operation_id = action["res_id"]
+
+        def running_command():
+            commands = self.call("deployment.operation.command", "search_read",
+                                 [("operation_id", "=", operation_id), ("detached_key", "=", "status-odoo")],
+                                 ["run_dir", "detached_state"])
+            return commands and commands[0]
+
+        command = self.wait_for(running_command, 60, "the worker never started the detached command")
+        self.assertEqual(command["detached_state"], "running")
+        self._kill_server()
+
+        with LocalTransport() as transport:
+            self.assertEqual(poll_detached(transport, command["run_dir"]).state, "running",
+                             "the detached command must outlive the killed manager")
+
+        self._start_server()
+
+        def finished():
+            [operation] = self.call("deployment.operation", "read", [operation_id],
+                                    ["state", "attempt", "error_message"])
+            return operation if operation["state"] not in ("queued", "running") else None
+
+        operation = self.wait_for(finished, 90, "the operation was never reconciled")
+        self.assertEqual(operation["state"], "done", operation["error_message"])
+        self.assertEqual(operation["attempt"], 2, "taken up by a second worker")
+        commands = self.call("deployment.operation.command", "search_read",
+                             [("operation_id", "=", operation_id), ("detached_key", "=", "status-odoo")],
+                             ["exit_code", "detached_state", "stdout_excerpt"])
+        self.assertEqual(len(commands), 1, "re-attached, not started again")
+        self.assertEqual(commands[0]["exit_code"], 3)
+        self.assertIn("inactive", commands[0]["stdout_excerpt"])
+        [environment] = self.call("deployment.environment", "read", [environment_id], ["odoo_service_state"])
+        self.assertEqual(environment["odoo_service_state"], "inactive")
