@@ -11,7 +11,9 @@ import os
 import sys
 import types
 
-_ADDON_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "deployment_manager")
+_ADDON_DIR = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "deployment_manager"
+)
 
 if "deployment_manager" not in sys.modules:
     _package = types.ModuleType("deployment_manager")

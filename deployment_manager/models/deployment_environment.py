@@ -12,7 +12,7 @@ from ..remote import (
     validate_path,
     validate_username,
 )
-from .deployment_host import MANAGER_GROUP
+from .deployment_host import MANAGER_GROUP, _invalid_input_message
 
 ENVIRONMENT_TYPES = [
     ("production", "Production"),
@@ -61,10 +61,16 @@ class DeploymentEnvironment(models.Model):
     company_id = fields.Many2one("res.company", default=lambda self: self.env.company)
     color = fields.Integer()
     environment_type = fields.Selection(
-        ENVIRONMENT_TYPES, string="Type", required=True, default="development", tracking=True
+        ENVIRONMENT_TYPES,
+        string="Type",
+        required=True,
+        default="development",
+        tracking=True,
     )
     type_sequence = fields.Integer(compute="_compute_landscape", store=True)
-    host_id = fields.Many2one("deployment.host", required=True, tracking=True, ondelete="restrict")
+    host_id = fields.Many2one(
+        "deployment.host", required=True, tracking=True, ondelete="restrict"
+    )
     production_id = fields.Many2one(
         "deployment.environment",
         string="Derived from",
@@ -88,50 +94,93 @@ class DeploymentEnvironment(models.Model):
         required=True,
         help="The Odoo executable, e.g. 'odoo' or '/opt/odoo/venv/bin/python /opt/odoo/odoo-bin'.",
     )
-    odoo_config_path = fields.Char(string="Configuration file", default="/etc/odoo/odoo.conf")
+    odoo_config_path = fields.Char(
+        string="Configuration file", default="/etc/odoo/odoo.conf"
+    )
     db_name = fields.Char(string="Database")
     db_host = fields.Char(string="Database host", help="Empty: the local socket.")
     db_port = fields.Integer(string="Database port", default=5432)
     db_user = fields.Char(string="Database user")
     db_password = fields.Char(groups=MANAGER_GROUP, copy=False, exportable=False)
-    data_dir = fields.Char(string="Data directory", help="Odoo's data_dir: the filestore is in filestore/<database>.")
-    addons_paths = fields.Text(string="Custom addons paths", help="One absolute path per line.")
+    data_dir = fields.Char(
+        string="Data directory",
+        help="Odoo's data_dir: the filestore is in filestore/<database>.",
+    )
+    addons_paths = fields.Text(
+        string="Custom addons paths", help="One absolute path per line."
+    )
     log_file = fields.Char()
     backup_dir = fields.Char(string="Backup directory")
     odoo_stop_command = fields.Char(default="systemctl stop odoo")
     odoo_start_command = fields.Char(default="systemctl start odoo")
     odoo_restart_command = fields.Char(default="systemctl restart odoo")
     odoo_status_command = fields.Char(default="systemctl is-active odoo")
-    pg_stop_command = fields.Char(string="PostgreSQL stop command", default="systemctl stop postgresql")
-    pg_start_command = fields.Char(string="PostgreSQL start command", default="systemctl start postgresql")
-    pg_restart_command = fields.Char(string="PostgreSQL restart command", default="systemctl restart postgresql")
-    pg_status_command = fields.Char(string="PostgreSQL status command", default="systemctl is-active postgresql")
-    health_url = fields.Char(string="Health check URL", help="e.g. https://erp.example.com/web/health")
+    pg_stop_command = fields.Char(
+        string="PostgreSQL stop command", default="systemctl stop postgresql"
+    )
+    pg_start_command = fields.Char(
+        string="PostgreSQL start command", default="systemctl start postgresql"
+    )
+    pg_restart_command = fields.Char(
+        string="PostgreSQL restart command", default="systemctl restart postgresql"
+    )
+    pg_status_command = fields.Char(
+        string="PostgreSQL status command", default="systemctl is-active postgresql"
+    )
+    health_url = fields.Char(
+        string="Health check URL", help="e.g. https://erp.example.com/web/health"
+    )
 
     # The last discovery: a dated snapshot of what the environment really is.
     discovered_at = fields.Datetime(readonly=True, copy=False)
     odoo_version = fields.Char(readonly=True, copy=False)
-    postgres_version = fields.Char(string="PostgreSQL version", readonly=True, copy=False)
-    module_ids = fields.One2many("deployment.environment.module", "environment_id", string="Installed modules", readonly=True)
+    postgres_version = fields.Char(
+        string="PostgreSQL version", readonly=True, copy=False
+    )
+    module_ids = fields.One2many(
+        "deployment.environment.module",
+        "environment_id",
+        string="Installed modules",
+        readonly=True,
+    )
     module_count = fields.Integer(compute="_compute_module_count")
     database_size = fields.Float(readonly=True, copy=False, help="Bytes.")
     filestore_size = fields.Float(readonly=True, copy=False, help="Bytes.")
-    backup_free_space = fields.Float(readonly=True, copy=False, help="Bytes free in the backup directory.")
-    database_size_display = fields.Char(compute="_compute_size_display", string="Database size")
-    filestore_size_display = fields.Char(compute="_compute_size_display", string="Filestore size")
-    backup_free_space_display = fields.Char(compute="_compute_size_display", string="Free space for backups")
+    backup_free_space = fields.Float(
+        readonly=True, copy=False, help="Bytes free in the backup directory."
+    )
+    database_size_display = fields.Char(
+        compute="_compute_size_display", string="Database size"
+    )
+    filestore_size_display = fields.Char(
+        compute="_compute_size_display", string="Filestore size"
+    )
+    backup_free_space_display = fields.Char(
+        compute="_compute_size_display", string="Free space for backups"
+    )
     odoo_service_state = fields.Char(string="Odoo service", readonly=True, copy=False)
-    pg_service_state = fields.Char(string="PostgreSQL service", readonly=True, copy=False)
-    discovery_notes = fields.Text(readonly=True, copy=False, help="What discovery could not read, and why.")
-    health_state = fields.Selection(HEALTH_STATES, default="unknown", readonly=True, copy=False, tracking=True)
+    pg_service_state = fields.Char(
+        string="PostgreSQL service", readonly=True, copy=False
+    )
+    discovery_notes = fields.Text(
+        readonly=True, copy=False, help="What discovery could not read, and why."
+    )
+    health_state = fields.Selection(
+        HEALTH_STATES, default="unknown", readonly=True, copy=False, tracking=True
+    )
 
     operation_ids = fields.One2many("deployment.operation", "environment_id")
     operation_count = fields.Integer(compute="_compute_operation_count")
-    active_operation_id = fields.Many2one("deployment.operation", compute="_compute_operation_count")
+    active_operation_id = fields.Many2one(
+        "deployment.operation", compute="_compute_operation_count"
+    )
 
     _sql_constraints = [
-        ("db_port_range", "CHECK(db_port IS NULL OR (db_port >= 0 AND db_port < 65536))",
-         "The database port must be between 1 and 65535."),
+        (
+            "db_port_range",
+            "CHECK(db_port IS NULL OR (db_port >= 0 AND db_port < 65536))",
+            "The database port must be between 1 and 65535.",
+        ),
     ]
 
     @api.depends("environment_type", "production_id", "production_id.landscape_id")
@@ -151,16 +200,26 @@ class DeploymentEnvironment(models.Model):
     def _compute_operation_count(self):
         Operation = self.env["deployment.operation"]
         for env in self:
-            env.operation_count = Operation.search_count([("environment_id", "=", env.id)])
+            env.operation_count = Operation.search_count(
+                [("environment_id", "=", env.id)]
+            )
             env.active_operation_id = Operation.search(
-                [("environment_id", "=", env.id), ("state", "in", ("queued", "running"))], limit=1
+                [
+                    ("environment_id", "=", env.id),
+                    ("state", "in", ("queued", "running")),
+                ],
+                limit=1,
             )
 
     @api.depends("database_size", "filestore_size", "backup_free_space")
     def _compute_size_display(self):
         for env in self:
-            env.database_size_display = _human_size(env.database_size) if env.discovered_at else False
-            env.filestore_size_display = _human_size(env.filestore_size) if env.discovered_at else False
+            env.database_size_display = (
+                _human_size(env.database_size) if env.discovered_at else False
+            )
+            env.filestore_size_display = (
+                _human_size(env.filestore_size) if env.discovered_at else False
+            )
             env.backup_free_space_display = (
                 _human_size(env.backup_free_space) if env.discovered_at else False
             )
@@ -169,19 +228,26 @@ class DeploymentEnvironment(models.Model):
     def _check_production_link(self):
         for env in self:
             if env.environment_type == "production" and env.production_id:
-                raise ValidationError(_("A production environment is not derived from another one."))
+                raise ValidationError(
+                    _("A production environment is not derived from another one.")
+                )
             if env.production_id and env.production_id.environment_type != "production":
                 raise ValidationError(
-                    _("%(env)s can only be derived from a production environment.", env=env.name)
+                    _(
+                        "%(env)s can only be derived from a production environment.",
+                        env=env.name,
+                    )
                 )
 
-    @api.constrains(*COMMAND_FIELDS, *PATH_FIELDS, "db_name", "db_host", "db_user", "addons_paths")
+    @api.constrains(
+        *COMMAND_FIELDS, *PATH_FIELDS, "db_name", "db_host", "db_user", "addons_paths"
+    )
     def _check_operating_settings(self):
         for env in self:
             try:
                 env._spec()
             except InvalidInput as error:
-                raise ValidationError(str(error)) from error
+                raise ValidationError(_invalid_input_message(env, error)) from error
 
     # ------------------------------------------------------------------
     # What the operations need, validated
@@ -252,20 +318,32 @@ class DeploymentEnvironment(models.Model):
             "filestore_size": snapshot.get("filestore_size") or 0,
             "backup_free_space": snapshot.get("backup_free") or 0,
             "discovery_notes": "\n".join(snapshot.get("notes", [])) or False,
-            "module_ids": [(5, 0, 0)] + [
-                (0, 0, {"name": m["name"], "version": m["version"], "state": m["state"]})
+            "module_ids": [(5, 0, 0)]
+            + [
+                (
+                    0,
+                    0,
+                    {"name": m["name"], "version": m["version"], "state": m["state"]},
+                )
                 for m in snapshot.get("modules", [])
             ],
         }
         # Fill what was not set by hand; never overwrite an administrator's value.
-        for field, key in (("db_name", "db_name"), ("db_host", "db_host"), ("db_user", "db_user"),
-                           ("data_dir", "data_dir"), ("log_file", "log_file")):
+        for field, key in (
+            ("db_name", "db_name"),
+            ("db_host", "db_host"),
+            ("db_user", "db_user"),
+            ("data_dir", "data_dir"),
+            ("log_file", "log_file"),
+        ):
             if not self[field] and effective.get(key):
                 vals[field] = effective[key]
         if not self.addons_paths and snapshot.get("custom_addons_paths"):
             vals["addons_paths"] = "\n".join(snapshot["custom_addons_paths"])
         self.write(vals)
-        summary = self._apply_service_states(snapshot.get("services", {}), notes=snapshot.get("notes"))
+        summary = self._apply_service_states(
+            snapshot.get("services", {}), notes=snapshot.get("notes")
+        )
         return _(
             "Odoo %(version)s, %(modules)s installed modules, database %(db)s, filestore %(fs)s. %(services)s",
             version=self.odoo_version or "?",
@@ -287,9 +365,18 @@ class DeploymentEnvironment(models.Model):
             health = "warning"
         else:
             health = "ok"
-        self.write({"odoo_service_state": odoo_state, "pg_service_state": pg_state, "health_state": health})
-        return _("Odoo service: %(odoo)s; PostgreSQL service: %(pg)s.",
-                 odoo=odoo_state or _("not checked"), pg=pg_state or _("not checked"))
+        self.write(
+            {
+                "odoo_service_state": odoo_state,
+                "pg_service_state": pg_state,
+                "health_state": health,
+            }
+        )
+        return _(
+            "Odoo service: %(odoo)s; PostgreSQL service: %(pg)s.",
+            odoo=odoo_state or _("not checked"),
+            pg=pg_state or _("not checked"),
+        )
 
     # ------------------------------------------------------------------
     # Actions (public: usable over XML-RPC / JSON-RPC)
@@ -304,7 +391,9 @@ class DeploymentEnvironment(models.Model):
         self.ensure_one()
         if not (self.odoo_status_command or self.pg_status_command):
             raise UserError(_("Set the status commands of the services first."))
-        return self.env["deployment.operation"]._request("service_status", environment=self)
+        return self.env["deployment.operation"]._request(
+            "service_status", environment=self
+        )
 
     def action_view_operations(self):
         self.ensure_one()

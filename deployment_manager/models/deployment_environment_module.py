@@ -10,7 +10,9 @@ class DeploymentEnvironmentModule(models.Model):
     _description = "Module installed in an environment"
     _order = "environment_id, name"
 
-    environment_id = fields.Many2one("deployment.environment", required=True, ondelete="cascade", index=True)
+    environment_id = fields.Many2one(
+        "deployment.environment", required=True, ondelete="cascade", index=True
+    )
     name = fields.Char(string="Technical name", required=True)
     version = fields.Char(string="Installed version")
     state = fields.Char()

@@ -17,6 +17,15 @@ from ..remote import (
 MANAGER_GROUP = "deployment_manager.group_deployment_manager"
 
 
+def _invalid_input_message(record, error):
+    return record.env._(
+        "%(field)s: %(value)s is refused. Use plain names and absolute paths, without spaces, "
+        "'..', shell characters or a leading '-'.",
+        field=error.field,
+        value=repr(error.value),
+    )
+
+
 class DeploymentHost(models.Model):
     """A server the manager runs commands on: over SSH, or this very machine."""
 
@@ -40,7 +49,10 @@ class DeploymentHost(models.Model):
     port = fields.Integer(default=22, tracking=True)
     username = fields.Char(default="root", tracking=True)
     auth_method = fields.Selection(
-        [("key", "Private key pasted here"), ("key_file", "Private key file on this server")],
+        [
+            ("key", "Private key pasted here"),
+            ("key_file", "Private key file on this server"),
+        ],
         default="key",
         required=True,
     )
@@ -56,7 +68,9 @@ class DeploymentHost(models.Model):
         tracking=True,
         help="Prefix every command with 'sudo -n': the user needs password-less sudo.",
     )
-    connect_timeout = fields.Integer(default=10, help="Seconds to wait for the connection.")
+    connect_timeout = fields.Integer(
+        default=10, help="Seconds to wait for the connection."
+    )
     work_dir = fields.Char(
         default="/var/tmp/deployment_manager",
         required=True,
@@ -71,9 +85,13 @@ class DeploymentHost(models.Model):
     presented_key_type = fields.Char(readonly=True, copy=False)
     presented_key_base64 = fields.Char(readonly=True, copy=False)
     presented_key_fingerprint = fields.Char(
-        compute="_compute_host_key_fingerprint", store=True, string="Presented fingerprint"
+        compute="_compute_host_key_fingerprint",
+        store=True,
+        string="Presented fingerprint",
     )
-    key_confirmation_needed = fields.Boolean(compute="_compute_host_key_fingerprint", store=True)
+    key_confirmation_needed = fields.Boolean(
+        compute="_compute_host_key_fingerprint", store=True
+    )
     environment_ids = fields.One2many("deployment.environment", "host_id")
     operation_ids = fields.One2many("deployment.operation", "host_id")
     connection_state = fields.Selection(
@@ -92,13 +110,18 @@ class DeploymentHost(models.Model):
                 fingerprint(host.host_key_base64) if host.host_key_base64 else False
             )
             host.presented_key_fingerprint = (
-                fingerprint(host.presented_key_base64) if host.presented_key_base64 else False
+                fingerprint(host.presented_key_base64)
+                if host.presented_key_base64
+                else False
             )
             host.key_confirmation_needed = bool(
-                host.presented_key_base64 and host.presented_key_base64 != host.host_key_base64
+                host.presented_key_base64
+                and host.presented_key_base64 != host.host_key_base64
             )
 
-    @api.constrains("kind", "hostname", "username", "port", "private_key_path", "work_dir")
+    @api.constrains(
+        "kind", "hostname", "username", "port", "private_key_path", "work_dir"
+    )
     def _check_connection_settings(self):
         for host in self.sudo():
             try:
@@ -112,15 +135,20 @@ class DeploymentHost(models.Model):
                 if host.private_key_path:
                     validate_path(host.private_key_path, field=_("Private key path"))
             except InvalidInput as error:
-                raise ValidationError(str(error)) from error
+                raise ValidationError(_invalid_input_message(host, error)) from error
             if not 0 < host.port < 65536:
                 raise ValidationError(_("The port must be between 1 and 65535."))
 
     def write(self, vals):
         # A host that now points somewhere else must prove its identity again.
         if {"hostname", "port", "kind"} & set(vals):
-            vals = dict(vals, host_key_type=False, host_key_base64=False,
-                        presented_key_type=False, presented_key_base64=False)
+            vals = dict(
+                vals,
+                host_key_type=False,
+                host_key_base64=False,
+                presented_key_type=False,
+                presented_key_base64=False,
+            )
         return super().write(vals)
 
     # ------------------------------------------------------------------
@@ -183,9 +211,12 @@ class DeploymentHost(models.Model):
             }
         )
         self.message_post(
-            body=_("Host key pinned: %(type)s %(fingerprint)s (confirmed by %(user)s).",
-                   type=self.host_key_type, fingerprint=fingerprint_text,
-                   user=self.env.user.name)
+            body=_(
+                "Host key pinned: %(type)s %(fingerprint)s (confirmed by %(user)s).",
+                type=self.host_key_type,
+                fingerprint=fingerprint_text,
+                user=self.env.user.name,
+            )
         )
         return True
 

@@ -19,6 +19,8 @@ from odoo.exceptions import AccessError, UserError
 from .. import ops
 from ..ops.context import OperationContext, OperationFailed
 from ..remote import (
+    HostKeyChanged,
+    HostKeyUnknown,
     RemoteError,
     poll_detached,
     start_detached,
@@ -72,27 +74,47 @@ class DeploymentOperation(models.Model):
 
     name = fields.Char(readonly=True, default="/", copy=False)
     kind = fields.Selection(KINDS, required=True, readonly=True)
-    environment_id = fields.Many2one("deployment.environment", readonly=True, index=True, ondelete="cascade")
-    host_id = fields.Many2one("deployment.host", required=True, readonly=True, index=True, ondelete="cascade")
+    environment_id = fields.Many2one(
+        "deployment.environment", readonly=True, index=True, ondelete="cascade"
+    )
+    host_id = fields.Many2one(
+        "deployment.host", required=True, readonly=True, index=True, ondelete="cascade"
+    )
     environment_type = fields.Selection(related="environment_id.environment_type")
     company_id = fields.Many2one("res.company", readonly=True)
-    requested_by_id = fields.Many2one("res.users", readonly=True, default=lambda self: self.env.user)
-    state = fields.Selection(STATES, default="queued", required=True, readonly=True, index=True)
+    requested_by_id = fields.Many2one(
+        "res.users", readonly=True, default=lambda self: self.env.user
+    )
+    state = fields.Selection(
+        STATES, default="queued", required=True, readonly=True, index=True
+    )
     progress = fields.Float(readonly=True, help="Percent done.")
     progress_message = fields.Char(readonly=True)
     started_at = fields.Datetime(readonly=True)
     finished_at = fields.Datetime(readonly=True)
     duration = fields.Float(compute="_compute_duration", help="Seconds.")
-    heartbeat_at = fields.Datetime(readonly=True, help="Last sign of life of the worker running it.")
-    worker = fields.Char(readonly=True, help="Host and process id of the worker running it.")
-    attempt = fields.Integer(readonly=True, default=0, help="How many workers have taken it up.")
+    heartbeat_at = fields.Datetime(
+        readonly=True, help="Last sign of life of the worker running it."
+    )
+    worker = fields.Char(
+        readonly=True, help="Host and process id of the worker running it."
+    )
+    attempt = fields.Integer(
+        readonly=True, default=0, help="How many workers have taken it up."
+    )
     cancel_requested = fields.Boolean(readonly=True)
     result_summary = fields.Text(readonly=True)
     result_data = fields.Json(readonly=True)
-    error_reason = fields.Char(readonly=True, help="A short code: dns, refused, auth, host_key_changed, …")
+    error_reason = fields.Char(
+        readonly=True, help="A short code: dns, refused, auth, host_key_changed, …"
+    )
     error_message = fields.Text(readonly=True)
-    step_ids = fields.One2many("deployment.operation.step", "operation_id", readonly=True)
-    command_ids = fields.One2many("deployment.operation.command", "operation_id", readonly=True)
+    step_ids = fields.One2many(
+        "deployment.operation.step", "operation_id", readonly=True
+    )
+    command_ids = fields.One2many(
+        "deployment.operation.command", "operation_id", readonly=True
+    )
     command_count = fields.Integer(compute="_compute_command_count")
 
     def init(self):
@@ -128,20 +150,30 @@ class DeploymentOperation(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         if not self.env.su:
-            raise AccessError(_("Operations are created by the deployment manager itself."))
+            raise AccessError(
+                _("Operations are created by the deployment manager itself.")
+            )
         for vals in vals_list:
             if vals.get("name", "/") == "/":
-                vals["name"] = self.env["ir.sequence"].next_by_code("deployment.operation") or "/"
+                vals["name"] = (
+                    self.env["ir.sequence"].next_by_code("deployment.operation") or "/"
+                )
         return super().create(vals_list)
 
     def write(self, vals):
         if not self.env.su:
-            raise AccessError(_("Operations cannot be edited: they are the journal of what was done."))
+            raise AccessError(
+                _("Operations cannot be edited: they are the journal of what was done.")
+            )
         return super().write(vals)
 
     def unlink(self):
         if not self.env.su:
-            raise AccessError(_("Operations cannot be deleted: they are the journal of what was done."))
+            raise AccessError(
+                _(
+                    "Operations cannot be deleted: they are the journal of what was done."
+                )
+            )
         return super().unlink()
 
     # ------------------------------------------------------------------
@@ -158,7 +190,9 @@ class DeploymentOperation(models.Model):
             if environment
             else [("host_id", "=", host.id), ("environment_id", "=", False)]
         )
-        busy = self.sudo().search(target_domain + [("state", "in", ACTIVE_STATES)], limit=1)
+        busy = self.sudo().search(
+            target_domain + [("state", "in", ACTIVE_STATES)], limit=1
+        )
         if busy:
             raise UserError(busy._busy_message())
         try:
@@ -175,7 +209,9 @@ class DeploymentOperation(models.Model):
                 )
                 self.env.flush_all()
         except psycopg2.errors.UniqueViolation:
-            busy = self.sudo().search(target_domain + [("state", "in", ACTIVE_STATES)], limit=1)
+            busy = self.sudo().search(
+                target_domain + [("state", "in", ACTIVE_STATES)], limit=1
+            )
             raise UserError(busy._busy_message()) from None
         self.env.ref("deployment_manager.ir_cron_run_operations").sudo()._trigger()
         return operation._action_open()
@@ -188,7 +224,9 @@ class DeploymentOperation(models.Model):
             target=target,
             name=self.name,
             kind=dict(self._fields["kind"]._description_selection(self.env))[self.kind],
-            state=dict(self._fields["state"]._description_selection(self.env))[self.state],
+            state=dict(self._fields["state"]._description_selection(self.env))[
+                self.state
+            ],
             since=fields.Datetime.to_string(self.started_at or self.create_date),
             user=self.requested_by_id.name,
         )
@@ -198,11 +236,15 @@ class DeploymentOperation(models.Model):
         user = self.env.user
         if not user.has_group(USER_GROUP):
             raise AccessError(_("You are not allowed to run deployment operations."))
-        needs_manager = kind in HOST_KINDS or (environment and environment._is_production())
+        needs_manager = kind in HOST_KINDS or (
+            environment and environment._is_production()
+        )
         if needs_manager and not user.has_group(MANAGER_GROUP):
             raise AccessError(
-                _("Only deployment managers may run this operation on %s.",
-                  environment.display_name or host.display_name)
+                _(
+                    "Only deployment managers may run this operation on %s.",
+                    environment.display_name or host.display_name,
+                )
             )
         # Reading the target through the user's own rights (record rules, companies).
         (environment or host).check_access("read")
@@ -223,8 +265,11 @@ class DeploymentOperation(models.Model):
             op._check_may_run(op.kind, op.host_id, op.environment_id)
             if op.state == "queued":
                 op.sudo().write(
-                    {"state": "cancelled", "finished_at": fields.Datetime.now(),
-                     "progress_message": _("Cancelled by %s", self.env.user.name)}
+                    {
+                        "state": "cancelled",
+                        "finished_at": fields.Datetime.now(),
+                        "progress_message": _("Cancelled by %s", self.env.user.name),
+                    }
                 )
             elif op.state == "running":
                 op.sudo().write({"cancel_requested": True})
@@ -278,11 +323,15 @@ class DeploymentOperation(models.Model):
         row = self.env.cr.fetchone()
         if not row:
             return self.browse()
-        operation = self.sudo().browse(row[0])
+        operation = self.sudo().browse(row[0])._in_requester_language()
         operation._take_over()
         operation.write({"started_at": fields.Datetime.now()})
         self._commit()
         return operation
+
+    def _in_requester_language(self):
+        """Steps, results and messages are written in the language of who asked."""
+        return self.with_context(lang=self.requested_by_id.lang or "en_US")
 
     def _take_over(self):
         """Mark this worker as the one running the operation, and hold its advisory lock."""
@@ -328,8 +377,13 @@ class DeploymentOperation(models.Model):
 
     def _record_success(self, journal, result):
         if journal.cancel_event.is_set():
-            self.write({"state": "cancelled", "finished_at": fields.Datetime.now(),
-                        "progress_message": _("Cancelled")})
+            self.write(
+                {
+                    "state": "cancelled",
+                    "finished_at": fields.Datetime.now(),
+                    "progress_message": _("Cancelled"),
+                }
+            )
             return
         summary = self._apply_result(result)
         self.write(
@@ -344,8 +398,12 @@ class DeploymentOperation(models.Model):
         )
         self._notify(
             "deployment_manager.mt_operation_done",
-            _("%(kind)s %(name)s done: %(summary)s", kind=self._kind_label(), name=self.name,
-              summary=summary),
+            _(
+                "%(kind)s %(name)s done: %(summary)s",
+                kind=self._kind_label(),
+                name=self.name,
+                summary=summary,
+            ),
         )
 
     def _record_failure(self, journal, error):
@@ -357,12 +415,16 @@ class DeploymentOperation(models.Model):
         journal.fail_open_step()
         cancelled = journal.cancel_event.is_set()
         if isinstance(error, RemoteError):
-            reason, message = error.reason, str(error)
+            reason, message = error.reason, self._describe_remote_error(error)
         elif isinstance(error, (OperationFailed, UserError)):
             reason, message = "failed", str(error.args[0] if error.args else error)
         else:
             reason, message = "internal", _("Unexpected error: %s", error)
-            _logger.info("Operation %s failed unexpectedly:\n%s", self.name, traceback.format_exc())
+            _logger.info(
+                "Operation %s failed unexpectedly:\n%s",
+                self.name,
+                traceback.format_exc(),
+            )
         self.write(
             {
                 "state": "cancelled" if cancelled else "failed",
@@ -377,8 +439,12 @@ class DeploymentOperation(models.Model):
             return
         self._notify(
             "deployment_manager.mt_operation_failed",
-            _("%(kind)s %(name)s failed: %(message)s", kind=self._kind_label(), name=self.name,
-              message=message),
+            _(
+                "%(kind)s %(name)s failed: %(message)s",
+                kind=self._kind_label(),
+                name=self.name,
+                message=message,
+            ),
         )
         target = self._target()
         target.activity_schedule(
@@ -387,6 +453,51 @@ class DeploymentOperation(models.Model):
             summary=_("Operation %s failed", self.name),
             note=message,
         )
+
+    def _describe_remote_error(self, error):
+        """The core's error, in the requester's language where we know its shape."""
+        host = self.host_id.display_name
+        if isinstance(error, HostKeyChanged):
+            return _(
+                "The host key of %(host)s has changed: the pinned key is %(expected)s but the server "
+                "presented %(presented)s. The connection was refused; if the change is legitimate "
+                "(the server was reinstalled), fetch and pin the new key.",
+                host=host,
+                expected=error.expected_fingerprint,
+                presented=error.presented_fingerprint,
+            )
+        if isinstance(error, HostKeyUnknown):
+            return _(
+                "The host key of %(host)s is not pinned: the server presented a %(type)s key with "
+                "fingerprint %(presented)s. Check this fingerprint on the server, then pin it.",
+                host=host,
+                type=error.key_type,
+                presented=error.presented_fingerprint,
+            )
+        templates = {
+            "dns": _("The address of %(host)s cannot be resolved (DNS)."),
+            "refused": _(
+                "%(host)s refused the connection: nothing listens on that port."
+            ),
+            "timeout": _("%(host)s did not answer in time."),
+            "auth": _(
+                "%(host)s refused the authentication: check the user and the private key."
+            ),
+            "key": _(
+                "The private key of %(host)s cannot be read: check it and its passphrase."
+            ),
+            "protocol": _("The SSH connection to %(host)s failed."),
+            "connection_lost": _(
+                "The connection to %(host)s was lost while a command was running."
+            ),
+            "invalid_input": _("A value was refused before any command was built."),
+            "command_failed": _("A command failed on %(host)s."),
+        }
+        template = templates.get(error.reason)
+        if not template:
+            return str(error)
+        # The core's own sentence follows: it has the technical details.
+        return f"{template % {'host': host}}\n{error}"
 
     def _target(self):
         return (self.environment_id or self.host_id).sudo()
@@ -411,27 +522,32 @@ class DeploymentOperation(models.Model):
         marked interrupted with the reason.
         """
         grace = int(
-            self.env["ir.config_parameter"].sudo().get_param(
-                "deployment_manager.heartbeat_grace_seconds", 30
-            )
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("deployment_manager.heartbeat_grace_seconds", 30)
         )
         now = fields.Datetime.now()
         candidates = self.sudo().search([("state", "=", "running")], order="id")
         for operation in candidates:
-            if operation.heartbeat_at and operation.heartbeat_at > now - timedelta(seconds=grace):
+            if operation.heartbeat_at and operation.heartbeat_at > now - timedelta(
+                seconds=grace
+            ):
                 # Too recent to judge: look again once the grace period is over.
-                self.env.ref("deployment_manager.ir_cron_run_operations").sudo()._trigger(
-                    operation.heartbeat_at + timedelta(seconds=grace + 1)
-                )
+                self.env.ref(
+                    "deployment_manager.ir_cron_run_operations"
+                ).sudo()._trigger(operation.heartbeat_at + timedelta(seconds=grace + 1))
                 continue
             self.env.cr.execute(
-                "SELECT pg_try_advisory_lock(%s, %s)", (ADVISORY_NAMESPACE, operation.id)
+                "SELECT pg_try_advisory_lock(%s, %s)",
+                (ADVISORY_NAMESPACE, operation.id),
             )
             if not self.env.cr.fetchone()[0]:
                 continue  # its worker is alive, only slow to beat
             operation._release()
-            if operation.command_ids.filtered(lambda c: c.detached and c.detached_state == "running"):
-                operation._resume()
+            if operation.command_ids.filtered(
+                lambda c: c.detached and c.detached_state == "running"
+            ):
+                operation._in_requester_language()._resume()
             else:
                 operation._mark_interrupted()
             self._commit()
@@ -440,9 +556,13 @@ class DeploymentOperation(models.Model):
         super()._register_hook()
         # After the manager restarts, what its previous process left running
         # is settled at once rather than at the cron's next interval.
-        self.env.cr.execute("SELECT 1 FROM deployment_operation WHERE state = 'running' LIMIT 1")
+        self.env.cr.execute(
+            "SELECT 1 FROM deployment_operation WHERE state = 'running' LIMIT 1"
+        )
         if self.env.cr.fetchone():
-            cron = self.env.ref("deployment_manager.ir_cron_run_operations", raise_if_not_found=False)
+            cron = self.env.ref(
+                "deployment_manager.ir_cron_run_operations", raise_if_not_found=False
+            )
             if cron:
                 cron.sudo()._trigger()
 
@@ -454,7 +574,11 @@ class DeploymentOperation(models.Model):
             when=fields.Datetime.to_string(self.heartbeat_at),
         )
         self.step_ids.filtered(lambda s: s.state == "running").write(
-            {"state": "failed", "message": _("Interrupted"), "finished_at": fields.Datetime.now()}
+            {
+                "state": "failed",
+                "message": _("Interrupted"),
+                "finished_at": fields.Datetime.now(),
+            }
         )
         self.write(
             {
@@ -467,14 +591,20 @@ class DeploymentOperation(models.Model):
         )
         self._notify(
             "deployment_manager.mt_operation_failed",
-            _("%(kind)s %(name)s was interrupted: %(message)s", kind=self._kind_label(),
-              name=self.name, message=message),
+            _(
+                "%(kind)s %(name)s was interrupted: %(message)s",
+                kind=self._kind_label(),
+                name=self.name,
+                message=message,
+            ),
         )
 
     def _resume(self):
         """Take the operation up again: its detached commands are re-attached, not restarted."""
         self._take_over()
-        self.write({"progress_message": _("Re-attached after the previous worker stopped")})
+        self.write(
+            {"progress_message": _("Re-attached after the previous worker stopped")}
+        )
         self._commit()
         self._execute()
 
@@ -483,8 +613,14 @@ class DeploymentOperation(models.Model):
     # ------------------------------------------------------------------
     def _run_fetch_host_key(self, journal):
         host = self.host_id.sudo()
-        info = ops.fetch_host_key(journal, host.hostname, host.port, host.connect_timeout or 10)
-        return {"key_type": info.key_type, "key_base64": info.key_base64, "fingerprint": info.fingerprint}
+        info = ops.fetch_host_key(
+            journal, host.hostname, host.port, host.connect_timeout or 10
+        )
+        return {
+            "key_type": info.key_type,
+            "key_base64": info.key_base64,
+            "fingerprint": info.fingerprint,
+        }
 
     def _run_test_connection(self, journal):
         return ops.test_connection(journal, journal.transport())
@@ -493,22 +629,45 @@ class DeploymentOperation(models.Model):
         return ops.discover(journal, journal.transport(), self.environment_id._spec())
 
     def _run_service_status(self, journal):
-        return {"services": ops.service_status(journal, journal.transport(), self.environment_id._spec())}
+        return {
+            "services": ops.service_status(
+                journal, journal.transport(), self.environment_id._spec()
+            )
+        }
 
     def _apply_result(self, result):
         """Write what the operation found on its target; return a one-line summary."""
         host = self.host_id.sudo()
         environment = self.environment_id.sudo()
         if self.kind == "fetch_host_key":
-            host.write({"presented_key_type": result["key_type"], "presented_key_base64": result["key_base64"]})
+            host.write(
+                {
+                    "presented_key_type": result["key_type"],
+                    "presented_key_base64": result["key_base64"],
+                }
+            )
             if result["key_base64"] == host.host_key_base64:
-                return _("The server presents the pinned key %s.", result["fingerprint"])
-            return _("The server presents %(type)s %(fingerprint)s: check it and pin it.",
-                     type=result["key_type"], fingerprint=result["fingerprint"])
+                return _(
+                    "The server presents the pinned key %s.", result["fingerprint"]
+                )
+            return _(
+                "The server presents %(type)s %(fingerprint)s: check it and pin it.",
+                type=result["key_type"],
+                fingerprint=result["fingerprint"],
+            )
         if self.kind == "test_connection":
-            message = _("Connected as %(user)s on %(system)s.", user=result["user"], system=result["system"])
-            host.write({"connection_state": "ok", "connection_message": message,
-                        "connection_checked_at": fields.Datetime.now()})
+            message = _(
+                "Connected as %(user)s on %(system)s.",
+                user=result["user"],
+                system=result["system"],
+            )
+            host.write(
+                {
+                    "connection_state": "ok",
+                    "connection_message": message,
+                    "connection_checked_at": fields.Datetime.now(),
+                }
+            )
             return message
         if self.kind == "discover":
             return environment._apply_discovery(result)
@@ -518,8 +677,13 @@ class DeploymentOperation(models.Model):
 
     def _apply_failure(self, reason, message):
         if self.kind == "test_connection":
-            self.host_id.sudo().write({"connection_state": "failed", "connection_message": message,
-                                       "connection_checked_at": fields.Datetime.now()})
+            self.host_id.sudo().write(
+                {
+                    "connection_state": "failed",
+                    "connection_message": message,
+                    "connection_checked_at": fields.Datetime.now(),
+                }
+            )
         elif self.environment_id:
             self.environment_id.sudo().health_state = "error"
 
@@ -548,16 +712,29 @@ class OperationJournal(OperationContext):
                 self._transport.close()
             self._transport = None
 
+    def text(self, message, **params):
+        # env._ finds this module's translations from the calling frame.
+        return self.env._(message, **params) if params else self.env._(message)
+
     @contextlib.contextmanager
     def step(self, label):
+        label = self.text(label)
         Step = self.env["deployment.operation.step"].sudo()
-        step = Step.search([("operation_id", "=", self.operation.id), ("name", "=", label)], limit=1)
+        step = Step.search(
+            [("operation_id", "=", self.operation.id), ("name", "=", label)], limit=1
+        )
         if step:
             step.write({"state": "running", "message": False})
         else:
-            step = Step.create({"operation_id": self.operation.id, "name": label, "state": "running",
-                                "sequence": len(self.operation.step_ids) + 1,
-                                "started_at": fields.Datetime.now()})
+            step = Step.create(
+                {
+                    "operation_id": self.operation.id,
+                    "name": label,
+                    "state": "running",
+                    "sequence": len(self.operation.step_ids) + 1,
+                    "started_at": fields.Datetime.now(),
+                }
+            )
         self._open_step = step
         self.operation._commit()
         yield step
@@ -567,11 +744,18 @@ class OperationJournal(OperationContext):
 
     def fail_open_step(self):
         if self._open_step:
-            self._open_step.write({"state": "failed", "finished_at": fields.Datetime.now()})
+            self._open_step.write(
+                {"state": "failed", "finished_at": fields.Datetime.now()}
+            )
             self._open_step = None
 
     def progress(self, percent, message=None):
-        self.operation.write({"progress": percent, "progress_message": message or False})
+        self.operation.write(
+            {
+                "progress": percent,
+                "progress_message": self.text(message) if message else False,
+            }
+        )
         self.beat(force=True)
 
     def beat(self, force=False):
@@ -583,8 +767,10 @@ class OperationJournal(OperationContext):
         operation = self.operation
         operation.write({"heartbeat_at": fields.Datetime.now()})
         operation._commit()
-        self.env.cr.execute("SELECT cancel_requested FROM deployment_operation WHERE id = %s",
-                            (operation.id,))
+        self.env.cr.execute(
+            "SELECT cancel_requested FROM deployment_operation WHERE id = %s",
+            (operation.id,),
+        )
         if self.env.cr.fetchone()[0]:
             self.cancel_event.set()
 
@@ -595,8 +781,13 @@ class OperationJournal(OperationContext):
         self._check_cancelled()
         kwargs.setdefault("timeout", 3600)
         secrets = list(kwargs.pop("secrets", ())) + self._secrets
-        result = transport.run(argv, secrets=secrets, on_output=self._on_output,
-                               cancel_event=self.cancel_event, **kwargs)
+        result = transport.run(
+            argv,
+            secrets=secrets,
+            on_output=self._on_output,
+            cancel_event=self.cancel_event,
+            **kwargs,
+        )
         self.env["deployment.operation.command"].sudo()._record(
             self.operation, self._open_step, result, secrets, keep_output=keep_output
         )
@@ -608,20 +799,35 @@ class OperationJournal(OperationContext):
         self._check_cancelled()
         Command = self.env["deployment.operation.command"].sudo()
         command = Command.search(
-            [("operation_id", "=", self.operation.id), ("detached_key", "=", key)], limit=1
+            [("operation_id", "=", self.operation.id), ("detached_key", "=", key)],
+            limit=1,
         )
         if command and command.detached_state in ("done", "lost"):
             return command._detached_status()
         if not command:
             host = self.operation.host_id
-            run_dir = validate_path(f"{host.work_dir}/{self.operation.name.replace('/', '-')}-{key}")
-            command = Command._record_detached_start(self.operation, self._open_step, argv, key,
-                                                     run_dir, transport.label, self._secrets)
+            run_dir = validate_path(
+                f"{host.work_dir}/{self.operation.name.replace('/', '-')}-{key}"
+            )
+            command = Command._record_detached_start(
+                self.operation,
+                self._open_step,
+                argv,
+                key,
+                run_dir,
+                transport.label,
+                self._secrets,
+            )
             # Recorded before it starts: a worker dying right after can still find it.
             self.operation._commit()
             start_detached(transport, argv, run_dir)
-        status = wait_detached(transport, command.run_dir, timeout=timeout,
-                               on_poll=self._on_output, cancel_event=self.cancel_event)
+        status = wait_detached(
+            transport,
+            command.run_dir,
+            timeout=timeout,
+            on_poll=self._on_output,
+            cancel_event=self.cancel_event,
+        )
         if status.state == "running":  # waited long enough, or cancelled
             from ..remote import cancel_detached
 

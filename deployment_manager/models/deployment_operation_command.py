@@ -1,7 +1,5 @@
 # Copyright 2026 deployment_manager contributors
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
-import base64
-import json
 
 from odoo import _, fields, models
 
@@ -17,7 +15,9 @@ class DeploymentOperationCommand(models.Model):
     _description = "Deployment Operation Command"
     _order = "operation_id, sequence, id"
 
-    operation_id = fields.Many2one("deployment.operation", required=True, ondelete="cascade", index=True)
+    operation_id = fields.Many2one(
+        "deployment.operation", required=True, ondelete="cascade", index=True
+    )
     step_id = fields.Many2one("deployment.operation.step", ondelete="set null")
     sequence = fields.Integer()
     host = fields.Char(readonly=True)
@@ -33,9 +33,14 @@ class DeploymentOperationCommand(models.Model):
     stderr_bytes = fields.Float(readonly=True, digits=(20, 0))
     stdout_excerpt = fields.Text(readonly=True)
     stderr_excerpt = fields.Text(readonly=True)
-    output_attachment_ids = fields.Many2many("ir.attachment", string="Full output", readonly=True)
-    detached = fields.Boolean(readonly=True, help="Run under its own session on the host, so it "
-                              "outlives the worker that started it.")
+    output_attachment_ids = fields.Many2many(
+        "ir.attachment", string="Full output", readonly=True
+    )
+    detached = fields.Boolean(
+        readonly=True,
+        help="Run under its own session on the host, so it "
+        "outlives the worker that started it.",
+    )
     detached_key = fields.Char(readonly=True)
     run_dir = fields.Char(readonly=True)
     detached_state = fields.Selection(
@@ -77,7 +82,9 @@ class DeploymentOperationCommand(models.Model):
             "cancelled": result.cancelled,
             "stdout_bytes": result.stdout.total_bytes,
             "stderr_bytes": result.stderr.total_bytes,
-            "stdout_excerpt": mask(result.stdout.excerpt(), secrets) if keep_output else NOT_KEPT,
+            "stdout_excerpt": mask(result.stdout.excerpt(), secrets)
+            if keep_output
+            else NOT_KEPT,
             "stderr_excerpt": mask(result.stderr.excerpt(), secrets),
         }
         command = self.create(vals)
@@ -97,7 +104,9 @@ class DeploymentOperationCommand(models.Model):
         data = mask(data.decode("utf-8", "replace"), secrets).encode()
         attachment = self.env["ir.attachment"].create(
             {
-                "name": f"{self.operation_id.name}-{self.sequence}-{stream}.log".replace("/", "-"),
+                "name": f"{self.operation_id.name}-{self.sequence}-{stream}.log".replace(
+                    "/", "-"
+                ),
                 "raw": data,
                 "mimetype": "text/plain",
                 "res_model": self._name,
@@ -106,7 +115,9 @@ class DeploymentOperationCommand(models.Model):
         )
         self.output_attachment_ids = [(4, attachment.id)]
 
-    def _record_detached_start(self, operation, step, argv, key, run_dir, host_label, secrets):
+    def _record_detached_start(
+        self, operation, step, argv, key, run_dir, host_label, secrets
+    ):
         import shlex
 
         return self.create(

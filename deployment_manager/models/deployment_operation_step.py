@@ -18,7 +18,9 @@ class DeploymentOperationStep(models.Model):
     _description = "Deployment Operation Step"
     _order = "operation_id, sequence, id"
 
-    operation_id = fields.Many2one("deployment.operation", required=True, ondelete="cascade", index=True)
+    operation_id = fields.Many2one(
+        "deployment.operation", required=True, ondelete="cascade", index=True
+    )
     sequence = fields.Integer()
     name = fields.Char(required=True, translate=False)
     state = fields.Selection(STEP_STATES, default="pending", required=True)

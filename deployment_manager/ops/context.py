@@ -30,6 +30,10 @@ class OperationContext:
     def progress(self, percent, message=None):
         raise NotImplementedError
 
+    def text(self, message, **params):
+        """The message (marked with ``i18n._``) for a person: translated, then filled."""
+        return message % params if params else message
+
 
 class SimpleContext(OperationContext):
     """A context that keeps everything in memory: for scripts and core tests."""

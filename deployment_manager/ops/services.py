@@ -1,3 +1,6 @@
+from .i18n import _
+
+
 def service_status(ctx, transport, spec, notes=None, start_percent=0):
     """Ask the Odoo and PostgreSQL services for their state with the environment's commands.
 
@@ -8,13 +11,23 @@ def service_status(ctx, transport, spec, notes=None, start_percent=0):
     """
     notes = notes if notes is not None else []
     states = {}
-    commands = (("odoo", "Odoo", spec.odoo_status_argv), ("postgresql", "PostgreSQL", spec.pg_status_argv))
+    commands = (
+        ("odoo", "Odoo", spec.odoo_status_argv),
+        ("postgresql", "PostgreSQL", spec.pg_status_argv),
+    )
     for index, (key, label, argv) in enumerate(commands):
         if not argv:
-            notes.append(f"No status command for the {label} service.")
+            notes.append(
+                ctx.text(
+                    _("No status command for the %(service)s service."), service=label
+                )
+            )
             continue
-        with ctx.step(f"{label} service status"):
-            ctx.progress(start_percent + index * (100 - start_percent) // 2, f"Asking the {label} service")
+        with ctx.step(ctx.text(_("%(service)s service status"), service=label)):
+            ctx.progress(
+                start_percent + index * (100 - start_percent) // 2,
+                ctx.text(_("Asking the %(service)s service"), service=label),
+            )
             status = ctx.run_detached(transport, argv, key=f"status-{key}", timeout=300)
             states[key] = describe_status(status)
     return states
@@ -28,4 +41,6 @@ def describe_status(status):
     word = lines[0].strip() if lines and len(lines[0]) <= 40 else ""
     if status.exit_code == 0:
         return word or "active"
-    return word if word and word != "active" else f"stopped (exit code {status.exit_code})"
+    return (
+        word if word and word != "active" else f"stopped (exit code {status.exit_code})"
+    )

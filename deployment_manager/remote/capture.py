@@ -24,9 +24,7 @@ def format_excerpt(head, tail, omitted):
 class BoundedCapture:
     """Thread-safe sink that keeps the head, the tail and an exact count."""
 
-    def __init__(
-        self, head_limit=32768, tail_limit=32768, spool_limit=8 * 1024 * 1024
-    ):
+    def __init__(self, head_limit=32768, tail_limit=32768, spool_limit=8 * 1024 * 1024):
         self.head_limit = max(0, int(head_limit))
         self.tail_limit = max(0, int(tail_limit))
         self.spool_limit = max(0, int(spool_limit))
@@ -37,13 +35,13 @@ class BoundedCapture:
         self._spool_overflowed = False
         # Up to 1 MiB in memory, the rest on disk, so a capture under the
         # 8 MiB default never holds more than that in the worker's memory.
-        self._spool = (
-            tempfile.SpooledTemporaryFile(
+        # It lives as long as the capture (closed in close() or on overflow),
+        # hence no context manager.
+        self._spool = None
+        if self.spool_limit:
+            self._spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115
                 max_size=min(self.spool_limit, _SPOOL_MEMORY)
             )
-            if self.spool_limit
-            else None
-        )
 
     def feed(self, data):
         if not data:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from .capture import format_excerpt
 from .errors import InvalidInput, RemoteError
 from .masking import display_argv, mask
+from .transport import GROUP_ALIVE_SH
 from .validation import validate_argv, validate_path
 
 # Runs the command and records its fate. The trap keeps this shell alive
@@ -54,7 +55,7 @@ if [ -f "$d/exit_code" ]; then
 else
   pg=$(cat -- "$d/pgid" 2>/dev/null)
   case $pg in ''|*[!0-9]*) pg= ;; esac
-  if [ -n "$pg" ] && kill -0 -"$pg" 2>/dev/null; then
+  if [ -n "$pg" ] && dm_alive "$pg"; then
     state=running
   elif [ -f "$d/exit_code" ]; then
     state=done
@@ -87,7 +88,7 @@ case $pg in ''|*[!0-9]*) echo "no process group recorded in $d" >&2; exit 3 ;; e
 : > "$d/cancelled"
 kill -TERM -"$pg" 2>/dev/null || exit 0
 i=0
-while kill -0 -"$pg" 2>/dev/null; do
+while dm_alive "$pg"; do
   i=$((i + 1))
   if [ "$i" -ge 30 ]; then kill -KILL -"$pg" 2>/dev/null; sleep 0.2; break; fi
   sleep 0.1
@@ -176,7 +177,16 @@ def poll_detached(transport, run_dir, *, head_limit=32768, tail_limit=32768):
     _check_run_dir(run_dir)
     limit = head_limit + tail_limit
     result = transport.run(
-        ["sh", "-c", _POLL, "sh", run_dir, str(limit), str(head_limit), str(tail_limit)],
+        [
+            "sh",
+            "-c",
+            GROUP_ALIVE_SH + _POLL,
+            "sh",
+            run_dir,
+            str(limit),
+            str(head_limit),
+            str(tail_limit),
+        ],
         timeout=60,
     )
     data = result.stdout.full_bytes()
@@ -196,7 +206,9 @@ def poll_detached(transport, run_dir, *, head_limit=32768, tail_limit=32768):
                 head = data[pos : pos + head_limit]
                 tail = data[pos + head_limit : pos + limit]
                 pos += limit
-            streams.append((format_excerpt(head, tail, size - len(head) - len(tail)), size))
+            streams.append(
+                (format_excerpt(head, tail, size - len(head) - len(tail)), size)
+            )
     except ValueError:
         raise RemoteError(
             f"Could not read the state of the detached command in {run_dir} on "
@@ -251,7 +263,9 @@ def cancel_detached(transport, run_dir):
     """TERM the command's process group, KILL it after 3 s; return the
     resulting status (done, cancelled)."""
     _check_run_dir(run_dir)
-    result = transport.run(["sh", "-c", _CANCEL, "sh", run_dir], timeout=60)
+    result = transport.run(
+        ["sh", "-c", GROUP_ALIVE_SH + _CANCEL, "sh", run_dir], timeout=60
+    )
     if not result.ok:
         raise RemoteError(
             f"Could not cancel the detached command in {run_dir} on "

@@ -91,9 +91,7 @@ class InvalidInput(RemoteError, ValueError):
         self.field = field
         self.value = value
         detail = f": {why}" if why else ""
-        super().__init__(
-            f"Invalid {field} {value!r}{detail}.", "invalid_input"
-        )
+        super().__init__(f"Invalid {field} {value!r}{detail}.", "invalid_input")
 
 
 class CommandFailed(RemoteError):

@@ -1,5 +1,6 @@
 """Commands on the manager's own machine, for single-server setups."""
 
+import contextlib
 import hashlib
 import os
 import select
@@ -12,10 +13,11 @@ from .transport import (
     FILE_CHUNK,
     Transport,
     _finish_download,
-    _open_private,
+    _open_new,
     _Process,
     _remove_quietly,
     file_sha256,
+    group_has_live_members,
 )
 from .validation import validate_path
 
@@ -95,15 +97,8 @@ class _LocalProcess(_Process):
             pass
 
     def group_alive(self):
-        # Reap the leader first: a zombie still counts as a group member.
         self._popen.poll()
-        try:
-            os.killpg(self.pgid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return group_has_live_members(self.pgid)
 
     def close(self):
         self._closed.set()
@@ -179,31 +174,16 @@ def _copy_verified(source_path, target_path, label, private):
     upload (private=False) and the source for a download (private=True)."""
     tmp_path = f"{target_path}.dm-part-{os.urandom(4).hex()}"
     digest = hashlib.sha256()
-
-    def remote_error(exc, path):
-        return RemoteError(
-            f"Could not access {path} on {label}: {exc.strerror or exc}.",
-            "transfer_failed",
-        )
-
     try:
-        try:
-            source = open(source_path, "rb")
-        except OSError as exc:
-            if private:
-                raise remote_error(exc, source_path) from exc
-            raise
-        with source:
-            try:
-                target = _open_private(tmp_path) if private else open(tmp_path, "xb")
-            except OSError as exc:
-                if not private:
-                    raise remote_error(exc, target_path) from exc
-                raise
-            with target:
-                while chunk := source.read(FILE_CHUNK):
-                    digest.update(chunk)
-                    target.write(chunk)
+        with (
+            _remote_side(source_path, label, private),
+            open(source_path, "rb") as source,
+            _remote_side(target_path, label, not private),
+            _open_new(tmp_path, 0o600 if private else 0o666) as target,
+        ):
+            while chunk := source.read(FILE_CHUNK):
+                digest.update(chunk)
+                target.write(chunk)
         # The source is hashed again: a file still being written while we
         # copied must not pass as a verified copy.
         return _finish_download(
@@ -211,3 +191,18 @@ def _copy_verified(source_path, target_path, label, private):
         )
     finally:
         _remove_quietly(tmp_path)
+
+
+@contextlib.contextmanager
+def _remote_side(path, label, is_remote):
+    """Report a failure to open the "remote" end like the SSH transport
+    does (RemoteError); the manager's own end fails with plain OSError."""
+    try:
+        yield
+    except OSError as exc:
+        if not is_remote:
+            raise
+        raise RemoteError(
+            f"Could not access {path} on {label}: {exc.strerror or exc}.",
+            "transfer_failed",
+        ) from exc

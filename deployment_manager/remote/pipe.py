@@ -5,11 +5,12 @@ staging without a temporary file: the data flows through the manager in
 chunks and is never held whole in memory.
 """
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass
 
-from .errors import CommandFailed
+from .errors import CommandFailed, RemoteError
 from .result import CommandResult
 from .transport import HEARTBEAT_INTERVAL
 
@@ -113,11 +114,10 @@ def pipe(
     except BaseException:
         finished.set()
         for command in (source, target):
-            try:
+            # The original error matters more than one from the cleanup.
+            with contextlib.suppress(RemoteError, OSError, EOFError):
                 _stop(command)
                 command.wait()
-            except Exception:  # the original error matters more
-                pass
         raise
     if on_progress is not None:
         on_progress(copied)

@@ -23,13 +23,19 @@ from .errors import (
     RemoteError,
 )
 from .transport import (
+    GROUP_ALIVE_SH,
     Transport,
     _finish_download,
-    _open_private,
+    _open_new,
     _Process,
     _remove_quietly,
 )
-from .validation import validate_hostname, validate_path, validate_port, validate_username
+from .validation import (
+    validate_hostname,
+    validate_path,
+    validate_port,
+    validate_username,
+)
 
 # Runs every SSH command. setsid gives the command a process group of its
 # own whose id is printed first, so a second channel can kill the whole group
@@ -112,7 +118,8 @@ def _classify(exc, where, timeout):
             f"{where} refused the connection: no SSH server listens on that port.",
             "refused",
         )
-    if isinstance(exc, (socket.timeout, TimeoutError)):
+    # paramiko wraps a banner that never came in SSHException.
+    if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
         return ConnectError(
             f"{where} did not answer within {timeout:g} seconds.", "timeout"
         )
@@ -269,7 +276,7 @@ class _SshProcess(_Process):
                     break
                 if len(buf) > 65536:
                     break
-        except socket.timeout:
+        except TimeoutError:
             chan.close()
             raise RemoteError(
                 f"The command did not start on {self._owner.label} within "
@@ -332,14 +339,16 @@ class _SshProcess(_Process):
         if self.pgid is None:
             self._chan.close()
             return
-        self._owner._helper(self._t, ["sh", "-c", 'kill -"$1" -"$2"', "sh", name, str(self.pgid)])
+        self._owner._helper(
+            self._t, ["sh", "-c", 'kill -"$1" -"$2"', "sh", name, str(self.pgid)]
+        )
 
     def group_alive(self):
         if self.pgid is None:
             return False
         code = self._owner._helper(
             self._t,
-            ["sh", "-c", 'kill -0 -"$1" 2>/dev/null', "sh", str(self.pgid)],
+            ["sh", "-c", GROUP_ALIVE_SH + 'dm_alive "$1"', "sh", str(self.pgid)],
         )
         return code == 0
 
@@ -492,7 +501,9 @@ class SshTransport(Transport):
     def _transfer_error(self, exc, doing):
         if not self.connected:
             return self._lost(exc, doing)
-        return RemoteError(f"SFTP failed on {self.label} while {doing}: {exc}.", "transfer_failed")
+        return RemoteError(
+            f"SFTP failed on {self.label} while {doing}: {exc}.", "transfer_failed"
+        )
 
     def put_file(self, local_path, remote_path):
         validate_path(remote_path, "remote_path")
@@ -519,16 +530,20 @@ class SshTransport(Transport):
         expected = self.sha256(remote_path)
         tmp_path = f"{local_path}.dm-part-{os.urandom(4).hex()}"
         try:
-            with _open_private(tmp_path) as target:
+            with _open_new(tmp_path) as target:
                 writer = _HashingWriter(target)
                 sftp = self._sftp()
                 try:
                     sftp.getfo(remote_path, writer)
                 except (OSError, EOFError, paramiko.SSHException) as exc:
-                    raise self._transfer_error(exc, f"downloading {remote_path}") from exc
+                    raise self._transfer_error(
+                        exc, f"downloading {remote_path}"
+                    ) from exc
                 finally:
                     sftp.close()
-            return _finish_download(tmp_path, local_path, expected, writer.hexdigest(), self.label)
+            return _finish_download(
+                tmp_path, local_path, expected, writer.hexdigest(), self.label
+            )
         finally:
             _remove_quietly(tmp_path)
 

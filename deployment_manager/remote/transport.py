@@ -30,6 +30,49 @@ DRAIN_GRACE = 5.0
 
 _SHA256_RE = re.compile(r"\\?([0-9a-f]{64})\s")
 
+# Shell function: does process group $1 still have a member that is not a
+# zombie? `kill -0` also counts zombies, which an init that reaps orphans
+# lazily can leave around for seconds after the group is really gone.
+GROUP_ALIVE_SH = """\
+dm_alive() {
+  if command -v ps > /dev/null 2>&1; then
+    ps -e -o pgid= -o stat= |
+      awk -v g="$1" '$1 == g && $2 !~ /^Z/ { f = 1 } END { exit !f }'
+  else
+    kill -0 -"$1" 2> /dev/null
+  fi
+}
+"""
+
+
+def group_has_live_members(pgid):
+    """Local counterpart of GROUP_ALIVE_SH, reading /proc directly."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        entries = None
+    if entries is None:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+    for name in entries:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        # comm may contain spaces and parentheses: split after the last ")".
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
+            return True
+    return False
+
 
 class _Process(abc.ABC):
     """One started command, as the supervising code sees it."""
@@ -103,8 +146,8 @@ class _Execution:
                         break
                     capture.feed(data)
                     self.last_activity = time.monotonic()
-            except Exception as exc:  # reported by finish(), not lost
-                self._errors.append(exc)
+            except (RemoteError, OSError, EOFError, ValueError) as exc:
+                self._errors.append(exc)  # raised again by finish()
             finally:
                 self._wake.set()
 
@@ -260,7 +303,7 @@ class RunningCommand:
             try:
                 while self.stdout_read(READ_CHUNK):
                     pass
-            except Exception as exc:
+            except (RemoteError, OSError, EOFError, ValueError) as exc:
                 self._ex._errors.append(exc)
 
         self._ex.add_thread(loop, "drain")
@@ -294,8 +337,8 @@ class Transport(abc.ABC):
     def __exit__(self, *exc_info):
         self.close()
 
-    def close(self):
-        pass
+    def close(self):  # noqa: B027 - optional hook, most transports hold nothing
+        """Release the connection, if the transport holds one."""
 
     def wrap_argv(self, argv):
         """The argv actually executed: prefixed by sudo when configured."""
@@ -491,7 +534,7 @@ class Transport(abc.ABC):
         digest = hashlib.sha256()
         tmp_path = f"{local_path}.dm-part-{_secrets.token_hex(4)}"
         try:
-            with _open_private(tmp_path) as target:
+            with _open_new(tmp_path) as target:
                 cmd = self.start(["cat", "--", remote_path])
                 try:
                     while data := cmd.stdout_read(FILE_CHUNK):
@@ -515,10 +558,11 @@ class Transport(abc.ABC):
             _remove_quietly(tmp_path)
 
 
-def _open_private(path):
-    """Open a new file readable by the manager's user only: downloads are
-    usually backups, which hold every secret of the database."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+def _open_new(path, mode=0o600):
+    """Create a file that must not exist yet. Downloads default to the
+    manager's user only: they are usually backups, which hold every secret
+    of the database."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     return os.fdopen(fd, "wb")
 
 

@@ -57,8 +57,7 @@ def validate_database_name(name, field="database name"):
         _DATABASE_RE,
         name,
         field,
-        "use 1 to 63 letters, digits, '_', '.' or '-', starting with a "
-        "letter or digit",
+        "use 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit",
     )
 
 
@@ -82,9 +81,7 @@ def validate_path(path, field="path"):
             "only letters, digits and . _ / @ + = , : ~ - are allowed",
         )
     if any(part.startswith("-") for part in path.split("/")):
-        raise InvalidInput(
-            field, path, "no path component may start with '-'"
-        )
+        raise InvalidInput(field, path, "no path component may start with '-'")
     return path
 
 
@@ -108,13 +105,11 @@ def validate_hostname(host, field="hostname"):
         pass
     else:
         return host
-    name = host[:-1] if host.endswith(".") else host
+    name = host.removesuffix(".")
     if len(name) > 253 or not all(
         _DNS_LABEL_RE.fullmatch(label) for label in name.split(".")
     ):
-        raise InvalidInput(
-            field, host, "it is neither a DNS name nor an IP address"
-        )
+        raise InvalidInput(field, host, "it is neither a DNS name nor an IP address")
     return host
 
 

@@ -37,8 +37,12 @@ def _database_exists(name):
 
 def _pg_args():
     args = {}
-    for key, option in (("host", "db_host"), ("port", "db_port"), ("user", "db_user"),
-                        ("password", "db_password")):
+    for key, option in (
+        ("host", "db_host"),
+        ("port", "db_port"),
+        ("user", "db_user"),
+        ("password", "db_password"),
+    ):
         if config.get(option):
             args[key] = config[option]
     return args
@@ -52,7 +56,9 @@ def ensure_fixture_environment():
     root = os.path.join(tempfile.gettempdir(), "dm_fixture_environment")
     data_dir = os.path.join(root, "data")
     os.makedirs(os.path.join(data_dir, "filestore", FIXTURE_DB, "ab"), exist_ok=True)
-    with open(os.path.join(data_dir, "filestore", FIXTURE_DB, "ab", "abcdef"), "wb") as handle:
+    with open(
+        os.path.join(data_dir, "filestore", FIXTURE_DB, "ab", "abcdef"), "wb"
+    ) as handle:
         handle.write(b"x" * 4096)
     os.makedirs(os.path.join(root, "backups"), exist_ok=True)
     config_path = os.path.join(root, "odoo.conf")
@@ -67,10 +73,23 @@ def ensure_fixture_environment():
         )
     if not _database_exists(FIXTURE_DB):
         subprocess.run(
-            [odoo_command(), "-d", FIXTURE_DB, "-i", "base", "--stop-after-init",
-             "--without-demo=all", "--no-http", "--log-level=warn",
-             "--logfile", os.path.join(root, "build.log")],
-            check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                odoo_command(),
+                "-d",
+                FIXTURE_DB,
+                "-i",
+                "base",
+                "--stop-after-init",
+                "--without-demo=all",
+                "--no-http",
+                "--log-level=warn",
+                "--logfile",
+                os.path.join(root, "build.log"),
+            ],
+            check=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             timeout=600,
         )
     return {
@@ -89,15 +108,20 @@ class DeploymentTestMixin:
     @classmethod
     def _setup_users(cls):
         cls.manager = new_test_user(
-            cls.env, login="dm_manager", groups="deployment_manager.group_deployment_manager",
+            cls.env,
+            login="dm_manager",
+            groups="deployment_manager.group_deployment_manager",
             name="Deployment Manager Test",
         )
         cls.user = new_test_user(
-            cls.env, login="dm_deploy_user", groups="deployment_manager.group_deployment_user",
+            cls.env,
+            login="dm_deploy_user",
+            groups="deployment_manager.group_deployment_user",
             name="Deployment User Test",
         )
-        cls.stranger = new_test_user(cls.env, login="dm_stranger", groups="base.group_user",
-                                     name="Stranger Test")
+        cls.stranger = new_test_user(
+            cls.env, login="dm_stranger", groups="base.group_user", name="Stranger Test"
+        )
 
     @classmethod
     def _start_sshd(cls, address="127.0.0.2"):
@@ -119,8 +143,12 @@ class DeploymentTestMixin:
         }
         host = cls.env["deployment.host"].create(vals)
         if pinned:
-            host.sudo().write({"host_key_type": sshd.host_key_type,
-                               "host_key_base64": sshd.host_key_base64})
+            host.sudo().write(
+                {
+                    "host_key_type": sshd.host_key_type,
+                    "host_key_base64": sshd.host_key_base64,
+                }
+            )
         return host
 
     def run_queue(self):
@@ -129,5 +157,7 @@ class DeploymentTestMixin:
 
     def last_operation(self, **domain):
         return self.env["deployment.operation"].search(
-            [(key, "=", value) for key, value in domain.items()], order="id desc", limit=1
+            [(key, "=", value) for key, value in domain.items()],
+            order="id desc",
+            limit=1,
         )

@@ -16,7 +16,9 @@ class TestDiscover(DeploymentTestMixin, TransactionCase):
         cls.fixture = ensure_fixture_environment()
         cls.sshd = cls._start_sshd("127.0.0.3")
         cls.ssh_host = cls._create_ssh_host(cls.sshd)
-        cls.local_host = cls.env["deployment.host"].create({"name": "This server", "kind": "local"})
+        cls.local_host = cls.env["deployment.host"].create(
+            {"name": "This server", "kind": "local"}
+        )
 
     def _environment(self, host, **vals):
         return self.env["deployment.environment"].create(
@@ -43,7 +45,9 @@ class TestDiscover(DeploymentTestMixin, TransactionCase):
         return operation
 
     def _assert_snapshot(self, environment):
-        self.assertTrue(environment.odoo_version.startswith("18.0"), environment.odoo_version)
+        self.assertTrue(
+            environment.odoo_version.startswith("18.0"), environment.odoo_version
+        )
         modules = dict(environment.module_ids.mapped(lambda m: (m.name, m.version)))
         self.assertIn("base", modules)
         self.assertTrue(modules["base"].startswith("18.0."), modules["base"])
@@ -57,7 +61,9 @@ class TestDiscover(DeploymentTestMixin, TransactionCase):
         self.assertGreater(environment.backup_free_space, 0)
         self.assertEqual(environment.odoo_service_state, "inactive")
         self.assertEqual(environment.pg_service_state, "active")
-        self.assertEqual(environment.health_state, "error", "a stopped Odoo service is an error")
+        self.assertEqual(
+            environment.health_state, "error", "a stopped Odoo service is an error"
+        )
         self.assertTrue(environment.discovered_at)
         # Filled from the configuration file, which was the only source.
         self.assertEqual(environment.db_name, self.fixture["db_name"])
@@ -69,7 +75,9 @@ class TestDiscover(DeploymentTestMixin, TransactionCase):
         connection = psycopg2.connect(dbname=self.fixture["db_name"])
         try:
             with connection.cursor() as cr:
-                cr.execute("SELECT count(*) FROM ir_module_module WHERE state = 'installed'")
+                cr.execute(
+                    "SELECT count(*) FROM ir_module_module WHERE state = 'installed'"
+                )
                 return cr.fetchone()[0]
         finally:
             connection.close()
@@ -117,7 +125,9 @@ class TestDiscover(DeploymentTestMixin, TransactionCase):
         self.assertTrue(psql)
         self.assertTrue(all(c.has_exit_code and c.exit_code == 0 for c in psql))
         self.assertTrue(any(c.stdout_bytes > 100 for c in psql))
-        status = operation.command_ids.filtered(lambda c: c.detached_key == "status-odoo")
+        status = operation.command_ids.filtered(
+            lambda c: c.detached_key == "status-odoo"
+        )
         self.assertEqual(status.exit_code, 3)
         self.assertEqual(status.detached_state, "done")
 

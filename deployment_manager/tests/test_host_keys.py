@@ -71,7 +71,9 @@ class TestHostKeys(DeploymentTestMixin, TransactionCase):
         other = SshdHost(address="127.0.0.5")
         other.start()
         self.addCleanup(other.stop)
-        host.sudo().private_key = other.client_key_text  # a key the server does not know
+        host.sudo().private_key = (
+            other.client_key_text
+        )  # a key the server does not know
         host.action_test_connection()
         self.run_queue()
         operation = self.last_operation(host_id=host.id)
@@ -81,9 +83,16 @@ class TestHostKeys(DeploymentTestMixin, TransactionCase):
         failed_subtype = self.env.ref("deployment_manager.mt_operation_failed")
         self.assertIn(failed_subtype, host.message_ids.subtype_id)
 
-        closed = self._create_ssh_host(self.sshd, name="Closed port").with_user(self.manager)
-        closed.sudo().write({"port": 9, "host_key_type": self.sshd.host_key_type,
-                             "host_key_base64": self.sshd.host_key_base64})
+        closed = self._create_ssh_host(self.sshd, name="Closed port").with_user(
+            self.manager
+        )
+        closed.sudo().write(
+            {
+                "port": 9,
+                "host_key_type": self.sshd.host_key_type,
+                "host_key_base64": self.sshd.host_key_base64,
+            }
+        )
         closed.action_test_connection()
         self.run_queue()
         self.assertEqual(self.last_operation(host_id=closed.id).error_reason, "refused")

@@ -13,7 +13,9 @@ class TestOperations(DeploymentTestMixin, TransactionCase):
     def setUpClass(cls):
         super().setUpClass()
         cls._setup_users()
-        cls.host = cls.env["deployment.host"].create({"name": "This server", "kind": "local"})
+        cls.host = cls.env["deployment.host"].create(
+            {"name": "This server", "kind": "local"}
+        )
         cls.environment = cls.env["deployment.environment"].create(
             {
                 "name": "Development",
@@ -37,14 +39,24 @@ class TestOperations(DeploymentTestMixin, TransactionCase):
         self.run_queue()
         self.assertEqual(first.state, "done")
         env_as_user.action_discover()  # free again
-        self.assertEqual(self.last_operation(environment_id=self.environment.id).kind, "discover")
+        self.assertEqual(
+            self.last_operation(environment_id=self.environment.id).kind, "discover"
+        )
 
     def test_database_refuses_two_active_operations(self):
         """Even bypassing the request check, the database keeps one active operation per environment."""
         Operation = self.env["deployment.operation"].sudo()
-        vals = {"kind": "service_status", "host_id": self.host.id, "environment_id": self.environment.id}
+        vals = {
+            "kind": "service_status",
+            "host_id": self.host.id,
+            "environment_id": self.environment.id,
+        }
         Operation.create(vals)
-        with self.assertRaises(Exception), self.env.cr.savepoint(), mute_logger("odoo.sql_db"):
+        with (
+            self.assertRaises(Exception),
+            self.env.cr.savepoint(),
+            mute_logger("odoo.sql_db"),
+        ):
             Operation.create(vals)
             self.env.flush_all()
 
@@ -60,7 +72,9 @@ class TestOperations(DeploymentTestMixin, TransactionCase):
         commands = operation.command_ids
         self.assertEqual(commands.mapped("exit_code"), [0, 3])
         self.assertTrue(all(commands.mapped("detached")))
-        self.assertTrue(all(c.run_dir.startswith("/var/tmp/deployment_manager/") for c in commands))
+        self.assertTrue(
+            all(c.run_dir.startswith("/var/tmp/deployment_manager/") for c in commands)
+        )
         self.assertEqual(operation.progress, 100)
         self.assertEqual(operation.step_ids.mapped("state"), ["done", "done"])
 
@@ -77,7 +91,12 @@ class TestOperations(DeploymentTestMixin, TransactionCase):
 
     def test_command_that_cannot_start_is_journaled(self):
         """A status command that cannot start is journaled with exit code 127 and its error message."""
-        self.environment.write({"odoo_status_command": "/nonexistent/statusctl", "pg_status_command": False})
+        self.environment.write(
+            {
+                "odoo_status_command": "/nonexistent/statusctl",
+                "pg_status_command": False,
+            }
+        )
         self.environment.with_user(self.user).action_service_status()
         self.run_queue()
         operation = self.last_operation(environment_id=self.environment.id)

@@ -25,7 +25,11 @@ class TestReconcile(DeploymentTestMixin, TransactionCase):
             "deployment_manager.heartbeat_grace_seconds", "0"
         )
         cls.host = cls.env["deployment.host"].create(
-            {"name": "This server", "kind": "local", "work_dir": "/tmp/dm_reconcile_test"}
+            {
+                "name": "This server",
+                "kind": "local",
+                "work_dir": "/tmp/dm_reconcile_test",
+            }
         )
         cls.environment = cls.env["deployment.environment"].create(
             {
@@ -39,18 +43,22 @@ class TestReconcile(DeploymentTestMixin, TransactionCase):
 
     def _orphan(self, **vals):
         """An operation as a worker killed mid-way leaves it."""
-        return self.env["deployment.operation"].sudo().create(
-            {
-                "kind": "service_status",
-                "host_id": self.host.id,
-                "environment_id": self.environment.id,
-                "requested_by_id": self.user.id,
-                "state": "running",
-                "worker": "gone-host:4242",
-                "started_at": fields.Datetime.now() - timedelta(minutes=5),
-                "heartbeat_at": fields.Datetime.now() - timedelta(minutes=4),
-                **vals,
-            }
+        return (
+            self.env["deployment.operation"]
+            .sudo()
+            .create(
+                {
+                    "kind": "service_status",
+                    "host_id": self.host.id,
+                    "environment_id": self.environment.id,
+                    "requested_by_id": self.user.id,
+                    "state": "running",
+                    "worker": "gone-host:4242",
+                    "started_at": fields.Datetime.now() - timedelta(minutes=5),
+                    "heartbeat_at": fields.Datetime.now() - timedelta(minutes=4),
+                    **vals,
+                }
+            )
         )
 
     def test_orphan_without_detached_command_is_interrupted(self):
@@ -67,7 +75,9 @@ class TestReconcile(DeploymentTestMixin, TransactionCase):
         operation = self._orphan()
         run_dir = f"{self.host.work_dir}/{operation.name.replace('/', '-')}-status-odoo"
         with LocalTransport() as transport:
-            start_detached(transport, ["sh", "-c", "sleep 1; echo inactive; exit 5"], run_dir)
+            start_detached(
+                transport, ["sh", "-c", "sleep 1; echo inactive; exit 5"], run_dir
+            )
         self.env["deployment.operation.command"].sudo().create(
             {
                 "operation_id": operation.id,
@@ -83,8 +93,12 @@ class TestReconcile(DeploymentTestMixin, TransactionCase):
         self.env["deployment.operation"]._reconcile_orphans()
         self.assertEqual(operation.state, "done", operation.error_message)
         self.assertEqual(operation.attempt, 1)
-        reattached = operation.command_ids.filtered(lambda c: c.detached_key == "status-odoo")
-        self.assertEqual(len(reattached), 1, "the command is re-attached, not started again")
+        reattached = operation.command_ids.filtered(
+            lambda c: c.detached_key == "status-odoo"
+        )
+        self.assertEqual(
+            len(reattached), 1, "the command is re-attached, not started again"
+        )
         self.assertEqual(reattached.exit_code, 5)
         self.assertEqual(reattached.detached_state, "done")
         self.assertIn("inactive", reattached.stdout_excerpt)
@@ -94,13 +108,25 @@ class TestReconcile(DeploymentTestMixin, TransactionCase):
     def test_live_worker_is_left_alone(self):
         """An operation whose worker still holds its lock is not touched, however old its heartbeat."""
         operation = self._orphan()
-        connection = psycopg2.connect(dbname=self.env.cr.dbname, **{
-            k: config[o] for k, o in (("host", "db_host"), ("port", "db_port"), ("user", "db_user"),
-                                      ("password", "db_password")) if config.get(o)
-        })
+        connection = psycopg2.connect(
+            dbname=self.env.cr.dbname,
+            **{
+                k: config[o]
+                for k, o in (
+                    ("host", "db_host"),
+                    ("port", "db_port"),
+                    ("user", "db_user"),
+                    ("password", "db_password"),
+                )
+                if config.get(o)
+            },
+        )
         try:
             with connection.cursor() as cr:
-                cr.execute("SELECT pg_advisory_lock(%s, %s)", (ADVISORY_NAMESPACE, operation.id))
+                cr.execute(
+                    "SELECT pg_advisory_lock(%s, %s)",
+                    (ADVISORY_NAMESPACE, operation.id),
+                )
             self.env["deployment.operation"]._reconcile_orphans()
             self.assertEqual(operation.state, "running")
         finally:

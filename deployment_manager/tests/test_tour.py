@@ -34,13 +34,19 @@ class TestDiscoverTour(HttpCase):
                     env = api.Environment(cr, SUPERUSER_ID, {})
                     env["deployment.operation"]._cron_run_operations()
 
-        thread = threading.Thread(target=worker, name="deployment-test-worker", daemon=True)
+        thread = threading.Thread(
+            target=worker, name="deployment-test-worker", daemon=True
+        )
         thread.start()
         try:
-            self.start_tour("/odoo", "deployment_manager_discover_tour", login="admin", timeout=180)
+            self.start_tour(
+                "/odoo", "deployment_manager_discover_tour", login="admin", timeout=180
+            )
         finally:
             stop.set()
             thread.join(30)
-        environment = self.env["deployment.environment"].search([("name", "=", "Tour production")])
+        environment = self.env["deployment.environment"].search(
+            [("name", "=", "Tour production")]
+        )
         self.assertTrue(environment.odoo_version.startswith("18.0"))
         self.assertTrue(environment.module_ids)

@@ -11,16 +11,35 @@ class TestValidation(TransactionCase):
         super().setUpClass()
         cls.host = cls.env["deployment.host"].create({"name": "Local", "kind": "local"})
         cls.environment = cls.env["deployment.environment"].create(
-            {"name": "Dev", "environment_type": "development", "host_id": cls.host.id,
-             "db_name": "dev_db", "odoo_config_path": "/etc/odoo/odoo.conf"}
+            {
+                "name": "Dev",
+                "environment_type": "development",
+                "host_id": cls.host.id,
+                "db_name": "dev_db",
+                "odoo_config_path": "/etc/odoo/odoo.conf",
+            }
         )
 
     def test_hostile_values_never_saved(self):
         """Values with shell metacharacters, '..', spaces, newlines or option-looking names are refused."""
         hostile = {
-            "db_name": ["x; rm -rf /", "$(reboot)", "-rf", "a b", "db\nname", "`id`", ""],
-            "odoo_config_path": ["/etc/../root/.ssh/id_rsa", "relative/odoo.conf", "/etc/odoo conf",
-                                 "/etc/odoo/-rf", "/etc/odoo/$(id)", "/etc/odoo\n/x"],
+            "db_name": [
+                "x; rm -rf /",
+                "$(reboot)",
+                "-rf",
+                "a b",
+                "db\nname",
+                "`id`",
+                "",
+            ],
+            "odoo_config_path": [
+                "/etc/../root/.ssh/id_rsa",
+                "relative/odoo.conf",
+                "/etc/odoo conf",
+                "/etc/odoo/-rf",
+                "/etc/odoo/$(id)",
+                "/etc/odoo\n/x",
+            ],
             "data_dir": ["/var/lib/odoo;id", "/var/lib/odoo/"],
             "db_user": ["odoo; drop", "-U"],
             "addons_paths": ["/opt/addons\n../etc"],
@@ -30,39 +49,58 @@ class TestValidation(TransactionCase):
             for value in values:
                 if field == "db_name" and value == "":
                     continue  # empty means "read it from the configuration file"
-                with self.subTest(field=field, value=value), self.assertRaises(ValidationError):
-                    with self.env.cr.savepoint():
-                        self.environment.write({field: value})
+                with (
+                    self.subTest(field=field, value=value),
+                    self.assertRaises(ValidationError),self.env.cr.savepoint()
+                ):
+                    self.environment.write({field: value})
         self.assertEqual(self.environment.db_name, "dev_db")
         self.assertEqual(self.environment.odoo_config_path, "/etc/odoo/odoo.conf")
 
     def test_hostile_host_values_refused(self):
         """A host address or user that could be read as an option or a shell word is refused."""
-        for vals in ({"hostname": "-oProxyCommand=id"}, {"hostname": "host;id"},
-                     {"username": "root;id"}, {"work_dir": "/tmp/../etc"}, {"port": 70000}):
+        for vals in (
+            {"hostname": "-oProxyCommand=id"},
+            {"hostname": "host;id"},
+            {"username": "root;id"},
+            {"work_dir": "/tmp/../etc"},
+            {"port": 70000},
+        ):
             with self.subTest(vals=vals), self.assertRaises(ValidationError):
                 with self.env.cr.savepoint():
                     self.env["deployment.host"].create(
-                        {"name": "x", "kind": "ssh", "hostname": "server.example.com", **vals}
+                        {
+                            "name": "x",
+                            "kind": "ssh",
+                            "hostname": "server.example.com",
+                            **vals,
+                        }
                     )
 
     def test_valid_values_accepted_and_commands_split_into_argv(self):
         """Ordinary values pass and a command line becomes an argv list, never a shell string."""
-        self.environment.write({
-            "db_name": "prod-2026.copy",
-            "data_dir": "/var/lib/odoo",
-            "addons_paths": "/opt/odoo/custom\n/opt/odoo/oca-web\n",
-            "odoo_status_command": "systemctl is-active odoo@prod.service",
-        })
+        self.environment.write(
+            {
+                "db_name": "prod-2026.copy",
+                "data_dir": "/var/lib/odoo",
+                "addons_paths": "/opt/odoo/custom\n/opt/odoo/oca-web\n",
+                "odoo_status_command": "systemctl is-active odoo@prod.service",
+            }
+        )
         spec = self.environment._spec()
         self.assertEqual(spec.addons_paths, ["/opt/odoo/custom", "/opt/odoo/oca-web"])
-        self.assertEqual(spec.odoo_status_argv, ["systemctl", "is-active", "odoo@prod.service"])
-        self.assertEqual(spec.filestore_path(), "/var/lib/odoo/filestore/prod-2026.copy")
+        self.assertEqual(
+            spec.odoo_status_argv, ["systemctl", "is-active", "odoo@prod.service"]
+        )
+        self.assertEqual(
+            spec.filestore_path(), "/var/lib/odoo/filestore/prod-2026.copy"
+        )
 
     def test_landscape_groups_derived_environments(self):
         """Environments derived from a production belong to its landscape; production is not derived."""
         production = self.env["deployment.environment"].create(
-            {"name": "Prod", "environment_type": "production", "host_id": self.host.id})
+            {"name": "Prod", "environment_type": "production", "host_id": self.host.id}
+        )
         self.environment.production_id = production
         self.assertEqual(self.environment.landscape_id, production)
         self.assertEqual(production.landscape_id, production)

@@ -36,18 +36,35 @@ class TestWorkerKilled(BaseCase):
         cls.workdir = tempfile.mkdtemp(prefix="dm_e2e_")
         cls.port = _free_port()
         cls.base_args = [
-            odoo_command(), "-d", MANAGER_DB, "--db-filter", f"^{MANAGER_DB}$",
-            "--addons-path", config["addons_path"], "--without-demo=all",
+            odoo_command(),
+            "-d",
+            MANAGER_DB,
+            "--db-filter",
+            f"^{MANAGER_DB}$",
+            "--addons-path",
+            config["addons_path"],
+            "--without-demo=all",
         ]
         for option in ("db_host", "db_port", "db_user", "db_password"):
             if config.get(option):
                 cls.base_args += [f"--{option.replace('_', '-')}", str(config[option])]
         subprocess.run(["dropdb", "--if-exists", MANAGER_DB], check=True)
         subprocess.run(
-            [*cls.base_args, "-i", "deployment_manager", "--stop-after-init", "--no-http",
-             "--log-level=warn", "--logfile", os.path.join(cls.workdir, "install.log")],
-            check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, timeout=900,
+            [
+                *cls.base_args,
+                "-i",
+                "deployment_manager",
+                "--stop-after-init",
+                "--no-http",
+                "--log-level=warn",
+                "--logfile",
+                os.path.join(cls.workdir, "install.log"),
+            ],
+            check=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=900,
         )
         cls.server = None
         cls.addClassCleanup(cls._stop_server)
@@ -55,10 +72,21 @@ class TestWorkerKilled(BaseCase):
     @classmethod
     def _start_server(cls):
         cls.server = subprocess.Popen(
-            [*cls.base_args, "--http-port", str(cls.port), "--http-interface", "127.0.0.1",
-             "--max-cron-threads", "1", "--log-level=warn",
-             "--logfile", os.path.join(cls.workdir, "server.log")],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                *cls.base_args,
+                "--http-port",
+                str(cls.port),
+                "--http-interface",
+                "127.0.0.1",
+                "--max-cron-threads",
+                "1",
+                "--log-level=warn",
+                "--logfile",
+                os.path.join(cls.workdir, "server.log"),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
         deadline = time.time() + 120
@@ -91,7 +119,9 @@ class TestWorkerKilled(BaseCase):
 
     def call(self, model, method, *args, **kwargs):
         uid = self.common.authenticate(MANAGER_DB, *ADMIN, {})
-        return self.object.execute_kw(MANAGER_DB, uid, ADMIN[1], model, method, list(args), kwargs)
+        return self.object.execute_kw(
+            MANAGER_DB, uid, ADMIN[1], model, method, list(args), kwargs
+        )
 
     def wait_for(self, predicate, timeout, message):
         deadline = time.time() + timeout
@@ -107,49 +137,84 @@ class TestWorkerKilled(BaseCase):
         operation re-attaches to it and records its real exit code."""
         self._proxies()
         self._start_server()
-        self.call("ir.config_parameter", "set_param", "deployment_manager.heartbeat_grace_seconds", "1")
-        host_id = self.call("deployment.host", "create",
-                            {"name": "This server", "kind": "local", "work_dir": self.workdir})
+        self.call(
+            "ir.config_parameter",
+            "set_param",
+            "deployment_manager.heartbeat_grace_seconds",
+            "1",
+        )
+        host_id = self.call(
+            "deployment.host",
+            "create",
+            {"name": "This server", "kind": "local", "work_dir": self.workdir},
+        )
         environment_id = self.call(
-            "deployment.environment", "create",
+            "deployment.environment",
+            "create",
             {
-                "name": "Development", "environment_type": "development", "host_id": host_id,
+                "name": "Development",
+                "environment_type": "development",
+                "host_id": host_id,
                 "odoo_status_command": "sh -c 'sleep 6; echo inactive; exit 3'",
                 "pg_status_command": "sh -c 'echo active'",
             },
         )
-        action = self.call("deployment.environment", "action_service_status", [environment_id])
+        action = self.call(
+            "deployment.environment", "action_service_status", [environment_id]
+        )
         operation_id = action["res_id"]
 
         def running_command():
-            commands = self.call("deployment.operation.command", "search_read",
-                                 [("operation_id", "=", operation_id), ("detached_key", "=", "status-odoo")],
-                                 ["run_dir", "detached_state"])
+            commands = self.call(
+                "deployment.operation.command",
+                "search_read",
+                [
+                    ("operation_id", "=", operation_id),
+                    ("detached_key", "=", "status-odoo"),
+                ],
+                ["run_dir", "detached_state"],
+            )
             return commands and commands[0]
 
-        command = self.wait_for(running_command, 60, "the worker never started the detached command")
+        command = self.wait_for(
+            running_command, 60, "the worker never started the detached command"
+        )
         self.assertEqual(command["detached_state"], "running")
         self._kill_server()
 
         with LocalTransport() as transport:
-            self.assertEqual(poll_detached(transport, command["run_dir"]).state, "running",
-                             "the detached command must outlive the killed manager")
+            self.assertEqual(
+                poll_detached(transport, command["run_dir"]).state,
+                "running",
+                "the detached command must outlive the killed manager",
+            )
 
         self._start_server()
 
         def finished():
-            [operation] = self.call("deployment.operation", "read", [operation_id],
-                                    ["state", "attempt", "error_message"])
-            return operation if operation["state"] not in ("queued", "running") else None
+            [operation] = self.call(
+                "deployment.operation",
+                "read",
+                [operation_id],
+                ["state", "attempt", "error_message"],
+            )
+            return (
+                operation if operation["state"] not in ("queued", "running") else None
+            )
 
         operation = self.wait_for(finished, 90, "the operation was never reconciled")
         self.assertEqual(operation["state"], "done", operation["error_message"])
         self.assertEqual(operation["attempt"], 2, "taken up by a second worker")
-        commands = self.call("deployment.operation.command", "search_read",
-                             [("operation_id", "=", operation_id), ("detached_key", "=", "status-odoo")],
-                             ["exit_code", "detached_state", "stdout_excerpt"])
+        commands = self.call(
+            "deployment.operation.command",
+            "search_read",
+            [("operation_id", "=", operation_id), ("detached_key", "=", "status-odoo")],
+            ["exit_code", "detached_state", "stdout_excerpt"],
+        )
         self.assertEqual(len(commands), 1, "re-attached, not started again")
         self.assertEqual(commands[0]["exit_code"], 3)
         self.assertIn("inactive", commands[0]["stdout_excerpt"])
-        [environment] = self.call("deployment.environment", "read", [environment_id], ["odoo_service_state"])
+        [environment] = self.call(
+            "deployment.environment", "read", [environment_id], ["odoo_service_state"]
+        )
         self.assertEqual(environment["odoo_service_state"], "inactive")

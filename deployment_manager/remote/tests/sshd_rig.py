@@ -194,16 +194,14 @@ class SshdHost:
         # Privilege separation refuses to start without this directory.
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
         self._log_path = os.path.join(self.workdir, "sshd.log")
-        log = open(self._log_path, "ab")
-        try:
+        # sshd gets its own copy of the descriptor: ours can close at once.
+        with open(self._log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [SSHD, "-D", "-e", "-f", self.config_path],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
             )
-        finally:
-            log.close()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

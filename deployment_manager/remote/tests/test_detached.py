@@ -14,7 +14,9 @@ from ..errors import InvalidInput, RemoteError
 from ..local import LocalTransport
 from ..ssh import SshTransport
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+)
 
 # The child starts a detached command and then waits to be killed. It
 # registers the package like the root conftest does: no Odoo here either.

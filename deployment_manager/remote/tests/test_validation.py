@@ -41,7 +41,7 @@ HOSTILE = [
     ],
 )
 def test_names_accept_valid_and_reject_hostile_values(validator, good):
-    """Each name validator returns valid values unchanged and rejects injection attempts."""
+    """Name validators return valid values unchanged and reject injections."""
     for value in good:
         assert validator(value) == value
     for value in [*HOSTILE, "..", "../etc", None, 5]:
@@ -75,7 +75,12 @@ def test_database_name_limits():
 
 def test_paths():
     """Paths must be absolute, normalised and free of shell metacharacters."""
-    for value in ("/", "/var/lib/odoo", "/opt/odoo/addons-18.0/x_y", "/srv/a@b+c=d,e:f~g"):
+    for value in (
+        "/",
+        "/var/lib/odoo",
+        "/opt/odoo/addons-18.0/x_y",
+        "/srv/a@b+c=d,e:f~g",
+    ):
         assert validate_path(value) == value
     for value in [
         *HOSTILE,
@@ -112,7 +117,14 @@ def test_invalid_input_names_the_field_and_value():
 
 def test_hostnames():
     """Host names are DNS names or IP literals, never option-like."""
-    for value in ("db.example.com", "host-1", "127.0.0.2", "::1", "fe80::1", "localhost"):
+    for value in (
+        "db.example.com",
+        "host-1",
+        "127.0.0.2",
+        "::1",
+        "fe80::1",
+        "localhost",
+    ):
         assert validate_hostname(value) == value
     for value in ("-oProxyCommand=x", "a b", "a;b", "", "a..b", "a_b.com", "x" * 300):
         with pytest.raises(InvalidInput):
@@ -128,7 +140,7 @@ def test_argv():
 
 
 def test_env():
-    """Environment names are identifiers; values may not hold newlines, and are not echoed."""
+    """Env names are identifiers; values hold no newline and are not echoed."""
     assert validate_env({"PGPASSWORD": "x y $z"}) == {"PGPASSWORD": "x y $z"}
     assert validate_env(None) == {}
     for value in ({"A B": "x"}, {"1A": "x"}, {"A": 1}):
@@ -140,7 +152,7 @@ def test_env():
 
 
 def test_split_command():
-    """An administrator's command line is split like a shell would, without running one."""
+    """An administrator's command line is split like a shell would, not run."""
     assert split_command("odoo-bin -c '/etc/odoo/odoo.conf' --stop-after-init") == [
         "odoo-bin",
         "-c",
