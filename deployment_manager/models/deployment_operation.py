@@ -19,9 +19,11 @@ from odoo.exceptions import AccessError, UserError
 from .. import ops
 from ..ops.context import OperationContext, OperationFailed
 from ..remote import (
+    ConnectionLost,
     HostKeyChanged,
     HostKeyUnknown,
     RemoteError,
+    cancel_detached,
     poll_detached,
     start_detached,
     validate_path,
@@ -56,6 +58,9 @@ HOST_KINDS = ("fetch_host_key", "test_connection")
 # operation holds (namespace, operation id) for as long as it runs, so a
 # lock that can be taken tells that its runner is gone.
 ADVISORY_NAMESPACE = 7_341_002
+
+# How often waiting on a detached command may reconnect after a dropped link.
+RECONNECT_ATTEMPTS = 4
 
 # Heartbeats are written at most this often, in seconds.
 HEARTBEAT_INTERVAL = 5.0
@@ -821,22 +826,39 @@ class OperationJournal(OperationContext):
             # Recorded before it starts: a worker dying right after can still find it.
             self.operation._commit()
             start_detached(transport, argv, run_dir)
-        status = wait_detached(
-            transport,
-            command.run_dir,
-            timeout=timeout,
-            on_poll=self._on_output,
-            cancel_event=self.cancel_event,
-        )
+        status = self._wait_detached(transport, command, timeout)
         if status.state == "running":  # waited long enough, or cancelled
-            from ..remote import cancel_detached
-
             cancel_detached(transport, command.run_dir)
             status = poll_detached(transport, command.run_dir)
         command._record_detached_end(status, self._secrets)
         self.beat(force=True)
         self._check_cancelled()
         return status
+
+    def _wait_detached(self, transport, command, timeout):
+        """Wait for a detached command; a dropped link is re-established.
+
+        The command runs in its own session on the host, so losing the
+        connection loses nothing: the transport reconnects on its next use
+        and the wait goes on.
+        """
+        for attempt in range(1, RECONNECT_ATTEMPTS + 1):
+            try:
+                return wait_detached(
+                    transport,
+                    command.run_dir,
+                    timeout=timeout,
+                    on_poll=self._on_output,
+                    cancel_event=self.cancel_event,
+                )
+            except ConnectionLost:
+                if attempt == RECONNECT_ATTEMPTS:
+                    raise
+                command.write(
+                    {"reconnections": command.reconnections + 1}
+                )
+                self.beat(force=True)
+                time.sleep(attempt)
 
     def _check_cancelled(self):
         if self.cancel_event.is_set():

@@ -43,6 +43,9 @@ class DeploymentOperationCommand(models.Model):
     )
     detached_key = fields.Char(readonly=True)
     run_dir = fields.Char(readonly=True)
+    reconnections = fields.Integer(
+        readonly=True, help="Times the link dropped and was re-established while waiting."
+    )
     detached_state = fields.Selection(
         [("running", "Running"), ("done", "Done"), ("lost", "Lost")], readonly=True
     )

@@ -104,7 +104,7 @@ def _label(username, hostname, port):
     return f"{username}@{host}:{port}"
 
 
-def _classify(exc, where, timeout):
+def _classify(exc, where, timeout, elapsed=0.0):
     """Turn a socket/paramiko exception into a ConnectError."""
     if isinstance(exc, ConnectError):
         return exc
@@ -118,8 +118,7 @@ def _classify(exc, where, timeout):
             f"{where} refused the connection: no SSH server listens on that port.",
             "refused",
         )
-    # paramiko wraps a banner that never came in SSHException.
-    if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
+    if isinstance(exc, TimeoutError):
         return ConnectError(
             f"{where} did not answer within {timeout:g} seconds.", "timeout"
         )
@@ -132,6 +131,13 @@ def _classify(exc, where, timeout):
             f"{where} rejected the authentication: the configured private key "
             f"is not authorised for this user ({exc}).",
             "auth",
+        )
+    # paramiko reports a banner or negotiation that never came as a generic
+    # SSHException ("No existing session"...): the time spent tells.
+    if isinstance(exc, (paramiko.SSHException, EOFError)) and elapsed >= timeout:
+        return ConnectError(
+            f"{where} did not complete the SSH negotiation within {timeout:g} seconds.",
+            "timeout",
         )
     if isinstance(exc, paramiko.SSHException):
         return ConnectError(
@@ -170,13 +176,15 @@ def fetch_host_key(hostname, port=22, timeout=10.0):
     sock = None
     transport = None
     try:
+        started = time.monotonic()
         sock = _open_socket(hostname, port, timeout)
         transport = paramiko.Transport(sock)
         transport.banner_timeout = timeout
         transport.start_client(timeout=timeout)
         key = transport.get_remote_server_key()
     except Exception as exc:
-        raise _classify(exc, where, timeout) from exc
+        elapsed = time.monotonic() - started
+        raise _classify(exc, where, timeout, elapsed) from exc
     finally:
         if transport is not None:
             transport.close()
@@ -249,7 +257,13 @@ class _SshProcess(_Process):
             self._chan = transport.open_session(timeout=owner.config.connect_timeout)
             self._chan.exec_command(shlex.join(command))
         except (paramiko.SSHException, EOFError, OSError) as exc:
-            raise owner._lost(exc, "starting a command") from exc
+            if not transport.is_active():
+                raise owner._lost(exc, "starting a command") from exc
+            # E.g. the server's MaxSessions reached: the link itself is fine.
+            raise RemoteError(
+                f"{owner.label} refused to open a channel for a command: {exc}.",
+                "channel_failed",
+            ) from exc
         self._read_pgid()
         block = "".join(f"{name}={value}\n" for name, value in env.items()) + "\n"
         try:
@@ -410,6 +424,7 @@ class SshTransport(Transport):
             )
             client.get_host_keys().add(name, pinned.get_name(), pinned)
         sock = None
+        started = time.monotonic()
         try:
             sock = _open_socket(config.hostname, config.port, timeout, config.keepalive)
             client.connect(
@@ -429,7 +444,8 @@ class SshTransport(Transport):
             client.close()
             if sock is not None:
                 sock.close()
-            raise _classify(exc, self.label, timeout) from exc
+            elapsed = time.monotonic() - started
+            raise _classify(exc, self.label, timeout, elapsed) from exc
         if config.keepalive:
             client.get_transport().set_keepalive(int(config.keepalive))
         return client
@@ -478,16 +494,11 @@ class SshTransport(Transport):
 
     def test_connection(self):
         """Connect and identify the remote side: a check for the UI."""
-        transport = self._transport()
-        user = self.run(["id", "-un"], timeout=30).check()
-        uname = self.run(["uname", "-a"], timeout=30).check()
-        key = transport.get_remote_server_key()
-        return {
-            "user": user.stdout.text().strip(),
-            "uname": uname.stdout.text().strip(),
-            "host_key_type": key.get_name(),
-            "host_key_fingerprint": fingerprint(key),
-        }
+        key = self._transport().get_remote_server_key()
+        info = super().test_connection()
+        info["host_key_type"] = key.get_name()
+        info["host_key_fingerprint"] = fingerprint(key)
+        return info
 
     # -- files -------------------------------------------------------------
 

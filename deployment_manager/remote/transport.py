@@ -275,12 +275,9 @@ class RunningCommand:
         if data:
             self.stdout.feed(data)
             self._ex.last_activity = time.monotonic()
-        elif self._proc.link_lost() and not self._proc.wait_exit(0):
-            raise ConnectionLost(
-                f"The connection to {self.result.host} was lost while "
-                f"`{self.result.display}` was running.",
-                pgid=self._proc.pgid,
-            )
+        elif self._proc.link_lost():
+            # Raises ConnectionLost unless the exit status made it through.
+            self._proc.exit_code()
         return data
 
     def exited(self):
@@ -460,6 +457,15 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     def get_file(self, remote_path, local_path):
         """Download a file; return its sha256, verified on both sides."""
+
+    def test_connection(self):
+        """Identify the account and system commands run on: a UI check."""
+        user = self.run(["id", "-un"], timeout=30).check()
+        uname = self.run(["uname", "-a"], timeout=30).check()
+        return {
+            "user": user.stdout.text().strip(),
+            "uname": uname.stdout.text().strip(),
+        }
 
     def read_text(self, path, max_bytes=1_000_000):
         """The file's text; beyond max_bytes, its head and tail with a

@@ -2,11 +2,12 @@
 
 import hashlib
 import os
+import threading
 import time
 
 import pytest
 
-from ..errors import CommandFailed
+from ..errors import CommandFailed, ConnectionLost
 from ..pipe import pipe
 from ..ssh import SshTransport
 
@@ -87,3 +88,24 @@ def test_pipe_between_local_and_ssh(local, ssh, tmp_path):
     )
     assert result.check().bytes_copied == 2_000_000
     assert target.read_bytes() == source.read_bytes()
+
+
+def test_dropped_source_link_raises_and_kills_the_destination(fresh_host, host_b):
+    """If the source host's link drops mid-stream, the destination never commits."""
+    marker = f"/tmp/dm-pipe-marker-{os.getpid()}-{time.monotonic_ns()}"
+    source = SshTransport(fresh_host.ssh_config())
+    with SshTransport(host_b.ssh_config()) as target:
+        source.connect()
+        threading.Timer(1.0, fresh_host.kill_sessions).start()
+        started = time.monotonic()
+        with pytest.raises(ConnectionLost):
+            pipe(
+                source,
+                ["sh", "-c", "while :; do head -c 100000 /dev/zero; sleep 0.1; done"],
+                target,
+                ["sh", "-c", 'cat > /dev/null && touch "$1"', "sh", marker],
+            )
+        assert time.monotonic() - started < 10
+    source.close()
+    time.sleep(0.5)
+    assert not os.path.exists(marker)
