@@ -3,6 +3,7 @@
 import contextlib
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
@@ -811,8 +812,11 @@ class OperationJournal(OperationContext):
             return command._detached_status()
         if not command:
             host = self.operation.host_id
+            # Unique across databases sharing a host and across attempts:
+            # an old run's exit code must never be read as this one's.
             run_dir = validate_path(
-                f"{host.work_dir}/{self.operation.name.replace('/', '-')}-{key}"
+                f"{host.work_dir}/{self.env.cr.dbname}-op{self.operation.id}-{key}-"
+                f"{secrets.token_hex(4)}"
             )
             command = Command._record_detached_start(
                 self.operation,
@@ -831,6 +835,9 @@ class OperationJournal(OperationContext):
             cancel_detached(transport, command.run_dir)
             status = poll_detached(transport, command.run_dir)
         command._record_detached_end(status, self._secrets)
+        if status.state != "running":
+            # Its result is in the journal now; the run directory has done its job.
+            self.run(transport, ["rm", "-rf", "--", command.run_dir], timeout=120)
         self.beat(force=True)
         self._check_cancelled()
         return status

@@ -12,7 +12,7 @@ import threading
 import time
 
 from .capture import BoundedCapture
-from .errors import ConnectionLost, RemoteError
+from .errors import ConnectionLost, InvalidInput, RemoteError
 from .masking import display_argv
 from .result import CommandResult
 from .validation import validate_argv, validate_env, validate_path
@@ -50,8 +50,7 @@ def group_has_live_members(pgid):
     try:
         entries = os.listdir("/proc")
     except OSError:
-        entries = None
-    if entries is None:
+        # No procfs: fall back to kill -0, zombies included.
         try:
             os.killpg(pgid, 0)
         except ProcessLookupError:
@@ -457,6 +456,18 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     def get_file(self, remote_path, local_path):
         """Download a file; return its sha256, verified on both sides."""
+
+    def kill_process_group(self, pgid, signal_name="TERM"):
+        """Signal a process group on this host, e.g. the command a
+        ConnectionLost left running (its ``pgid``); False if no live process
+        was left in it."""
+        if isinstance(pgid, bool) or not isinstance(pgid, int) or pgid <= 1:
+            raise InvalidInput("process group", pgid, "a process group id is required")
+        if signal_name not in ("TERM", "KILL", "INT", "HUP"):
+            raise InvalidInput("signal", signal_name, "use TERM, KILL, INT or HUP")
+        script = GROUP_ALIVE_SH + 'dm_alive "$2" && kill -"$1" -"$2" 2>/dev/null'
+        argv = ["sh", "-c", script, "sh", signal_name, str(pgid)]
+        return self.run(argv, timeout=30).ok
 
     def test_connection(self):
         """Identify the account and system commands run on: a UI check."""

@@ -1,5 +1,7 @@
 # Copyright 2026 deployment_manager contributors
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+import os
+
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import mute_logger
@@ -69,8 +71,12 @@ class TestOperations(DeploymentTestMixin, TransactionCase):
         self.assertEqual(self.environment.odoo_service_state, "active")
         self.assertEqual(self.environment.pg_service_state, "inactive")
         self.assertEqual(self.environment.health_state, "error")
-        commands = operation.command_ids
+        commands = operation.command_ids.filtered("detached")
         self.assertEqual(commands.mapped("exit_code"), [0, 3])
+        cleanups = operation.command_ids - commands
+        self.assertEqual(len(cleanups), 2, "each run directory is removed once collected")
+        self.assertTrue(all(c.command.startswith("rm -rf -- ") for c in cleanups))
+        self.assertFalse(any(os.path.exists(c.run_dir) for c in commands))
         self.assertTrue(all(commands.mapped("detached")))
         self.assertTrue(
             all(c.run_dir.startswith("/var/tmp/deployment_manager/") for c in commands)
@@ -101,6 +107,7 @@ class TestOperations(DeploymentTestMixin, TransactionCase):
         self.run_queue()
         operation = self.last_operation(environment_id=self.environment.id)
         self.assertEqual(operation.state, "done")
-        self.assertEqual(operation.command_ids.exit_code, 127)
-        self.assertIn("statusctl", operation.command_ids.stderr_excerpt)
+        status = operation.command_ids.filtered("detached")
+        self.assertEqual(status.exit_code, 127)
+        self.assertIn("statusctl", status.stderr_excerpt)
         self.assertIn("exit code 127", self.environment.odoo_service_state)

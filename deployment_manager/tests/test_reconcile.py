@@ -73,7 +73,7 @@ class TestReconcile(DeploymentTestMixin, TransactionCase):
     def test_orphan_reattaches_to_its_detached_command(self):
         """The detached command a dead worker started is re-attached, and its real exit code recorded."""
         operation = self._orphan()
-        run_dir = f"{self.host.work_dir}/{operation.name.replace('/', '-')}-status-odoo"
+        run_dir = f"{self.host.work_dir}/{self.env.cr.dbname}-op{operation.id}-status-odoo"
         with LocalTransport() as transport:
             start_detached(
                 transport, ["sh", "-c", "sleep 1; echo inactive; exit 5"], run_dir

@@ -98,7 +98,7 @@ def test_dropped_source_link_raises_and_kills_the_destination(fresh_host, host_b
         source.connect()
         threading.Timer(1.0, fresh_host.kill_sessions).start()
         started = time.monotonic()
-        with pytest.raises(ConnectionLost):
+        with pytest.raises(ConnectionLost) as info:
             pipe(
                 source,
                 ["sh", "-c", "while :; do head -c 100000 /dev/zero; sleep 0.1; done"],
@@ -106,6 +106,8 @@ def test_dropped_source_link_raises_and_kills_the_destination(fresh_host, host_b
                 ["sh", "-c", 'cat > /dev/null && touch "$1"', "sh", marker],
             )
         assert time.monotonic() - started < 10
+    # The source command outlived its link; stop it.
+    assert source.kill_process_group(info.value.pgid)
     source.close()
     time.sleep(0.5)
     assert not os.path.exists(marker)

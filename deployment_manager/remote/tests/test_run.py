@@ -246,15 +246,19 @@ def test_dropped_link_raises_connection_lost(fresh_host):
     """Killing the sshd session mid-command raises ConnectionLost within seconds."""
     transport = SshTransport(fresh_host.ssh_config())
     transport.connect()
+    marker = _unique_sleep()
     threading.Timer(1.0, fresh_host.kill_sessions).start()
     started = time.monotonic()
     with pytest.raises(ConnectionLost) as info:
-        transport.run(["sleep", "30"])
+        transport.run(["sh", "-c", marker])
     assert time.monotonic() - started < 6
     assert info.value.reason == "connection_lost"
-    assert info.value.pgid is not None
-    # The next command reconnects on its own.
-    assert transport.run(["true"]).ok
+    # Without a pty nothing signals the command: it is still running, and
+    # its process group is known, so it can be stopped after reconnecting.
+    assert not _gone(marker, within=0.5)
+    assert transport.kill_process_group(info.value.pgid)
+    assert _gone(marker)
+    assert not transport.kill_process_group(info.value.pgid)
     transport.close()
 
 
