@@ -53,7 +53,7 @@ class DeploymentEnvironment(models.Model):
 
     _name = "deployment.environment"
     _description = "Deployment Environment"
-    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _inherit = ["mail.thread", "mail.activity.mixin"]  # noqa: RUF012 - Odoo model attribute
     _order = "landscape_id, type_sequence, name"
 
     name = fields.Char(required=True, tracking=True)
@@ -92,7 +92,8 @@ class DeploymentEnvironment(models.Model):
     odoo_command = fields.Char(
         default="odoo",
         required=True,
-        help="The Odoo executable, e.g. 'odoo' or '/opt/odoo/venv/bin/python /opt/odoo/odoo-bin'.",
+        help="The Odoo executable, e.g. 'odoo' or "
+        "'/opt/odoo/venv/bin/python /opt/odoo/odoo-bin'.",
     )
     odoo_config_path = fields.Char(
         string="Configuration file", default="/etc/odoo/odoo.conf"
@@ -175,7 +176,7 @@ class DeploymentEnvironment(models.Model):
         "deployment.operation", compute="_compute_operation_count"
     )
 
-    _sql_constraints = [
+    _sql_constraints = [  # noqa: RUF012 - Odoo model attribute
         (
             "db_port_range",
             "CHECK(db_port IS NULL OR (db_port >= 0 AND db_port < 65536))",
@@ -345,7 +346,8 @@ class DeploymentEnvironment(models.Model):
             snapshot.get("services", {}), notes=snapshot.get("notes")
         )
         return _(
-            "Odoo %(version)s, %(modules)s installed modules, database %(db)s, filestore %(fs)s. %(services)s",
+            "Odoo %(version)s, %(modules)s installed modules, database %(db)s, "
+            "filestore %(fs)s. %(services)s",
             version=self.odoo_version or "?",
             modules=len(snapshot.get("modules", [])),
             db=self.database_size_display or "?",
@@ -382,12 +384,15 @@ class DeploymentEnvironment(models.Model):
     # Actions (public: usable over XML-RPC / JSON-RPC)
     # ------------------------------------------------------------------
     def action_discover(self):
-        """Queue an operation that reads the environment for real and keeps a dated snapshot."""
+        """Queue an operation that reads the environment for real.
+
+        The operation keeps a dated snapshot of what it read.
+        """
         self.ensure_one()
         return self.env["deployment.operation"]._request("discover", environment=self)
 
     def action_service_status(self):
-        """Queue an operation that asks the Odoo and PostgreSQL services for their state."""
+        """Queue an operation asking the services (Odoo, PostgreSQL) for their state."""
         self.ensure_one()
         if not (self.odoo_status_command or self.pg_status_command):
             raise UserError(_("Set the status commands of the services first."))

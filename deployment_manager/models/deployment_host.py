@@ -19,8 +19,8 @@ MANAGER_GROUP = "deployment_manager.group_deployment_manager"
 
 def _invalid_input_message(record, error):
     return record.env._(
-        "%(field)s: %(value)s is refused. Use plain names and absolute paths, without spaces, "
-        "'..', shell characters or a leading '-'.",
+        "%(field)s: %(value)s is refused. Use plain names and absolute paths, "
+        "without spaces, '..', shell characters or a leading '-'.",
         field=error.field,
         value=repr(error.value),
     )
@@ -31,7 +31,7 @@ class DeploymentHost(models.Model):
 
     _name = "deployment.host"
     _description = "Deployment Host"
-    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _inherit = ["mail.thread", "mail.activity.mixin"]  # noqa: RUF012 - Odoo model attribute
     _order = "name"
 
     name = fields.Char(required=True, tracking=True)

@@ -175,9 +175,11 @@ class DeploymentOperation(models.Model):
 
     def unlink(self):
         if not self.env.su:
-            raise AccessError(
+            # The journal must stay: refusing deletion is the point of this override.
+            raise AccessError(  # pylint: disable=no-raise-unlink
                 _(
-                    "Operations cannot be deleted: they are the journal of what was done."
+                    "Operations cannot be deleted: "
+                    "they are the journal of what was done."
                 )
             )
         return super().unlink()
@@ -225,8 +227,8 @@ class DeploymentOperation(models.Model):
     def _busy_message(self):
         target = self.environment_id.display_name or self.host_id.display_name
         return _(
-            "%(target)s is busy: operation %(name)s (%(kind)s) is %(state)s since %(since)s, "
-            "requested by %(user)s. Wait for it to end or cancel it.",
+            "%(target)s is busy: operation %(name)s (%(kind)s) is %(state)s "
+            "since %(since)s, requested by %(user)s. Wait for it to end or cancel it.",
             target=target,
             name=self.name,
             kind=dict(self._fields["kind"]._description_selection(self.env))[self.kind],
@@ -266,7 +268,10 @@ class DeploymentOperation(models.Model):
         }
 
     def action_cancel(self):
-        """Cancel a queued operation, or ask a running one to stop (its command is killed)."""
+        """Cancel a queued operation, or ask a running one to stop.
+
+        A running operation's command is killed.
+        """
         for op in self:
             op._check_may_run(op.kind, op.host_id, op.environment_id)
             if op.state == "queued":
@@ -292,7 +297,7 @@ class DeploymentOperation(models.Model):
     # ------------------------------------------------------------------
     @api.model
     def _cron_run_operations(self):
-        """Cron entry point: reconcile orphans, then run queued operations one by one."""
+        """Cron entry point: reconcile orphans, then run queued operations in turn."""
         self._reconcile_orphans()
         done = 0
         while True:
@@ -340,7 +345,7 @@ class DeploymentOperation(models.Model):
         return self.with_context(lang=self.requested_by_id.lang or "en_US")
 
     def _take_over(self):
-        """Mark this worker as the one running the operation, and hold its advisory lock."""
+        """Mark this worker as the one running the operation; hold its advisory lock."""
         self.env.cr.execute(
             "SELECT pg_try_advisory_lock(%s, %s)", (ADVISORY_NAMESPACE, self.id)
         )
@@ -422,7 +427,7 @@ class DeploymentOperation(models.Model):
         cancelled = journal.cancel_event.is_set()
         if isinstance(error, RemoteError):
             reason, message = error.reason, self._describe_remote_error(error)
-        elif isinstance(error, (OperationFailed, UserError)):
+        elif isinstance(error, OperationFailed | UserError):
             reason, message = "failed", str(error.args[0] if error.args else error)
         else:
             reason, message = "internal", _("Unexpected error: %s", error)
@@ -465,17 +470,19 @@ class DeploymentOperation(models.Model):
         host = self.host_id.display_name
         if isinstance(error, HostKeyChanged):
             return _(
-                "The host key of %(host)s has changed: the pinned key is %(expected)s but the server "
-                "presented %(presented)s. The connection was refused; if the change is legitimate "
-                "(the server was reinstalled), fetch and pin the new key.",
+                "The host key of %(host)s has changed: the pinned key is %(expected)s "
+                "but the server presented %(presented)s. The connection was refused; "
+                "if the change is legitimate (the server was reinstalled), "
+                "fetch and pin the new key.",
                 host=host,
                 expected=error.expected_fingerprint,
                 presented=error.presented_fingerprint,
             )
         if isinstance(error, HostKeyUnknown):
             return _(
-                "The host key of %(host)s is not pinned: the server presented a %(type)s key with "
-                "fingerprint %(presented)s. Check this fingerprint on the server, then pin it.",
+                "The host key of %(host)s is not pinned: the server presented "
+                "a %(type)s key with fingerprint %(presented)s. "
+                "Check this fingerprint on the server, then pin it.",
                 host=host,
                 type=error.key_type,
                 presented=error.presented_fingerprint,
@@ -487,10 +494,12 @@ class DeploymentOperation(models.Model):
             ),
             "timeout": _("%(host)s did not answer in time."),
             "auth": _(
-                "%(host)s refused the authentication: check the user and the private key."
+                "%(host)s refused the authentication: "
+                "check the user and the private key."
             ),
             "key": _(
-                "The private key of %(host)s cannot be read: check it and its passphrase."
+                "The private key of %(host)s cannot be read: "
+                "check it and its passphrase."
             ),
             "protocol": _("The SSH connection to %(host)s failed."),
             "connection_lost": _(
@@ -606,7 +615,10 @@ class DeploymentOperation(models.Model):
         )
 
     def _resume(self):
-        """Take the operation up again: its detached commands are re-attached, not restarted."""
+        """Take the operation up again.
+
+        Its detached commands are re-attached, not restarted.
+        """
         self._take_over()
         self.write(
             {"progress_message": _("Re-attached after the previous worker stopped")}
@@ -861,9 +873,7 @@ class OperationJournal(OperationContext):
             except ConnectionLost:
                 if attempt == RECONNECT_ATTEMPTS:
                     raise
-                command.write(
-                    {"reconnections": command.reconnections + 1}
-                )
+                command.write({"reconnections": command.reconnections + 1})
                 self.beat(force=True)
                 time.sleep(attempt)
 
@@ -875,8 +885,8 @@ class OperationJournal(OperationContext):
 def _jsonable(value):
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
+    if isinstance(value, str | int | float | bool) or value is None:
         return value
     return str(value)

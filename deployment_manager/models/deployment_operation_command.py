@@ -44,7 +44,8 @@ class DeploymentOperationCommand(models.Model):
     detached_key = fields.Char(readonly=True)
     run_dir = fields.Char(readonly=True)
     reconnections = fields.Integer(
-        readonly=True, help="Times the link dropped and was re-established while waiting."
+        readonly=True,
+        help="Times the link dropped and was re-established while waiting.",
     )
     detached_state = fields.Selection(
         [("running", "Running"), ("done", "Done"), ("lost", "Lost")], readonly=True
@@ -105,11 +106,10 @@ class DeploymentOperationCommand(models.Model):
             # Beyond what is kept: the excerpt (head and tail) is all there is.
             data = capture.excerpt().encode()
         data = mask(data.decode("utf-8", "replace"), secrets).encode()
+        name = f"{self.operation_id.name}-{self.sequence}-{stream}.log"
         attachment = self.env["ir.attachment"].create(
             {
-                "name": f"{self.operation_id.name}-{self.sequence}-{stream}.log".replace(
-                    "/", "-"
-                ),
+                "name": name.replace("/", "-"),
                 "raw": data,
                 "mimetype": "text/plain",
                 "res_model": self._name,

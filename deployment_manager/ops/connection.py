@@ -3,7 +3,7 @@ from .i18n import _
 
 
 def test_connection(ctx, transport):
-    """Connect and identify the remote side: the user commands run as, and the system."""
+    """Connect and identify the remote side: the user commands run as, the system."""
     with ctx.step(_("Connect and identify")):
         ctx.progress(10, _("Connecting"))
         user = ctx.run(transport, ["id", "-un"], timeout=30)

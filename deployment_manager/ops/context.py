@@ -18,12 +18,14 @@ class OperationContext:
         """Run a command, journal it, and return its CommandResult."""
         raise NotImplementedError
 
-    def run_detached(self, transport, argv, key, **kwargs):
+    def run_detached(self, transport, argv, key, *, timeout=None, env=None, secrets=()):
         """Run a long command so that it survives the runner dying.
 
         If a previous attempt of this operation already started the command
         under ``key``, re-attach to it instead of starting it again.
-        Returns a DetachedStatus once the command has ended.
+        ``env`` reaches the command without appearing in any argv (passwords).
+        Returns a DetachedStatus once the command has ended (or ``timeout``
+        seconds passed: then it is cancelled and its state is not "running").
         """
         raise NotImplementedError
 
@@ -31,7 +33,7 @@ class OperationContext:
         raise NotImplementedError
 
     def text(self, message, **params):
-        """The message (marked with ``i18n._``) for a person: translated, then filled."""
+        """The message (marked with ``i18n._``) for a person, translated then filled."""
         return message % params if params else message
 
 
@@ -56,12 +58,18 @@ class SimpleContext(OperationContext):
         self.commands.append(result)
         return result
 
-    def run_detached(self, transport, argv, key, **kwargs):
-        from ..remote import start_detached, wait_detached
+    def run_detached(self, transport, argv, key, *, timeout=None, env=None, secrets=()):
+        import secrets as tokens
 
-        run_dir = f"{self.work_dir}/{key}"
-        start_detached(transport, argv, run_dir)
-        return wait_detached(transport, run_dir, **kwargs)
+        from ..remote import cancel_detached, start_detached, wait_detached
+
+        run_dir = f"{self.work_dir}/{key}-{tokens.token_hex(4)}"
+        start_detached(transport, argv, run_dir, env=env, secrets=secrets)
+        status = wait_detached(transport, run_dir, timeout=timeout)
+        if status.state == "running":
+            status = cancel_detached(transport, run_dir)
+        self.commands.append(status)
+        return status
 
     def progress(self, percent, message=None):
         self.percent = percent

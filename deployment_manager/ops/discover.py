@@ -135,7 +135,8 @@ def discover(ctx, transport, spec):
             notes.append(
                 ctx.text(
                     _(
-                        "The data directory is unknown: set it, or data_dir in the configuration file."
+                        "The data directory is unknown: set it, "
+                        "or data_dir in the configuration file."
                     )
                 )
             )

@@ -2,7 +2,9 @@ from .i18n import _
 
 
 def service_status(ctx, transport, spec, notes=None, start_percent=0):
-    """Ask the Odoo and PostgreSQL services for their state with the environment's commands.
+    """Ask the Odoo and PostgreSQL services for their state.
+
+    The environment's status commands are used.
 
     Service commands can block (a unit that is starting, a hung init
     script), and in later operations they restart the very database the

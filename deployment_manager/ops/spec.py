@@ -39,7 +39,10 @@ class EnvironmentSpec:
         return argv
 
     def db_env(self):
-        """Environment variables for PostgreSQL clients (the password never goes in argv)."""
+        """Environment variables for PostgreSQL clients.
+
+        The password goes there: never in argv.
+        """
         return {"PGPASSWORD": self.db_password} if self.db_password else None
 
     def filestore_path(self):

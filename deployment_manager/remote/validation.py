@@ -14,6 +14,7 @@ import re
 import shlex
 
 from .errors import InvalidInput
+from .masking import MASK
 
 _MODULE_RE = re.compile(r"[a-z0-9_]+")
 _DATABASE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
@@ -153,13 +154,18 @@ def validate_env(env, field="environment"):
     for name, value in env.items():
         if not isinstance(name, str) or not _ENV_NAME_RE.fullmatch(name):
             raise InvalidInput(field, name, "not a valid variable name")
+        # Values are secrets by default: the message shows a mask, never
+        # the value itself.
         if not isinstance(value, str):
-            raise InvalidInput(f"{field} variable {name}", "…", "text required")
-        # Values are secrets: never echo them back in the message.
+            raise InvalidInput(
+                f"{field} variable {name}",
+                MASK,
+                f"text required, not {type(value).__name__}",
+            )
         if "\n" in value or "\0" in value:
             raise InvalidInput(
                 f"{field} variable {name}",
-                "********",
+                MASK,
                 "values may not contain newlines or NUL bytes",
             )
     return dict(env)

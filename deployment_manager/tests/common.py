@@ -49,7 +49,7 @@ def _pg_args():
 
 
 def ensure_fixture_environment():
-    """A real Odoo environment: a database with base installed, its config file and filestore.
+    """A real Odoo environment: a database with base, its config file and filestore.
 
     Returns a dict with the paths and names the tests configure environments with.
     """

@@ -59,7 +59,9 @@ class TestAccessOverRpc(DeploymentTestMixin, HttpCase):
             )
 
     def test_user_cannot_read_secrets(self):
-        """A Deployment User reads hosts and environments but never a key, passphrase or password."""
+        """A Deployment User reads hosts and environments but never a key, passphrase or
+        password.
+        """
         records = self.rpc(
             "dm_deploy_user",
             "deployment.host",
@@ -158,7 +160,9 @@ class TestAccessOverRpc(DeploymentTestMixin, HttpCase):
         )
 
     def test_stranger_sees_nothing(self):
-        """An employee outside the Deployment groups cannot list hosts, environments or operations."""
+        """An employee outside the Deployment groups cannot list hosts, environments or
+        operations.
+        """
         for model in (
             "deployment.host",
             "deployment.environment",

@@ -30,7 +30,9 @@ class TestConnectionLoss(DeploymentTestMixin, TransactionCase):
         )
 
     def _drop_link_after(self, seconds):
-        """Kill the sshd processes serving the open sessions after a while; return their pids."""
+        """Kill the sshd processes serving the open sessions after a while; return their
+        pids.
+        """
         dropped = []
 
         def drop():
@@ -43,7 +45,9 @@ class TestConnectionLoss(DeploymentTestMixin, TransactionCase):
         return dropped
 
     def test_link_dropped_mid_command_fails_the_operation_cleanly(self):
-        """A command cut by a dropped link fails its operation with the reason; nothing stays running."""
+        """A command cut by a dropped link fails its operation with the reason; nothing
+        stays running.
+        """
         # "odoo --version" that takes a while: the link drops while it runs.
         self.environment.odoo_command = "sh -c 'sleep 6; echo Odoo Server 18.0'"
         self.environment.with_user(self.user).action_discover()
@@ -60,13 +64,17 @@ class TestConnectionLoss(DeploymentTestMixin, TransactionCase):
         self.assertEqual(self.environment.health_state, "error")
 
     def test_link_dropped_while_waiting_on_detached_command_reconnects(self):
-        """Waiting on a detached command survives a dropped link: it reconnects and gets the result."""
+        """Waiting on a detached command survives a dropped link: it reconnects and gets
+        the result.
+        """
         self.environment.with_user(self.user).action_service_status()
         dropped = self._drop_link_after(2.0)
         self.run_queue()
         operation = self.last_operation(environment_id=self.environment.id)
         self.assertEqual(operation.state, "done", operation.error_message)
-        command = operation.command_ids.filtered(lambda c: c.detached_key == "status-odoo")
+        command = operation.command_ids.filtered(
+            lambda c: c.detached_key == "status-odoo"
+        )
         self.assertTrue(dropped, "a session was open and was killed while waiting")
         self.assertEqual(command.exit_code, 0)
         self.assertEqual(self.environment.odoo_service_state, "active")

@@ -83,7 +83,9 @@ class TestDiscover(DeploymentTestMixin, TransactionCase):
             connection.close()
 
     def test_discover_over_ssh(self):
-        """Over SSH, discover reports the Odoo version, the installed modules, sizes and services."""
+        """Over SSH, discover reports the Odoo version, the installed modules, sizes and
+        services.
+        """
         environment = self._environment(self.ssh_host)
         operation = self._discover(environment)
         self._assert_snapshot(environment)
@@ -99,7 +101,9 @@ class TestDiscover(DeploymentTestMixin, TransactionCase):
         self._assert_snapshot(environment)
 
     def test_journal_never_holds_secrets(self):
-        """The database password and the configuration file's content never reach the journal."""
+        """The database password and the configuration file's content never reach the
+        journal.
+        """
         environment = self._environment(self.local_host)
         operation = self._discover(environment)
         journal = "\n".join(
@@ -116,7 +120,9 @@ class TestDiscover(DeploymentTestMixin, TransactionCase):
         self.assertNotIn("fixture-db-secret", messages)
 
     def test_steps_and_commands_are_journaled(self):
-        """Each step is timed and each command records its argv, host, exit code and output size."""
+        """Each step is timed and each command records its argv, host, exit code and
+        output size.
+        """
         environment = self._environment(self.ssh_host)
         operation = self._discover(environment)
         self.assertTrue(all(step.state == "done" for step in operation.step_ids))
@@ -132,7 +138,9 @@ class TestDiscover(DeploymentTestMixin, TransactionCase):
         self.assertEqual(status.detached_state, "done")
 
     def test_unreachable_database_is_a_note_not_a_crash(self):
-        """A database that cannot be read leaves a note saying why; what could be read is kept."""
+        """A database that cannot be read leaves a note saying why; what could be read
+        is kept.
+        """
         environment = self._environment(self.local_host, db_name="dm_no_such_database")
         self._discover(environment)
         self.assertIn("dm_no_such_database", environment.discovery_notes)

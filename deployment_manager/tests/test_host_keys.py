@@ -15,7 +15,9 @@ class TestHostKeys(DeploymentTestMixin, TransactionCase):
         cls.sshd = cls._start_sshd("127.0.0.2")
 
     def test_fetch_shows_fingerprint_and_pins_only_on_confirmation(self):
-        """Fetching the key shows its SHA256 fingerprint; nothing is trusted until a manager pins it."""
+        """Fetching the key shows its SHA256 fingerprint; nothing is trusted until a
+        manager pins it.
+        """
         host = self._create_ssh_host(self.sshd, pinned=False).with_user(self.manager)
         host.action_fetch_host_key()
         self.run_queue()
@@ -48,7 +50,9 @@ class TestHostKeys(DeploymentTestMixin, TransactionCase):
         self.assertEqual(connected.command_ids[0].stdout_excerpt.strip(), "root")
 
     def test_changed_key_is_refused_with_both_fingerprints(self):
-        """A host presenting another key than the pinned one is refused, and the error shows both keys."""
+        """A host presenting another key than the pinned one is refused, and the error
+        shows both keys.
+        """
         sshd = SshdHost(address="127.0.0.4")
         sshd.start()
         self.addCleanup(sshd.stop)
@@ -66,7 +70,9 @@ class TestHostKeys(DeploymentTestMixin, TransactionCase):
         self.assertEqual(host.connection_state, "failed")
 
     def test_bad_auth_and_refused_are_told_apart(self):
-        """A wrong client key and a closed port fail with their own reason; the requester gets an activity."""
+        """A wrong client key and a closed port fail with their own reason; the
+        requester gets an activity.
+        """
         host = self._create_ssh_host(self.sshd).with_user(self.manager)
         other = SshdHost(address="127.0.0.5")
         other.start()

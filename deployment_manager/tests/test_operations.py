@@ -2,6 +2,8 @@
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
 import os
 
+import psycopg2
+
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import mute_logger
@@ -29,7 +31,7 @@ class TestOperations(DeploymentTestMixin, TransactionCase):
         )
 
     def test_one_operation_at_a_time_per_environment(self):
-        """A second request on a busy environment is refused and says what is running."""
+        """A second request on a busy environment is refused, saying what is running."""
         env_as_user = self.environment.with_user(self.user)
         env_as_user.action_service_status()
         first = self.last_operation(environment_id=self.environment.id)
@@ -46,7 +48,9 @@ class TestOperations(DeploymentTestMixin, TransactionCase):
         )
 
     def test_database_refuses_two_active_operations(self):
-        """Even bypassing the request check, the database keeps one active operation per environment."""
+        """Even bypassing the request check, the database keeps one active operation per
+        environment.
+        """
         Operation = self.env["deployment.operation"].sudo()
         vals = {
             "kind": "service_status",
@@ -55,7 +59,7 @@ class TestOperations(DeploymentTestMixin, TransactionCase):
         }
         Operation.create(vals)
         with (
-            self.assertRaises(Exception),
+            self.assertRaises(psycopg2.errors.UniqueViolation),
             self.env.cr.savepoint(),
             mute_logger("odoo.sql_db"),
         ):
@@ -63,7 +67,9 @@ class TestOperations(DeploymentTestMixin, TransactionCase):
             self.env.flush_all()
 
     def test_service_status_runs_detached_and_records_states(self):
-        """Service status runs the environment's commands detached and records each state and exit code."""
+        """Service status runs the environment's commands detached and records each
+        state and exit code.
+        """
         self.environment.with_user(self.user).action_service_status()
         self.run_queue()
         operation = self.last_operation(environment_id=self.environment.id)
@@ -74,7 +80,9 @@ class TestOperations(DeploymentTestMixin, TransactionCase):
         commands = operation.command_ids.filtered("detached")
         self.assertEqual(commands.mapped("exit_code"), [0, 3])
         cleanups = operation.command_ids - commands
-        self.assertEqual(len(cleanups), 2, "each run directory is removed once collected")
+        self.assertEqual(
+            len(cleanups), 2, "each run directory is removed once collected"
+        )
         self.assertTrue(all(c.command.startswith("rm -rf -- ") for c in cleanups))
         self.assertFalse(any(os.path.exists(c.run_dir) for c in commands))
         self.assertTrue(all(commands.mapped("detached")))
@@ -96,7 +104,9 @@ class TestOperations(DeploymentTestMixin, TransactionCase):
         self.assertFalse(operation.command_ids)
 
     def test_command_that_cannot_start_is_journaled(self):
-        """A status command that cannot start is journaled with exit code 127 and its error message."""
+        """A status command that cannot start is journaled with exit code 127 and its
+        error message.
+        """
         self.environment.write(
             {
                 "odoo_status_command": "/nonexistent/statusctl",

@@ -62,7 +62,9 @@ class TestReconcile(DeploymentTestMixin, TransactionCase):
         )
 
     def test_orphan_without_detached_command_is_interrupted(self):
-        """A running operation whose worker is gone is marked interrupted, with the worker and the reason."""
+        """A running operation whose worker is gone is marked interrupted, with the
+        worker and the reason.
+        """
         operation = self._orphan()
         self.env["deployment.operation"]._reconcile_orphans()
         self.assertEqual(operation.state, "interrupted")
@@ -71,9 +73,13 @@ class TestReconcile(DeploymentTestMixin, TransactionCase):
         self.assertIn("interrupted", self.environment.message_ids[0].body)
 
     def test_orphan_reattaches_to_its_detached_command(self):
-        """The detached command a dead worker started is re-attached, and its real exit code recorded."""
+        """The detached command a dead worker started is re-attached, and its real exit
+        code recorded.
+        """
         operation = self._orphan()
-        run_dir = f"{self.host.work_dir}/{self.env.cr.dbname}-op{operation.id}-status-odoo"
+        run_dir = (
+            f"{self.host.work_dir}/{self.env.cr.dbname}-op{operation.id}-status-odoo"
+        )
         with LocalTransport() as transport:
             start_detached(
                 transport, ["sh", "-c", "sleep 1; echo inactive; exit 5"], run_dir
@@ -106,7 +112,9 @@ class TestReconcile(DeploymentTestMixin, TransactionCase):
         self.assertEqual(self.environment.pg_service_state, "active")
 
     def test_live_worker_is_left_alone(self):
-        """An operation whose worker still holds its lock is not touched, however old its heartbeat."""
+        """An operation whose worker still holds its lock is not touched, however old
+        its heartbeat.
+        """
         operation = self._orphan()
         connection = psycopg2.connect(
             dbname=self.env.cr.dbname,

@@ -11,7 +11,9 @@ from .common import ensure_fixture_environment
 @tagged("post_install", "-at_install")
 class TestDiscoverTour(HttpCase):
     def test_create_host_and_environment_then_discover(self):
-        """In the browser: register a host and an environment, run Discover, see the result."""
+        """In the browser: register a host and an environment, run Discover, see the
+        result.
+        """
         fixture = ensure_fixture_environment()
         defaults = self.env["ir.default"]
         # What an administrator would type on the Odoo tab, set as defaults so

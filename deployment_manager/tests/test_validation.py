@@ -21,7 +21,9 @@ class TestValidation(TransactionCase):
         )
 
     def test_hostile_values_never_saved(self):
-        """Values with shell metacharacters, '..', spaces, newlines or option-looking names are refused."""
+        """Values with shell metacharacters, '..', spaces, newlines or option-looking
+        names are refused.
+        """
         hostile = {
             "db_name": [
                 "x; rm -rf /",
@@ -51,14 +53,17 @@ class TestValidation(TransactionCase):
                     continue  # empty means "read it from the configuration file"
                 with (
                     self.subTest(field=field, value=value),
-                    self.assertRaises(ValidationError),self.env.cr.savepoint()
+                    self.assertRaises(ValidationError),
+                    self.env.cr.savepoint(),
                 ):
                     self.environment.write({field: value})
         self.assertEqual(self.environment.db_name, "dev_db")
         self.assertEqual(self.environment.odoo_config_path, "/etc/odoo/odoo.conf")
 
     def test_hostile_host_values_refused(self):
-        """A host address or user that could be read as an option or a shell word is refused."""
+        """A host address or user that could be read as an option or a shell word is
+        refused.
+        """
         for vals in (
             {"hostname": "-oProxyCommand=id"},
             {"hostname": "host;id"},
@@ -66,19 +71,24 @@ class TestValidation(TransactionCase):
             {"work_dir": "/tmp/../etc"},
             {"port": 70000},
         ):
-            with self.subTest(vals=vals), self.assertRaises(ValidationError):
-                with self.env.cr.savepoint():
-                    self.env["deployment.host"].create(
-                        {
-                            "name": "x",
-                            "kind": "ssh",
-                            "hostname": "server.example.com",
-                            **vals,
-                        }
-                    )
+            with (
+                self.subTest(vals=vals),
+                self.assertRaises(ValidationError),
+                self.env.cr.savepoint(),
+            ):
+                self.env["deployment.host"].create(
+                    {
+                        "name": "x",
+                        "kind": "ssh",
+                        "hostname": "server.example.com",
+                        **vals,
+                    }
+                )
 
     def test_valid_values_accepted_and_commands_split_into_argv(self):
-        """Ordinary values pass and a command line becomes an argv list, never a shell string."""
+        """Ordinary values pass and a command line becomes an argv list, never a shell
+        string.
+        """
         self.environment.write(
             {
                 "db_name": "prod-2026.copy",
@@ -97,7 +107,9 @@ class TestValidation(TransactionCase):
         )
 
     def test_landscape_groups_derived_environments(self):
-        """Environments derived from a production belong to its landscape; production is not derived."""
+        """Environments derived from a production belong to its landscape; production is
+        not derived.
+        """
         production = self.env["deployment.environment"].create(
             {"name": "Prod", "environment_type": "production", "host_id": self.host.id}
         )

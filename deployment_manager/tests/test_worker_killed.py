@@ -133,8 +133,9 @@ class TestWorkerKilled(BaseCase):
         raise AssertionError(message)
 
     def test_detached_command_survives_and_operation_reattaches(self):
-        """Killing the manager mid-operation leaves the detached command running; after restart the
-        operation re-attaches to it and records its real exit code."""
+        """Killing the manager mid-operation leaves the detached command running;
+        after restart the operation re-attaches to it and records its real exit code.
+        """
         self._proxies()
         self._start_server()
         self.call(
