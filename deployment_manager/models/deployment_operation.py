@@ -3,12 +3,12 @@
 import contextlib
 import logging
 import os
-import secrets
 import socket
 import threading
 import time
 import traceback
 from datetime import timedelta
+from secrets import token_hex
 
 import psycopg2
 import psycopg2.errors
@@ -25,7 +25,6 @@ from ..remote import (
     HostKeyUnknown,
     RemoteError,
     cancel_detached,
-    poll_detached,
     start_detached,
     validate_path,
     wait_detached,
@@ -799,13 +798,21 @@ class OperationJournal(OperationContext):
         self._check_cancelled()
         kwargs.setdefault("timeout", 3600)
         secrets = list(kwargs.pop("secrets", ())) + self._secrets
-        result = transport.run(
-            argv,
-            secrets=secrets,
-            on_output=self._on_output,
-            cancel_event=self.cancel_event,
-            **kwargs,
-        )
+        try:
+            result = transport.run(
+                argv,
+                secrets=secrets,
+                on_output=self._on_output,
+                cancel_event=self.cancel_event,
+                **kwargs,
+            )
+        except ConnectionLost as lost:
+            # Without its link the command would run on, unwatched: stop it
+            # (the transport reconnects for that) before the failure is told.
+            if lost.pgid:
+                with contextlib.suppress(RemoteError, OSError):
+                    transport.kill_process_group(lost.pgid)
+            raise
         self.env["deployment.operation.command"].sudo()._record(
             self.operation, self._open_step, result, secrets, keep_output=keep_output
         )
@@ -813,8 +820,9 @@ class OperationJournal(OperationContext):
         self._check_cancelled()
         return result
 
-    def run_detached(self, transport, argv, key, timeout=None, **kwargs):
+    def run_detached(self, transport, argv, key, *, timeout=None, env=None, secrets=()):
         self._check_cancelled()
+        secrets = list(secrets) + self._secrets
         Command = self.env["deployment.operation.command"].sudo()
         command = Command.search(
             [("operation_id", "=", self.operation.id), ("detached_key", "=", key)],
@@ -828,7 +836,7 @@ class OperationJournal(OperationContext):
             # an old run's exit code must never be read as this one's.
             run_dir = validate_path(
                 f"{host.work_dir}/{self.env.cr.dbname}-op{self.operation.id}-{key}-"
-                f"{secrets.token_hex(4)}"
+                f"{token_hex(4)}"
             )
             command = Command._record_detached_start(
                 self.operation,
@@ -837,19 +845,17 @@ class OperationJournal(OperationContext):
                 key,
                 run_dir,
                 transport.label,
-                self._secrets,
+                secrets,
             )
             # Recorded before it starts: a worker dying right after can still find it.
             self.operation._commit()
-            start_detached(transport, argv, run_dir)
+            start_detached(transport, argv, run_dir, env=env, secrets=secrets)
         status = self._wait_detached(transport, command, timeout)
-        if status.state == "running":  # waited long enough, or cancelled
-            cancel_detached(transport, command.run_dir)
-            status = poll_detached(transport, command.run_dir)
-        command._record_detached_end(status, self._secrets)
-        if status.state != "running":
-            # Its result is in the journal now; the run directory has done its job.
-            self.run(transport, ["rm", "-rf", "--", command.run_dir], timeout=120)
+        if status.state == "running":  # waited long enough: stop it
+            status = cancel_detached(transport, command.run_dir)
+        command._record_detached_end(status, secrets)
+        # Its result is in the journal now; the run directory has done its job.
+        self.run(transport, ["rm", "-rf", "--", command.run_dir], timeout=120)
         self.beat(force=True)
         self._check_cancelled()
         return status

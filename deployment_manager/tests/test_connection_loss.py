@@ -1,5 +1,6 @@
 # Copyright 2026 deployment_manager contributors
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+import subprocess
 import threading
 
 from odoo.tests import TransactionCase, tagged
@@ -62,6 +63,12 @@ class TestConnectionLoss(DeploymentTestMixin, TransactionCase):
         self.assertEqual(failed_step.name, "Read the Odoo version")
         self.assertFalse(operation.step_ids.filtered(lambda s: s.state == "running"))
         self.assertEqual(self.environment.health_state, "error")
+        leftovers = subprocess.run(
+            ["pgrep", "-f", "sleep 6; echo Odoo Server"],
+            capture_output=True,
+            check=False,
+        )
+        self.assertEqual(leftovers.stdout, b"", "the cut command must not run on")
 
     def test_link_dropped_while_waiting_on_detached_command_reconnects(self):
         """Waiting on a detached command survives a dropped link: it reconnects and gets
