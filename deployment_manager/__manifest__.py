@@ -22,6 +22,8 @@
         "views/deployment_operation_views.xml",
         "views/deployment_host_views.xml",
         "views/deployment_environment_views.xml",
+        "views/deployment_backup_views.xml",
+        "wizards/deployment_restore_wizard_views.xml",
         "views/deployment_menus.xml",
     ],
     "assets": {

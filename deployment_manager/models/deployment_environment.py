@@ -1,5 +1,7 @@
 # Copyright 2026 deployment_manager contributors
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+from datetime import timedelta
+
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
@@ -128,6 +130,41 @@ class DeploymentEnvironment(models.Model):
     pg_status_command = fields.Char(
         string="PostgreSQL status command", default="systemctl is-active postgresql"
     )
+    extra_paths = fields.Text(
+        string="External files",
+        help="Other paths production uses (linked files, J2): one absolute path per "
+        "line, saved with every backup.",
+    )
+    backup_keep_count = fields.Integer(
+        string="Keep the newest", default=7, help="Backups always kept, newest first."
+    )
+    backup_keep_days = fields.Integer(
+        string="Keep for (days)", default=14, help="Older backups beyond the newest ones "
+        "are deleted; the newest verified backup is always kept."
+    )
+    backup_ids = fields.One2many("deployment.backup", "environment_id")
+    backup_count = fields.Integer(compute="_compute_backup_count")
+    log_check_max_errors = fields.Integer(
+        string="Errors allowed", default=0,
+        help="A log check fails beyond this many errors (a new error signature always fails).",
+    )
+    log_check_max_warnings = fields.Integer(
+        string="Warnings allowed", default=50,
+        help="A log check warns beyond this many warnings, or on a new warning signature.",
+    )
+    log_check_scheduled = fields.Boolean(
+        string="Check the log regularly", help="S5, A2: check the log file on a schedule."
+    )
+    log_check_interval = fields.Integer(string="Every (minutes)", default=60)
+    log_check_next_at = fields.Datetime(readonly=True, copy=False)
+    log_check_position = fields.Json(readonly=True, copy=False,
+                                     help="Where the last log check stopped.")
+    last_log_check_at = fields.Datetime(readonly=True, copy=False)
+    last_log_verdict = fields.Selection(
+        [("pass", "Pass"), ("warn", "Warning"), ("fail", "Fail")], readonly=True, copy=False
+    )
+    log_finding_ids = fields.One2many("deployment.log.finding", "environment_id")
+    log_finding_count = fields.Integer(compute="_compute_backup_count")
     health_url = fields.Char(
         string="Health check URL", help="e.g. https://erp.example.com/web/health"
     )
@@ -212,6 +249,11 @@ class DeploymentEnvironment(models.Model):
                 limit=1,
             )
 
+    def _compute_backup_count(self):
+        for env in self:
+            env.backup_count = len(env.backup_ids.filtered(lambda b: b.state != "deleted"))
+            env.log_finding_count = len(env.log_finding_ids)
+
     @api.depends("database_size", "filestore_size", "backup_free_space")
     def _compute_size_display(self):
         for env in self:
@@ -241,6 +283,7 @@ class DeploymentEnvironment(models.Model):
                 )
 
     @api.constrains(
+        "extra_paths",
         *COMMAND_FIELDS, *PATH_FIELDS, "db_name", "db_host", "db_user", "addons_paths"
     )
     def _check_operating_settings(self):
@@ -274,6 +317,9 @@ class DeploymentEnvironment(models.Model):
             for line in (env.addons_paths or "").splitlines()
             if line.strip()
         ]
+        for line in (env.extra_paths or "").splitlines():
+            if line.strip():
+                validate_path(line.strip(), field="External files path")
         return EnvironmentSpec(
             name=env.name,
             odoo_argv=commands["odoo_command"],
@@ -355,6 +401,74 @@ class DeploymentEnvironment(models.Model):
             services=summary,
         )
 
+    def _apply_log_check(self, result, operation):
+        """Keep where the check stopped, add up the findings, notify new errors."""
+        self.ensure_one()
+        Finding = self.env["deployment.log.finding"].sudo()
+        new_errors = Finding.browse()
+        for found in result.get("findings", []):
+            finding = Finding.search(
+                [("environment_id", "=", self.id), ("signature", "=", found["signature"])]
+            )
+            if finding:
+                finding.write(
+                    {
+                        "count": finding.count + found["count"],
+                        "last_seen": found.get("last_seen") or finding.last_seen,
+                        "last_operation_id": operation.id,
+                    }
+                )
+                continue
+            finding = Finding.create(
+                {
+                    "environment_id": self.id,
+                    "signature": found["signature"],
+                    "template": found.get("template"),
+                    "level": found.get("level"),
+                    "logger": found.get("logger"),
+                    "exception_type": found.get("exception_type"),
+                    "count": found["count"],
+                    "first_seen": found.get("first_seen"),
+                    "last_seen": found.get("last_seen"),
+                    "sample_message": found.get("sample_message"),
+                    "sample_traceback": found.get("sample_traceback"),
+                    "first_operation_id": operation.id,
+                    "last_operation_id": operation.id,
+                }
+            )
+            if finding.level in ("ERROR", "CRITICAL"):
+                new_errors |= finding
+        verdict = result.get("verdict") or "pass"
+        self.write(
+            {
+                "log_check_position": result.get("state"),
+                "last_log_check_at": fields.Datetime.now(),
+                "last_log_verdict": verdict,
+            }
+        )
+        if new_errors:
+            self.message_post(
+                body=_(
+                    "The log check %(operation)s found %(count)s new error signature(s): "
+                    "%(list)s",
+                    operation=operation.name,
+                    count=len(new_errors),
+                    list="; ".join(
+                        f"{f.logger}: {(f.sample_message or '')[:120]}" for f in new_errors
+                    ),
+                ),
+                subtype_xmlid="deployment_manager.mt_log_new_error",
+            )
+        labels = dict(self._fields["last_log_verdict"]._description_selection(self.env))
+        return _(
+            "Log check: %(verdict)s — %(bytes)s bytes read, %(findings)s signature(s), "
+            "%(new)s new.",
+            verdict=labels[verdict],
+            bytes=result.get("bytes_read", 0),
+            findings=len(result.get("findings", [])),
+            new=sum(1 for f in result.get("findings", []) if f.get("new")),
+        )
+
     def _apply_service_states(self, services, notes=None):
         """Record the services' states and derive the health badge; return a summary."""
         self.ensure_one()
@@ -399,6 +513,66 @@ class DeploymentEnvironment(models.Model):
         return self.env["deployment.operation"]._request(
             "service_status", environment=self
         )
+
+    def _extra_paths(self):
+        return [line.strip() for line in (self.extra_paths or "").splitlines() if line.strip()]
+
+    def action_backup(self):
+        """Queue a backup bundle (J1, J2): database, filestore, configuration, sources."""
+        self.ensure_one()
+        if not self.backup_dir:
+            raise UserError(_("Set the backup directory first."))
+        return self.env["deployment.operation"]._request("backup", environment=self)
+
+    def action_check_log(self):
+        """Queue a log check (J5, A2) from where the previous one stopped."""
+        self.ensure_one()
+        if not self.log_file:
+            raise UserError(_("Set the log file first (Discover reads it from the configuration)."))
+        return self.env["deployment.operation"]._request("log_check", environment=self)
+
+    def action_view_backups(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Backups of %s", self.name),
+            "res_model": "deployment.backup",
+            "view_mode": "list,form",
+            "domain": [("environment_id", "=", self.id)],
+        }
+
+    def action_view_log_findings(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Log findings of %s", self.name),
+            "res_model": "deployment.log.finding",
+            "view_mode": "list,form",
+            "domain": [("environment_id", "=", self.id)],
+            "context": {"search_default_not_known": 1},
+        }
+
+    @api.model
+    def _cron_schedule_log_checks(self):
+        """Queue the log checks that are due; a busy environment is checked next time."""
+        now = fields.Datetime.now()
+        due = self.search(
+            [
+                ("log_check_scheduled", "=", True),
+                ("log_file", "!=", False),
+                "|",
+                ("log_check_next_at", "=", False),
+                ("log_check_next_at", "<=", now),
+            ]
+        )
+        Operation = self.env["deployment.operation"].sudo()
+        for env in due:
+            if env.active_operation_id:
+                continue
+            Operation.with_user(self.env.ref("base.user_root"))._request(
+                "log_check", environment=env
+            )
+            env.log_check_next_at = now + timedelta(minutes=max(env.log_check_interval, 1))
 
     def action_view_operations(self):
         self.ensure_one()

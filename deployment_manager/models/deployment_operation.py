@@ -50,6 +50,11 @@ KINDS = [
     ("test_connection", "Test connection"),
     ("discover", "Discover"),
     ("service_status", "Service status"),
+    ("backup", "Backup"),
+    ("verify_backup", "Verify backup"),
+    ("restore", "Restore"),
+    ("delete_backup", "Delete backup"),
+    ("log_check", "Log check"),
 ]
 # Operations on a host itself (not on one of its environments).
 HOST_KINDS = ("fetch_host_key", "test_connection")
@@ -86,6 +91,9 @@ class DeploymentOperation(models.Model):
         "deployment.host", required=True, readonly=True, index=True, ondelete="cascade"
     )
     environment_type = fields.Selection(related="environment_id.environment_type")
+    backup_id = fields.Many2one(
+        "deployment.backup", string="Backup", readonly=True, ondelete="set null"
+    )
     company_id = fields.Many2one("res.company", readonly=True)
     requested_by_id = fields.Many2one(
         "res.users", readonly=True, default=lambda self: self.env.user
@@ -187,7 +195,7 @@ class DeploymentOperation(models.Model):
     # Requests
     # ------------------------------------------------------------------
     @api.model
-    def _request(self, kind, host=None, environment=None):
+    def _request(self, kind, host=None, environment=None, backup=None):
         """Queue an operation after checking who asks; return an action showing it."""
         host = host or environment.host_id
         environment = environment or self.env["deployment.environment"]
@@ -211,6 +219,7 @@ class DeploymentOperation(models.Model):
                         "environment_id": environment.id,
                         "company_id": (environment.company_id or host.company_id).id,
                         "requested_by_id": self.env.user.id,
+                        "backup_id": backup.id if backup else False,
                         "progress_message": _("Waiting for a worker"),
                     }
                 )
@@ -652,6 +661,73 @@ class DeploymentOperation(models.Model):
             )
         }
 
+    def _run_backup(self, journal):
+        environment = self.environment_id
+        spec = environment._spec()
+        stamp = fields.Datetime.now().strftime("%Y%m%d-%H%M%S")
+        slug = "".join(c if c.isalnum() else "-" for c in environment.name.lower()).strip("-")
+        bundle_dir = f"{spec.backup_dir}/{slug or 'environment'}-{stamp}-{self.id}"
+        backup = self.backup_id or self.env["deployment.backup"].sudo().create(
+            {
+                "name": bundle_dir.rsplit("/", 1)[-1],
+                "environment_id": environment.id,
+                "operation_id": self.id,
+                "bundle_dir": bundle_dir,
+            }
+        )
+        self.backup_id = backup
+        self._commit()
+        manifest = ops.backup_bundle(
+            journal,
+            journal.transport(),
+            spec,
+            backup.bundle_dir,
+            extra_paths=environment._extra_paths(),
+            meta={"requested_by": self.requested_by_id.name, "operation": self.name},
+        )
+        backup._apply_manifest(manifest)
+        self._apply_retention(journal, spec)
+        return {"bundle": backup.bundle_dir, "verification": manifest.get("verification")}
+
+    def _apply_retention(self, journal, spec):
+        backups = self.env["deployment.backup"].sudo()
+        for expired in backups.search([("environment_id", "=", self.environment_id.id)])._expired():
+            ops.remove_bundle(journal, journal.transport(), spec, expired.bundle_dir)
+            expired.state = "deleted"
+
+    def _run_verify_backup(self, journal):
+        verification = ops.verify_bundle(journal, journal.transport(), self.backup_id.bundle_dir)
+        self.backup_id._apply_verification(verification)
+        return verification
+
+    def _run_restore(self, journal):
+        return ops.restore_bundle(
+            journal, journal.transport(), self.environment_id._spec(), self.backup_id.bundle_dir
+        )
+
+    def _run_delete_backup(self, journal):
+        spec = self.environment_id._spec()
+        ops.remove_bundle(journal, journal.transport(), spec, self.backup_id.bundle_dir)
+        self.backup_id.state = "deleted"
+        return {"deleted": self.backup_id.bundle_dir}
+
+    def _run_log_check(self, journal):
+        environment = self.environment_id
+        spec = environment._spec()
+        known = environment.log_finding_ids.mapped("signature")
+        thresholds = ops.Thresholds(
+            max_errors=environment.log_check_max_errors,
+            max_warnings=environment.log_check_max_warnings,
+        )
+        return ops.check_log(
+            journal,
+            journal.transport(),
+            spec.log_file,
+            environment.log_check_position or None,
+            known,
+            thresholds,
+        )
+
     def _apply_result(self, result):
         """Write what the operation found on its target; return a one-line summary."""
         host = self.host_id.sudo()
@@ -690,6 +766,33 @@ class DeploymentOperation(models.Model):
             return environment._apply_discovery(result)
         if self.kind == "service_status":
             return environment._apply_service_states(result["services"])
+        if self.kind == "backup":
+            backup = self.backup_id
+            return _(
+                "Backup %(name)s: %(size)s, %(parts)s parts, %(state)s.",
+                name=backup.name,
+                size=backup.size_display or "?",
+                parts=len(backup.part_ids),
+                state=dict(backup._fields["state"]._description_selection(self.env))[
+                    backup.state
+                ],
+            )
+        if self.kind == "verify_backup":
+            return self.backup_id.verification_message or ""
+        if self.kind == "restore":
+            environment.message_post(
+                body=_(
+                    "Restored from backup %(backup)s. The previous database is kept as "
+                    "%(previous)s until you drop it.",
+                    backup=self.backup_id.name,
+                    previous=result.get("previous_database") or "?",
+                )
+            )
+            return _("Restored from %s.", self.backup_id.name)
+        if self.kind == "delete_backup":
+            return _("Backup %s deleted from the host.", self.backup_id.name)
+        if self.kind == "log_check":
+            return environment._apply_log_check(result, self)
         return ""
 
     def _apply_failure(self, reason, message):
@@ -701,6 +804,10 @@ class DeploymentOperation(models.Model):
                     "connection_checked_at": fields.Datetime.now(),
                 }
             )
+        elif self.kind == "backup" and self.backup_id:
+            self.backup_id.sudo().write({"state": "failed", "verification_message": message})
+        elif self.kind in ("verify_backup", "restore", "delete_backup", "log_check"):
+            pass  # the environment itself is as it was
         elif self.environment_id:
             self.environment_id.sudo().health_state = "error"
 

@@ -49,3 +49,32 @@ class EnvironmentSpec:
         if self.data_dir and self.db_name:
             return f"{self.data_dir}/filestore/{self.db_name}"
         return None
+
+    def pg_connection_args(self):
+        """-h/-p/-U for PostgreSQL client programs, as far as they are set."""
+        args = []
+        if self.db_host:
+            args += ["-h", self.db_host]
+        if self.db_port:
+            args += ["-p", str(self.db_port)]
+        if self.db_user:
+            args += ["-U", self.db_user]
+        return args
+
+    def db_secrets(self):
+        """What must be masked wherever a PostgreSQL client's output is kept."""
+        return [self.db_password] if self.db_password else []
+
+    def admin_psql_argv(self, variables=()):
+        """psql on the maintenance database ``postgres``, its SQL read from stdin.
+
+        ``variables`` are (name, value) pairs passed with ``-v``; the SQL (a
+        constant of ours, sent as stdin because ``-c`` does not interpolate)
+        refers to them as :'name' (a literal) or :"name" (an identifier), so
+        psql quotes the values itself.
+        """
+        argv = ["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1"]
+        argv += self.pg_connection_args()
+        for name, value in variables:
+            argv += ["-v", f"{name}={value}"]
+        return [*argv, "-d", "postgres", "-f", "-"]
