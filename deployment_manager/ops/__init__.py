@@ -12,3 +12,11 @@ from .odoo_config import parse_odoo_config
 from .discover import discover
 from .services import service_status
 from .connection import test_connection, fetch_host_key
+from .logcheck import (
+    Thresholds,
+    analyse,
+    check_log,
+    parse_records,
+    read_log_increment,
+    signature,
+)

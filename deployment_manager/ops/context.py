@@ -53,7 +53,8 @@ class SimpleContext(OperationContext):
         self.steps.append(label)
         return self._contextlib.nullcontext()
 
-    def run(self, transport, argv, **kwargs):
+    def run(self, transport, argv, keep_output=True, **kwargs):
+        # Nothing is journaled here, so there is no output to keep out of it.
         result = transport.run(argv, **kwargs)
         self.commands.append(result)
         return result

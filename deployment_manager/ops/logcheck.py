@@ -16,7 +16,6 @@ Odoo forces ``TZ=UTC``, so the times of its log lines are UTC.
 """
 
 import hashlib
-import inspect
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -77,20 +76,19 @@ class LogRecord:
 class RecordScanner:
     """Incremental parser: feed it bytes in chunks of any size, get records.
 
-    With ``min_level`` at WARNING or above it only looks at lines holding
-    one of the wanted level names (``bytes.find``, no regex per line), so
-    the INFO lines that make most of a log cost almost nothing.
+    With ``min_level`` at WARNING or above it only looks at the lines where
+    one pre-compiled regex with a literal prefix finds a wanted level name
+    (no regex per line), so the INFO lines that make most of a log cost
+    almost nothing. ``lines`` counts the complete lines seen.
     """
 
     def __init__(self, min_level=None, max_record_bytes=MAX_RECORD_BYTES):
         self._min_rank = LEVELS.get(min_level, 0) if min_level else 0
         self._keywords = None
         if self._min_rank > LEVELS["INFO"]:
-            self._keywords = [
-                b" %s " % name.encode()
-                for name, rank in LEVELS.items()
-                if rank >= self._min_rank
-            ]
+            # One pass of a regex starting with a literal: the fast path.
+            names = [name for name, rank in LEVELS.items() if rank >= self._min_rank]
+            self._keywords = re.compile(b" (?:%s) " % "|".join(names).encode())
         self._max_record = max_record_bytes
         self._pending = b""
         self._open = None
@@ -100,39 +98,48 @@ class RecordScanner:
     def feed(self, data):
         """Parse more of the log; return the records it completed."""
         self.bytes += len(data)
+        out = []
+        begin = 0
         if self._pending:
-            data = self._pending + data
+            # Complete the carried line alone: no copy of the whole chunk.
+            begin = data.find(b"\n") + 1
+            if not begin:
+                self._pending += data
+                return out
+            head = self._pending + data[:begin]
+            out = self._scan(head, 0, len(head))
         end = data.rfind(b"\n") + 1
-        self._pending = data[end:]
-        if not end:
-            return []
-        return self._scan(data, end)
+        self._pending = data[max(end, begin) :]
+        if end > begin:
+            out += self._scan(data, begin, end)
+        return out
 
     def close(self):
         """The records still open at the end of the log."""
         out = []
         if self._pending:
             data, self._pending = self._pending + b"\n", b""
-            out = self._scan(data, len(data))
+            out = self._scan(data, 0, len(data))
         if self._open is not None:
             out.append(self._finish(self._open))
             self._open = None
         return out
 
-    # The scan works on buf[:end] (complete lines) without slicing it.
-    def _scan(self, buf, end):
+    # The scan works on buf[begin:end] (complete lines) without slicing it.
+    def _scan(self, buf, begin, end):
         if self._keywords is None:
-            headers = [(m.start(), m) for m in _HEADER_LINE_RE.finditer(buf, 0, end)]
+            found = _HEADER_LINE_RE.finditer(buf, begin, end)
+            headers = [(m.start(), m) for m in found]
             complete = True
         else:
-            headers = self._candidates(buf, end)
+            headers = self._candidates(buf, begin, end)
             complete = False
         out = []
-        counted, lines = 0, self.lines
+        counted, lines = begin, self.lines
         if self._open is not None:
             limit = headers[0][0] if headers else end
-            stop = limit if complete else _next_header(buf, 0, limit)
-            self._extend(self._open, buf, 0, stop)
+            stop = limit if complete else _next_header(buf, begin, limit)
+            self._extend(self._open, buf, begin, stop)
             if stop < end:
                 out.append(self._finish(self._open))
                 self._open = None
@@ -154,24 +161,21 @@ class RecordScanner:
         self.lines = lines + buf.count(b"\n", counted, end)
         return out
 
-    def _candidates(self, buf, end):
+    def _candidates(self, buf, begin, end):
         """Header lines of the wanted levels, found by their level name."""
-        starts = set()
         found = []
         match_header = _HEADER_RE.match
-        for keyword in self._keywords:
-            pos = buf.find(keyword, 0, end)
-            while pos != -1:
-                start = buf.rfind(b"\n", 0, pos) + 1
-                line_end = buf.find(b"\n", pos, end)
-                if start not in starts:
-                    match = match_header(buf, start, line_end)
-                    # The level field itself, not the word in a message.
-                    if match is not None and match.end(3) == pos + len(keyword) - 1:
-                        starts.add(start)
-                        found.append((start, match))
-                pos = buf.find(keyword, line_end, end)
-        found.sort(key=lambda item: item[0])
+        line_end = -1
+        for hit in self._keywords.finditer(buf, begin, end):
+            pos = hit.start()
+            if pos < line_end:
+                continue  # the level is the first match of its line
+            start = buf.rfind(b"\n", 0, pos) + 1
+            line_end = buf.find(b"\n", pos, end)
+            match = match_header(buf, start, line_end)
+            # The level field itself, not the word in a message.
+            if match is not None and match.end(3) == hit.end() - 1:
+                found.append((start, match))
         return found
 
     def _extend(self, record, buf, start, stop):
@@ -283,7 +287,7 @@ def exception_type_of(traceback):
             after_frame = True
             continue
         if after_frame:
-            match = _EXCEPTION_LINE_RE.fullmatch(line) or _EXCEPTION_LINE_RE.match(line)
+            match = _EXCEPTION_LINE_RE.match(line)
             if match is not None:
                 found = match.group(1)
         after_frame = False
@@ -397,6 +401,9 @@ class LogReport:
     reasons: list = field(default_factory=list)
 
 
+_DIGITS_TO_ZERO = str.maketrans("123456789", "000000000")
+
+
 def _seen(time):
     """Odoo's ``2026-11-27 03:39:09,123`` as a Datetime field value."""
     return time[:19]
@@ -435,7 +442,9 @@ def analyse(records, known_signatures=(), thresholds=None):
             critical += rank > ERROR
         else:
             warnings += 1
-        first_line = record.message.split("\n", 1)[0]
+        # The template does not depend on which digits a message has: the
+        # same message with other ids or counts shares one cache entry.
+        first_line = record.message.split("\n", 1)[0].translate(_DIGITS_TO_ZERO)
         key = (record.logger, first_line, record.exception_type)
         found = cache.get(key)
         if found is None:
@@ -558,10 +567,8 @@ def _valid_state(state):
 
 def _run(ctx, transport, argv, **kwargs):
     # The log's content is not journaled: it would fill the journal with
-    # copies of the log. Contexts that do not know keep_output run as usual.
-    if "keep_output" in inspect.signature(ctx.run).parameters:
-        kwargs["keep_output"] = False
-    return ctx.run(transport, argv, **kwargs)
+    # copies of the log.
+    return ctx.run(transport, argv, keep_output=False, **kwargs)
 
 
 def _reason(result):

@@ -5,5 +5,6 @@ from . import test_discover
 from . import test_operations
 from . import test_reconcile
 from . import test_connection_loss
+from . import test_log_check
 from . import test_tour
 from . import test_worker_killed
