@@ -27,14 +27,22 @@ class DeploymentBackup(models.Model):
 
     name = fields.Char(required=True, readonly=True)
     environment_id = fields.Many2one(
-        "deployment.environment", required=True, readonly=True, ondelete="cascade", index=True
+        "deployment.environment",
+        required=True,
+        readonly=True,
+        ondelete="cascade",
+        index=True,
     )
     company_id = fields.Many2one(related="environment_id.company_id", store=True)
     operation_id = fields.Many2one(
         "deployment.operation", string="Made by", readonly=True, ondelete="set null"
     )
-    state = fields.Selection(BACKUP_STATES, default="running", required=True, readonly=True)
-    bundle_dir = fields.Char(string="Location", readonly=True, help="On the environment's host.")
+    state = fields.Selection(
+        BACKUP_STATES, default="running", required=True, readonly=True
+    )
+    bundle_dir = fields.Char(
+        string="Location", readonly=True, help="On the environment's host."
+    )
     size = fields.Float(string="Size (bytes)", readonly=True, digits=(20, 0))
     size_display = fields.Char(compute="_compute_size_display", string="Size")
     odoo_version = fields.Char(readonly=True)
@@ -169,7 +177,11 @@ class DeploymentBackup(models.Model):
             newest_verified = backups.filtered(lambda b: b.state == "verified")[:1]
             limit = fields.Datetime.now() - timedelta(days=environment.backup_keep_days)
             for backup in backups[environment.backup_keep_count :]:
-                if backup == newest_verified or backup.keep or backup.state == "running":
+                if (
+                    backup == newest_verified
+                    or backup.keep
+                    or backup.state == "running"
+                ):
                     continue
                 if backup.create_date < limit:
                     expired |= backup
@@ -181,7 +193,9 @@ class DeploymentBackupPart(models.Model):
     _description = "Part of a backup bundle"
     _order = "backup_id, sequence, id"
 
-    backup_id = fields.Many2one("deployment.backup", required=True, ondelete="cascade", index=True)
+    backup_id = fields.Many2one(
+        "deployment.backup", required=True, ondelete="cascade", index=True
+    )
     sequence = fields.Integer()
     name = fields.Char(required=True)
     kind = fields.Selection(

@@ -139,29 +139,37 @@ class DeploymentEnvironment(models.Model):
         string="Keep the newest", default=7, help="Backups always kept, newest first."
     )
     backup_keep_days = fields.Integer(
-        string="Keep for (days)", default=14, help="Older backups beyond the newest ones "
-        "are deleted; the newest verified backup is always kept."
+        string="Keep for (days)",
+        default=14,
+        help="Older backups beyond the newest ones "
+        "are deleted; the newest verified backup is always kept.",
     )
     backup_ids = fields.One2many("deployment.backup", "environment_id")
     backup_count = fields.Integer(compute="_compute_backup_count")
     log_check_max_errors = fields.Integer(
-        string="Errors allowed", default=0,
+        string="Errors allowed",
+        default=0,
         help="A log check fails beyond this many errors (a new error signature always fails).",
     )
     log_check_max_warnings = fields.Integer(
-        string="Warnings allowed", default=50,
+        string="Warnings allowed",
+        default=50,
         help="A log check warns beyond this many warnings, or on a new warning signature.",
     )
     log_check_scheduled = fields.Boolean(
-        string="Check the log regularly", help="S5, A2: check the log file on a schedule."
+        string="Check the log regularly",
+        help="S5, A2: check the log file on a schedule.",
     )
     log_check_interval = fields.Integer(string="Every (minutes)", default=60)
     log_check_next_at = fields.Datetime(readonly=True, copy=False)
-    log_check_position = fields.Json(readonly=True, copy=False,
-                                     help="Where the last log check stopped.")
+    log_check_position = fields.Json(
+        readonly=True, copy=False, help="Where the last log check stopped."
+    )
     last_log_check_at = fields.Datetime(readonly=True, copy=False)
     last_log_verdict = fields.Selection(
-        [("pass", "Pass"), ("warn", "Warning"), ("fail", "Fail")], readonly=True, copy=False
+        [("pass", "Pass"), ("warn", "Warning"), ("fail", "Fail")],
+        readonly=True,
+        copy=False,
     )
     log_finding_ids = fields.One2many("deployment.log.finding", "environment_id")
     log_finding_count = fields.Integer(compute="_compute_backup_count")
@@ -251,7 +259,9 @@ class DeploymentEnvironment(models.Model):
 
     def _compute_backup_count(self):
         for env in self:
-            env.backup_count = len(env.backup_ids.filtered(lambda b: b.state != "deleted"))
+            env.backup_count = len(
+                env.backup_ids.filtered(lambda b: b.state != "deleted")
+            )
             env.log_finding_count = len(env.log_finding_ids)
 
     @api.depends("database_size", "filestore_size", "backup_free_space")
@@ -284,7 +294,12 @@ class DeploymentEnvironment(models.Model):
 
     @api.constrains(
         "extra_paths",
-        *COMMAND_FIELDS, *PATH_FIELDS, "db_name", "db_host", "db_user", "addons_paths"
+        *COMMAND_FIELDS,
+        *PATH_FIELDS,
+        "db_name",
+        "db_host",
+        "db_user",
+        "addons_paths",
     )
     def _check_operating_settings(self):
         for env in self:
@@ -408,7 +423,10 @@ class DeploymentEnvironment(models.Model):
         new_errors = Finding.browse()
         for found in result.get("findings", []):
             finding = Finding.search(
-                [("environment_id", "=", self.id), ("signature", "=", found["signature"])]
+                [
+                    ("environment_id", "=", self.id),
+                    ("signature", "=", found["signature"]),
+                ]
             )
             if finding:
                 finding.write(
@@ -454,7 +472,8 @@ class DeploymentEnvironment(models.Model):
                     operation=operation.name,
                     count=len(new_errors),
                     list="; ".join(
-                        f"{f.logger}: {(f.sample_message or '')[:120]}" for f in new_errors
+                        f"{f.logger}: {(f.sample_message or '')[:120]}"
+                        for f in new_errors
                     ),
                 ),
                 subtype_xmlid="deployment_manager.mt_log_new_error",
@@ -515,7 +534,11 @@ class DeploymentEnvironment(models.Model):
         )
 
     def _extra_paths(self):
-        return [line.strip() for line in (self.extra_paths or "").splitlines() if line.strip()]
+        return [
+            line.strip()
+            for line in (self.extra_paths or "").splitlines()
+            if line.strip()
+        ]
 
     def action_backup(self):
         """Queue a backup bundle (J1, J2): database, filestore, configuration, sources."""
@@ -528,7 +551,9 @@ class DeploymentEnvironment(models.Model):
         """Queue a log check (J5, A2) from where the previous one stopped."""
         self.ensure_one()
         if not self.log_file:
-            raise UserError(_("Set the log file first (Discover reads it from the configuration)."))
+            raise UserError(
+                _("Set the log file first (Discover reads it from the configuration).")
+            )
         return self.env["deployment.operation"]._request("log_check", environment=self)
 
     def action_view_backups(self):
@@ -572,7 +597,9 @@ class DeploymentEnvironment(models.Model):
             Operation.with_user(self.env.ref("base.user_root"))._request(
                 "log_check", environment=env
             )
-            env.log_check_next_at = now + timedelta(minutes=max(env.log_check_interval, 1))
+            env.log_check_next_at = now + timedelta(
+                minutes=max(env.log_check_interval, 1)
+            )
 
     def action_view_operations(self):
         self.ensure_one()

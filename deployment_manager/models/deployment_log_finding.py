@@ -28,10 +28,18 @@ class DeploymentLogFinding(models.Model):
     logger = fields.Char(readonly=True)
     exception_type = fields.Char(readonly=True)
     count = fields.Integer(string="Occurrences", readonly=True)
-    first_seen = fields.Char(readonly=True, help="Time of the first occurrence in the log.")
-    last_seen = fields.Char(readonly=True, help="Time of the last occurrence in the log.")
-    first_operation_id = fields.Many2one("deployment.operation", string="Found by", readonly=True)
-    last_operation_id = fields.Many2one("deployment.operation", string="Last seen by", readonly=True)
+    first_seen = fields.Char(
+        readonly=True, help="Time of the first occurrence in the log."
+    )
+    last_seen = fields.Char(
+        readonly=True, help="Time of the last occurrence in the log."
+    )
+    first_operation_id = fields.Many2one(
+        "deployment.operation", string="Found by", readonly=True
+    )
+    last_operation_id = fields.Many2one(
+        "deployment.operation", string="Last seen by", readonly=True
+    )
     sample_message = fields.Text(readonly=True)
     sample_traceback = fields.Text(readonly=True)
     known = fields.Boolean(

@@ -665,7 +665,9 @@ class DeploymentOperation(models.Model):
         environment = self.environment_id
         spec = environment._spec()
         stamp = fields.Datetime.now().strftime("%Y%m%d-%H%M%S")
-        slug = "".join(c if c.isalnum() else "-" for c in environment.name.lower()).strip("-")
+        slug = "".join(
+            c if c.isalnum() else "-" for c in environment.name.lower()
+        ).strip("-")
         bundle_dir = f"{spec.backup_dir}/{slug or 'environment'}-{stamp}-{self.id}"
         backup = self.backup_id or self.env["deployment.backup"].sudo().create(
             {
@@ -687,22 +689,44 @@ class DeploymentOperation(models.Model):
         )
         backup._apply_manifest(manifest)
         self._apply_retention(journal, spec)
-        return {"bundle": backup.bundle_dir, "verification": manifest.get("verification")}
+        return {
+            "bundle": backup.bundle_dir,
+            "verification": manifest.get("verification"),
+        }
 
     def _apply_retention(self, journal, spec):
         backups = self.env["deployment.backup"].sudo()
-        for expired in backups.search([("environment_id", "=", self.environment_id.id)])._expired():
-            ops.remove_bundle(journal, journal.transport(), spec, expired.bundle_dir)
+        expired_backups = backups.search(
+            [("environment_id", "=", self.environment_id.id)]
+        )._expired()
+        for expired in expired_backups:
+            try:
+                ops.remove_bundle(
+                    journal, journal.transport(), spec, expired.bundle_dir
+                )
+            except OperationFailed as error:
+                # The new backup is good; an old one that cannot be removed
+                # is said, not a reason to fail it.
+                expired.verification_message = str(error)
+                continue
             expired.state = "deleted"
 
     def _run_verify_backup(self, journal):
-        verification = ops.verify_bundle(journal, journal.transport(), self.backup_id.bundle_dir)
+        verification = ops.verify_bundle(
+            journal, journal.transport(), self.backup_id.bundle_dir
+        )
         self.backup_id._apply_verification(verification)
         return verification
 
     def _run_restore(self, journal):
+        # A stamp of this operation's own: taken up again after a restart, it
+        # re-attaches to the same restore instead of starting a second one.
         return ops.restore_bundle(
-            journal, journal.transport(), self.environment_id._spec(), self.backup_id.bundle_dir
+            journal,
+            journal.transport(),
+            self.environment_id._spec(),
+            self.backup_id.bundle_dir,
+            stamp=self.started_at.strftime("%Y%m%d%H%M%S"),
         )
 
     def _run_delete_backup(self, journal):
@@ -805,7 +829,9 @@ class DeploymentOperation(models.Model):
                 }
             )
         elif self.kind == "backup" and self.backup_id:
-            self.backup_id.sudo().write({"state": "failed", "verification_message": message})
+            self.backup_id.sudo().write(
+                {"state": "failed", "verification_message": message}
+            )
         elif self.kind in ("verify_backup", "restore", "delete_backup", "log_check"):
             pass  # the environment itself is as it was
         elif self.environment_id:

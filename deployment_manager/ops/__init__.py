@@ -20,3 +20,5 @@ from .logcheck import (
     read_log_increment,
     signature,
 )
+from .backup import backup_bundle, remove_bundle, verify_bundle
+from .restore import restore_bundle

@@ -161,3 +161,69 @@ class DeploymentTestMixin:
             order="id desc",
             limit=1,
         )
+
+
+def make_environment_copy(name):
+    """A production of a test's own: a copy of the fixture database, filestore and config.
+
+    Returns the same keys as ensure_fixture_environment; drop_databases()
+    removes the copy and what operations derived from it.
+    """
+    fixture = ensure_fixture_environment()
+    root = os.path.join(tempfile.gettempdir(), f"dm_env_{name}")
+    shutil.rmtree(root, ignore_errors=True)
+    data_dir = os.path.join(root, "data")
+    filestore = os.path.join(data_dir, "filestore", name)
+    os.makedirs(os.path.join(filestore, "0a"))
+    for index in range(5):
+        with open(os.path.join(filestore, "0a", f"file{index}"), "wb") as handle:
+            handle.write(os.urandom(2048))
+    os.makedirs(os.path.join(root, "backups"))
+    config_path = os.path.join(root, "odoo.conf")
+    with open(config_path, "w") as handle:
+        handle.write(
+            f"[options]\ndb_name = {name}\ndata_dir = {data_dir}\nlogfile = {root}/odoo.log\n"
+        )
+    drop_databases(name)
+    connection = psycopg2.connect(dbname="postgres", **_pg_args())
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cr:
+            cr.execute(f'CREATE DATABASE "{name}" TEMPLATE "{fixture["db_name"]}"')
+    finally:
+        connection.close()
+    return dict(
+        fixture,
+        root=root,
+        config_path=config_path,
+        db_name=name,
+        data_dir=data_dir,
+        backup_dir=os.path.join(root, "backups"),
+    )
+
+
+def drop_databases(prefix):
+    """Drop the database named prefix and every one named prefix_…"""
+    connection = psycopg2.connect(dbname="postgres", **_pg_args())
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cr:
+            cr.execute(
+                "SELECT datname FROM pg_database WHERE datname = %s OR datname LIKE %s",
+                (prefix, prefix.replace("_", "\\_") + "\\_%"),
+            )
+            for (name,) in cr.fetchall():
+                cr.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        connection.close()
+
+
+def query(dbname, sql, params=()):
+    connection = psycopg2.connect(dbname=dbname, **_pg_args())
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cr:
+            cr.execute(sql, params)
+            return cr.fetchall() if cr.description else None
+    finally:
+        connection.close()

@@ -73,13 +73,19 @@ class TestLogCheck(DeploymentTestMixin, TransactionCase):
         self.assertIn("Traceback", finding.sample_traceback)
         self.assertEqual(finding.first_operation_id, operation)
         notified = self.environment.message_ids.filtered(
-            lambda m: m.subtype_id == self.env.ref("deployment_manager.mt_log_new_error")
+            lambda m: (
+                m.subtype_id == self.env.ref("deployment_manager.mt_log_new_error")
+            )
         )
         self.assertEqual(len(notified), 1)
         self.assertIn("odoo.addons.sale.models.x", notified.body)
-        log_reads = operation.command_ids.filtered(lambda c: c.command.startswith("dd "))
+        log_reads = operation.command_ids.filtered(
+            lambda c: c.command.startswith("dd ")
+        )
         self.assertTrue(log_reads)
-        self.assertNotIn("Failed to confirm", "".join(log_reads.mapped("stdout_excerpt")))
+        self.assertNotIn(
+            "Failed to confirm", "".join(log_reads.mapped("stdout_excerpt"))
+        )
 
         self.check()
         self.assertEqual(self.environment.last_log_verdict, "pass")
@@ -95,9 +101,13 @@ class TestLogCheck(DeploymentTestMixin, TransactionCase):
         finding = self.environment.log_finding_ids
         self.assertEqual(len(finding), 1)
         self.assertEqual(finding.count, 3)
-        self.assertEqual(self.environment.last_log_verdict, "pass", "known, within threshold")
+        self.assertEqual(
+            self.environment.last_log_verdict, "pass", "known, within threshold"
+        )
         notified = self.environment.message_ids.filtered(
-            lambda m: m.subtype_id == self.env.ref("deployment_manager.mt_log_new_error")
+            lambda m: (
+                m.subtype_id == self.env.ref("deployment_manager.mt_log_new_error")
+            )
         )
         self.assertEqual(len(notified), 1)
 

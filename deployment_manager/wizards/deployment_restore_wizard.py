@@ -21,7 +21,9 @@ class DeploymentRestoreWizard(models.TransientModel):
     @api.depends("environment_id.environment_type")
     def _compute_is_production(self):
         for wizard in self:
-            wizard.is_production = wizard.environment_id.environment_type == "production"
+            wizard.is_production = (
+                wizard.environment_id.environment_type == "production"
+            )
 
     def action_confirm(self):
         """Queue the restore once confirmed."""
@@ -29,7 +31,10 @@ class DeploymentRestoreWizard(models.TransientModel):
         environment = self.environment_id
         if self.is_production and (self.confirmation or "").strip() != environment.name:
             raise UserError(
-                _("Type %s exactly to restore this production environment.", environment.name)
+                _(
+                    "Type %s exactly to restore this production environment.",
+                    environment.name,
+                )
             )
         return self.env["deployment.operation"]._request(
             "restore", environment=environment, backup=self.backup_id

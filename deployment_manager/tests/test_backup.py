@@ -1,0 +1,141 @@
+# Copyright 2026 deployment_manager contributors
+# License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+import hashlib
+import os
+
+from odoo.exceptions import UserError
+from odoo.tests import TransactionCase, tagged
+
+from .common import DeploymentTestMixin, drop_databases, make_environment_copy, query
+
+DB = "dm_backup_production"
+
+
+def sha256(path):
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+@tagged("post_install", "-at_install")
+class TestBackupRestore(DeploymentTestMixin, TransactionCase):
+    """Backup bundles (J1, J2) and restore, on a real Odoo database over SSH."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._setup_users()
+        cls.fixture = make_environment_copy(DB)
+        cls.addClassCleanup(drop_databases, DB)
+        cls.sshd = cls._start_sshd("127.0.0.11")
+        cls.host = cls._create_ssh_host(cls.sshd)
+        cls.environment = cls.env["deployment.environment"].create(
+            {
+                "name": "Production",
+                "environment_type": "production",
+                "host_id": cls.host.id,
+                "odoo_command": cls.fixture["odoo_command"],
+                "odoo_config_path": cls.fixture["config_path"],
+                "db_name": DB,
+                "data_dir": cls.fixture["data_dir"],
+                "backup_dir": cls.fixture["backup_dir"],
+                # No server runs for this copy: stopping and starting it is a no-op.
+                "odoo_stop_command": "true",
+                "odoo_start_command": "true",
+            }
+        )
+
+    def backup(self):
+        self.environment.with_user(self.manager).action_backup()
+        self.run_queue()
+        operation = self.last_operation(environment_id=self.environment.id)
+        self.assertEqual(operation.state, "done", operation.error_message)
+        return operation.backup_id
+
+    def test_bundle_holds_every_part_with_matching_checksums(self):
+        """A backup is a verified bundle: database, filestore and configuration, checksums matching."""
+        backup = self.backup()
+        self.assertEqual(backup.state, "verified", backup.verification_message)
+        kinds = set(backup.part_ids.mapped("kind"))
+        self.assertTrue({"database", "filestore", "config"} <= kinds, kinds)
+        for part in backup.part_ids:
+            path = os.path.join(backup.bundle_dir, part.file)
+            self.assertEqual(sha256(path), part.sha256, part.name)
+            self.assertEqual(os.path.getsize(path), part.size)
+        self.assertEqual(backup.size, sum(backup.part_ids.mapped("size")))
+        self.assertTrue(backup.odoo_version.startswith("18.0"))
+        self.assertIn("full", backup.verification_message)
+
+    def test_restore_gives_back_the_data_and_keeps_the_previous_database(self):
+        """A restore brings back the backed-up rows and filestore; the replaced database is kept."""
+        filestore = os.path.join(self.fixture["data_dir"], "filestore", DB, "0a")
+        before = {
+            name: sha256(os.path.join(filestore, name))
+            for name in os.listdir(filestore)
+        }
+        backup = self.backup()
+        query(
+            DB,
+            "INSERT INTO res_partner (name, active) VALUES ('Written after the backup', true)",
+        )
+        with open(os.path.join(filestore, "file0"), "wb") as handle:
+            handle.write(b"changed after the backup")
+
+        wizard = (
+            self.env["deployment.restore.wizard"]
+            .with_user(self.manager)
+            .create({"backup_id": backup.id, "confirmation": "production"})
+        )
+        with self.assertRaises(UserError):
+            wizard.action_confirm()  # production: its exact name must be typed
+        wizard.confirmation = "Production"
+        wizard.action_confirm()
+        self.run_queue()
+        operation = self.last_operation(environment_id=self.environment.id)
+        self.assertEqual(
+            (operation.kind, operation.state),
+            ("restore", "done"),
+            operation.error_message,
+        )
+
+        names = (
+            "SELECT count(*) FROM res_partner WHERE name = 'Written after the backup'"
+        )
+        self.assertEqual(query(DB, names)[0][0], 0)
+        previous = operation.result_data["previous_database"]
+        self.assertEqual(
+            query(previous, names)[0][0], 1, "the replaced database is kept"
+        )
+        after = {
+            name: sha256(os.path.join(filestore, name))
+            for name in os.listdir(filestore)
+        }
+        self.assertEqual(after, before)
+        told = self.environment.message_ids.filtered(
+            lambda m: "Restored from backup" in (m.body or "")
+        )
+        self.assertIn(previous, told.body, "the chatter says where the old database is")
+
+    def test_retention_deletes_old_bundles_but_never_a_kept_one(self):
+        """Beyond the newest N, old bundles are deleted from the host; one marked Keep stays."""
+        self.environment.write({"backup_keep_count": 1, "backup_keep_days": 0})
+        first = self.backup()
+        first.keep = True
+        second = self.backup()
+        third = self.backup()
+        self.assertEqual(second.state, "deleted")
+        self.assertFalse(os.path.exists(second.bundle_dir))
+        self.assertEqual(first.state, "verified")
+        self.assertTrue(os.path.exists(first.bundle_dir))
+        self.assertEqual(third.state, "verified")
+
+    def test_user_cannot_restore_production(self):
+        """Restoring production is for deployment managers only."""
+        backup = self.backup()
+        wizard = (
+            self.env["deployment.restore.wizard"]
+            .with_user(self.user)
+            .create({"backup_id": backup.id, "confirmation": "Production"})
+        )
+        with self.assertRaises(Exception) as caught:
+            wizard.action_confirm()
+        self.assertIn("Only deployment managers", str(caught.exception))
