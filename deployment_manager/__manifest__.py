@@ -24,6 +24,7 @@
         "views/deployment_environment_views.xml",
         "views/deployment_backup_views.xml",
         "wizards/deployment_restore_wizard_views.xml",
+        "wizards/deployment_run_wizard_views.xml",
         "views/deployment_menus.xml",
     ],
     "assets": {

@@ -144,6 +144,12 @@ class DeploymentEnvironment(models.Model):
         help="Older backups beyond the newest ones "
         "are deleted; the newest verified backup is always kept.",
     )
+    rollback_policy = fields.Selection(
+        [("automatic", "Automatically"), ("confirm", "After a manager's decision")],
+        string="Roll back a failed deployment",
+        default="automatic",
+        required=True,
+    )
     backup_ids = fields.One2many("deployment.backup", "environment_id")
     backup_count = fields.Integer(compute="_compute_backup_count")
     log_check_max_errors = fields.Integer(
@@ -546,6 +552,17 @@ class DeploymentEnvironment(models.Model):
         if not self.backup_dir:
             raise UserError(_("Set the backup directory first."))
         return self.env["deployment.operation"]._request("backup", environment=self)
+
+    def action_deploy(self):
+        """Open the deployment form: the sources and the modules of the day."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "deployment.run.wizard",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_environment_id": self.id},
+        }
 
     def action_check_log(self):
         """Queue a log check (J5, A2) from where the previous one stopped."""

@@ -55,6 +55,14 @@ KINDS = [
     ("restore", "Restore"),
     ("delete_backup", "Delete backup"),
     ("log_check", "Log check"),
+    ("deployment_run", "Deployment"),
+    ("rollback", "Rollback"),
+]
+DECISIONS = [
+    ("pending", "Waiting for a decision"),
+    ("rolled_back", "Rolled back"),
+    ("ignored", "Ignored"),
+    ("retried", "Retried"),
 ]
 # Operations on a host itself (not on one of its environments).
 HOST_KINDS = ("fetch_host_key", "test_connection")
@@ -93,6 +101,24 @@ class DeploymentOperation(models.Model):
     environment_type = fields.Selection(related="environment_id.environment_type")
     backup_id = fields.Many2one(
         "deployment.backup", string="Backup", readonly=True, ondelete="set null"
+    )
+    params = fields.Json(readonly=True, help="What the operation was asked to do.")
+    downtime = fields.Float(
+        readonly=True,
+        help="Seconds from stopping Odoo to Odoo answering its health check.",
+    )
+    rollback_data = fields.Json(
+        readonly=True, help="The rollback point of a deployment."
+    )
+    decision = fields.Selection(
+        DECISIONS,
+        readonly=True,
+        help="Guided failure: what a manager decided about this failed deployment.",
+    )
+    decision_reason = fields.Text(readonly=True)
+    decided_by_id = fields.Many2one("res.users", readonly=True)
+    follow_up_id = fields.Many2one(
+        "deployment.operation", string="Follow-up", readonly=True, ondelete="set null"
     )
     company_id = fields.Many2one("res.company", readonly=True)
     requested_by_id = fields.Many2one(
@@ -195,7 +221,7 @@ class DeploymentOperation(models.Model):
     # Requests
     # ------------------------------------------------------------------
     @api.model
-    def _request(self, kind, host=None, environment=None, backup=None):
+    def _request(self, kind, host=None, environment=None, backup=None, params=None):
         """Queue an operation after checking who asks; return an action showing it."""
         host = host or environment.host_id
         environment = environment or self.env["deployment.environment"]
@@ -220,6 +246,7 @@ class DeploymentOperation(models.Model):
                         "company_id": (environment.company_id or host.company_id).id,
                         "requested_by_id": self.env.user.id,
                         "backup_id": backup.id if backup else False,
+                        "params": params or False,
                         "progress_message": _("Waiting for a worker"),
                     }
                 )
@@ -662,23 +689,43 @@ class DeploymentOperation(models.Model):
         }
 
     def _run_backup(self, journal):
+        spec = self.environment_id._spec()
+        backup = self._take_backup(journal, spec)
+        self._apply_retention(journal, spec)
+        return {
+            "bundle": backup.bundle_dir,
+            "verification": backup.manifest.get("verification"),
+        }
+
+    def _take_backup(self, journal, spec, keep=False):
+        """A backup bundle of the environment (J1, J2), recorded as it is made.
+
+        On a resumed operation the bundle started by the previous worker is
+        taken up again (the ops layer completes an unfinished bundle).
+        """
         environment = self.environment_id
-        spec = environment._spec()
-        stamp = fields.Datetime.now().strftime("%Y%m%d-%H%M%S")
-        slug = "".join(
-            c if c.isalnum() else "-" for c in environment.name.lower()
-        ).strip("-")
-        bundle_dir = f"{spec.backup_dir}/{slug or 'environment'}-{stamp}-{self.id}"
-        backup = self.backup_id or self.env["deployment.backup"].sudo().create(
-            {
-                "name": bundle_dir.rsplit("/", 1)[-1],
-                "environment_id": environment.id,
-                "operation_id": self.id,
-                "bundle_dir": bundle_dir,
-            }
-        )
-        self.backup_id = backup
-        self._commit()
+        backup = self.backup_id
+        if not backup:
+            stamp = fields.Datetime.now().strftime("%Y%m%d-%H%M%S")
+            slug = "".join(c if c.isalnum() else "-" for c in environment.name.lower())
+            bundle_dir = (
+                f"{spec.backup_dir}/{slug.strip('-') or 'env'}-{stamp}-{self.id}"
+            )
+            backup = (
+                self.env["deployment.backup"]
+                .sudo()
+                .create(
+                    {
+                        "name": bundle_dir.rsplit("/", 1)[-1],
+                        "environment_id": environment.id,
+                        "operation_id": self.id,
+                        "bundle_dir": bundle_dir,
+                        "keep": keep,
+                    }
+                )
+            )
+            self.backup_id = backup
+            self._commit()
         manifest = ops.backup_bundle(
             journal,
             journal.transport(),
@@ -688,11 +735,7 @@ class DeploymentOperation(models.Model):
             meta={"requested_by": self.requested_by_id.name, "operation": self.name},
         )
         backup._apply_manifest(manifest)
-        self._apply_retention(journal, spec)
-        return {
-            "bundle": backup.bundle_dir,
-            "verification": manifest.get("verification"),
-        }
+        return backup
 
     def _apply_retention(self, journal, spec):
         backups = self.env["deployment.backup"].sudo()
@@ -751,6 +794,162 @@ class DeploymentOperation(models.Model):
             known,
             thresholds,
         )
+
+    # ------------------------------------------------------------------
+    # Deployment run (J1–J5) and rollback
+    # ------------------------------------------------------------------
+    def _run_deployment_run(self, journal):
+        environment = self.environment_id
+        spec = environment._spec()
+        transport = journal.transport()
+        params = self.params or {}
+        source = dict(params.get("source") or {})
+        with contextlib.ExitStack() as stack:
+            if source.get("kind") == "zip":
+                source["path"] = stack.enter_context(self._attachment_file(source))
+            backup = self._deployment_backup if params.get("backup") else None
+            log_check = self._deployment_log_check if params.get("log_check") else None
+            try:
+                result = ops.deployment_run(
+                    journal,
+                    transport,
+                    spec,
+                    source=source,
+                    install=params.get("install") or (),
+                    upgrade=params.get("upgrade") or (),
+                    backup=(lambda: backup(journal, spec)) if backup else None,
+                    log_check=(lambda: log_check(journal, spec)) if log_check else None,
+                    auto_rollback=environment.rollback_policy == "automatic",
+                )
+            except ops.RollbackAvailable as failure:
+                # Kept before the failure is recorded, which drops what is not
+                # committed: a manager decides what happens next.
+                self.write(
+                    {
+                        "rollback_data": _jsonable(failure.rollback_data()),
+                        "decision": "pending",
+                    }
+                )
+                self._commit()
+                raise
+        self.downtime = result.get("downtime") or 0.0
+        return result
+
+    @contextlib.contextmanager
+    def _attachment_file(self, source):
+        """The uploaded zip as a file on the manager, for the time of the upload."""
+        import tempfile
+
+        attachment = (
+            self.env["ir.attachment"].sudo().browse(source.get("attachment_id"))
+        )
+        if not attachment.exists():
+            raise OperationFailed(_("The uploaded zip file is gone."))
+        with tempfile.NamedTemporaryFile(suffix=".zip") as handle:
+            handle.write(attachment.raw)
+            handle.flush()
+            yield handle.name
+
+    def _deployment_backup(self, journal, spec):
+        """J1, J2: a verified bundle, kept as long as this deployment refers to it."""
+        backup = self._take_backup(journal, spec, keep=True)
+        if backup.state != "verified":
+            raise OperationFailed(
+                _("The backup did not verify: %s", backup.verification_message)
+            )
+        return {"bundle": backup.bundle_dir}
+
+    def _deployment_log_check(self, journal, spec):
+        """J5: the log since the last check; a fail verdict fails the deployment."""
+        environment = self.environment_id
+        result = ops.check_log(
+            journal,
+            journal.transport(),
+            spec.log_file,
+            environment.log_check_position or None,
+            environment.log_finding_ids.mapped("signature"),
+            ops.Thresholds(
+                max_errors=environment.log_check_max_errors,
+                max_warnings=environment.log_check_max_warnings,
+            ),
+        )
+        environment._apply_log_check(result, self)
+        return result.get("verdict")
+
+    def _run_rollback(self, journal):
+        failed = self.params and self.browse(self.params.get("operation_id"))
+        data = (failed and failed.rollback_data) or {}
+        return ops.rollback(
+            journal,
+            journal.transport(),
+            self.environment_id._spec(),
+            data.get("point"),
+            data.get("deployed"),
+        )
+
+    def _check_decision(self):
+        self.ensure_one()
+        if not self.env.user.has_group(MANAGER_GROUP):
+            raise AccessError(
+                _("Only deployment managers decide about a failed deployment.")
+            )
+        if self.kind != "deployment_run" or self.decision != "pending":
+            raise UserError(_("Operation %s waits for no decision.", self.name))
+
+    def _decide(self, decision, reason=False, follow_up=None):
+        self.sudo().write(
+            {
+                "decision": decision,
+                "decision_reason": reason,
+                "decided_by_id": self.env.user.id,
+                "follow_up_id": follow_up.id if follow_up else False,
+            }
+        )
+
+    def action_rollback(self):
+        """Guided failure: roll the failed deployment back to its rollback point."""
+        self._check_decision()
+        action = self._request(
+            "rollback",
+            environment=self.environment_id,
+            params={"operation_id": self.id},
+        )
+        self._decide("rolled_back", follow_up=self.browse(action["res_id"]))
+        return action
+
+    def action_retry(self):
+        """Guided failure: run the same deployment again."""
+        self._check_decision()
+        action = self._request(
+            "deployment_run", environment=self.environment_id, params=self.params
+        )
+        self._decide("retried", follow_up=self.browse(action["res_id"]))
+        return action
+
+    def action_ignore(self):
+        """Guided failure: open the form where a manager says why the failure is ignored."""
+        self._check_decision()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "deployment.ignore.wizard",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_operation_id": self.id},
+        }
+
+    def _decide_ignore(self, reason):
+        self._check_decision()
+        self._decide("ignored", reason=reason)
+        self._target().message_post(
+            body=_(
+                "The failure of %(name)s was ignored by %(user)s: %(reason)s",
+                name=self.name,
+                user=self.env.user.name,
+                reason=reason,
+            ),
+            subtype_xmlid="deployment_manager.mt_operation_failed",
+        )
+        return True
 
     def _apply_result(self, result):
         """Write what the operation found on its target; return a one-line summary."""
@@ -817,6 +1016,15 @@ class DeploymentOperation(models.Model):
             return _("Backup %s deleted from the host.", self.backup_id.name)
         if self.kind == "log_check":
             return environment._apply_log_check(result, self)
+        if self.kind == "deployment_run":
+            versions = result.get("versions") or {}
+            return _(
+                "Deployed %(modules)s; downtime %(downtime)s s.",
+                modules=", ".join(f"{m} {v}" for m, v in versions.items()) or "-",
+                downtime=round(result.get("downtime") or 0, 1),
+            )
+        if self.kind == "rollback":
+            return _("Rolled back to the rollback point; the environment is healthy.")
         return ""
 
     def _apply_failure(self, reason, message):
@@ -832,7 +1040,14 @@ class DeploymentOperation(models.Model):
             self.backup_id.sudo().write(
                 {"state": "failed", "verification_message": message}
             )
-        elif self.kind in ("verify_backup", "restore", "delete_backup", "log_check"):
+        elif self.kind in (
+            "verify_backup",
+            "restore",
+            "delete_backup",
+            "log_check",
+            "deployment_run",
+            "rollback",
+        ):
             pass  # the environment itself is as it was
         elif self.environment_id:
             self.environment_id.sudo().health_state = "error"

@@ -1,3 +1,4 @@
+import posixpath
 from dataclasses import dataclass, field
 
 
@@ -25,6 +26,28 @@ class EnvironmentSpec:
     pg_stop_argv: list = field(default_factory=list)
     pg_start_argv: list = field(default_factory=list)
     pg_restart_argv: list = field(default_factory=list)
+    # The Python running Odoo (external dependencies are checked with it);
+    # empty: derived from odoo_argv, see python_command().
+    python_argv: list = field(default_factory=list)
+    # Polled from the manager after a start, e.g. http://127.0.0.1:8069/web/health.
+    health_url: str | None = None
+    # Where operations keep their files on the host (uploads, run logs).
+    work_dir: str | None = None
+
+    def python_command(self):
+        """The environment's Python: python_argv, else next to the odoo program.
+
+        ``/opt/odoo/venv/bin/odoo`` gives ``/opt/odoo/venv/bin/python``;
+        ``/opt/odoo/venv/bin/python3 /opt/odoo/odoo-bin`` gives its first word.
+        """
+        if self.python_argv:
+            return list(self.python_argv)
+        program = self.odoo_argv[0] if self.odoo_argv else ""
+        if posixpath.basename(program).startswith("python"):
+            return [program]
+        if program.startswith("/"):
+            return [posixpath.join(posixpath.dirname(program), "python")]
+        return ["python3"]
 
     def psql_argv(self, sql):
         """psql on the environment's database; the SQL is a constant of ours."""

@@ -1,1 +1,3 @@
 from . import deployment_restore_wizard
+from . import deployment_run_wizard
+from . import deployment_ignore_wizard
