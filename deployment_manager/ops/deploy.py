@@ -82,6 +82,7 @@ BIN_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]*")
 PYDEP_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._\[\],<>=!~ ;'\"-]*")
 MANIFEST_PATH_RE = re.compile(r"([^/]+)/__manifest__\.py")
 PENDING_STATES = ("to install", "to upgrade", "to remove")
+COMMAND_FAILED = _("A command failed on the host: %(reason)s")
 
 BEFORE_STOP = ("precheck", "backup", "deploy")
 AFTER_STOP = (
@@ -102,8 +103,7 @@ LIST_MODULES_SH = (
     'if [ -f "$d/__manifest__.py" ]; then basename -- "$d"; fi; done'
 )
 MISSING_BIN_SH = (
-    'for b in "$@"; do command -v -- "$b" > /dev/null 2>&1 || '
-    'printf "%s\\n" "$b"; done'
+    'for b in "$@"; do command -v -- "$b" > /dev/null 2>&1 || printf "%s\\n" "$b"; done'
 )
 WAIT_PG_SH = (
     'n=$1; shift; i=0; until pg_isready -q "$@"; do i=$((i + 1)); '
@@ -386,7 +386,9 @@ def _admin(ctx, transport, spec, sql, timeout=300, **variables):
 
 def _existing_databases(ctx, transport, spec, names):
     names = list(names) + [names[-1]] * (3 - len(names))
-    result = _admin(ctx, transport, spec, EXISTING_DB_SQL, a=names[0], b=names[1], c=names[2])
+    result = _admin(
+        ctx, transport, spec, EXISTING_DB_SQL, a=names[0], b=names[1], c=names[2]
+    )
     if not result.ok:
         raise _fail(ctx, _("PostgreSQL cannot be reached: %(reason)s"), result)
     return set(_lines(result))
@@ -408,9 +410,7 @@ def environment_python(ctx, transport, spec):
     if spec.python_argv:
         return list(spec.python_argv)
     program = spec.odoo_argv[0] if spec.odoo_argv else ""
-    if program.startswith("/") and not posixpath.basename(program).startswith(
-        "python"
-    ):
+    if program.startswith("/") and not posixpath.basename(program).startswith("python"):
         result = ctx.run(transport, ["head", "-c", "256", "--", program], timeout=60)
         first = result.stdout.text().split("\n", 1)[0] if result.ok else ""
         if first.startswith("#!"):
@@ -515,10 +515,7 @@ def _check_addons(ctx, transport, spec, modules, source, target_path, options=No
     if problems:
         raise AddonsRefused(
             ctx.text(
-                _(
-                    "The addons cannot be deployed; nothing was changed: "
-                    "%(problems)s"
-                ),
+                _("The addons cannot be deployed; nothing was changed: %(problems)s"),
                 problems="; ".join(problems),
             ),
             problems,
@@ -556,8 +553,8 @@ def _check_manifest(ctx, name, source, states):
     try:
         manifest = ast.literal_eval(text)
         if not isinstance(manifest, dict):
-            raise ValueError("not a dict")
-    except (SyntaxError, ValueError, MemoryError, RecursionError) as error:
+            raise TypeError("not a dict")
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError) as error:
         own.append(
             ctx.text(
                 _("%(module)s: the manifest cannot be read (%(error)s)"),
@@ -764,3 +761,1906 @@ def _strip_private(checks):
         for key in [key for key in check if key.startswith("_")]:
             del check[key]
     return checks
+
+
+# ----------------------------------------------------------------------
+# Sources from a zip
+# ----------------------------------------------------------------------
+def _zip_layout(ctx, local_zip):
+    """(prefix, modules, uncompressed size) of a zip of addons on the manager.
+
+    Modules are the top-level directories holding a ``__manifest__.py``, or
+    those one level down when everything sits in one directory (a zip of a
+    repository). Absolute or ``..`` member names are refused.
+    """
+    try:
+        with zipfile.ZipFile(local_zip) as archive:
+            infos = archive.infolist()
+    except (OSError, zipfile.BadZipFile) as error:
+        raise _fail(
+            ctx, _("The zip file cannot be read: %(error)s"), error=str(error)
+        ) from None
+    names = [info.filename for info in infos]
+    for name in names:
+        parts = name.split("/")
+        if name.startswith("/") or "\\" in name or ".." in parts:
+            raise _fail(
+                ctx, _("The zip file holds an unsafe name: %(name)s"), name=name
+            )
+    manifests = [name.split("/") for name in names if name.endswith("/__manifest__.py")]
+    prefix = ""
+    modules = [parts[0] for parts in manifests if len(parts) == 2]
+    if not modules:
+        tops = {name.split("/")[0] for name in names}
+        if len(tops) == 1:
+            prefix = tops.pop()
+            modules = [
+                parts[1]
+                for parts in manifests
+                if len(parts) == 3 and parts[0] == prefix
+            ]
+    if not modules:
+        raise _fail(ctx, _("The zip file holds no Odoo module (no __manifest__.py)."))
+    for module in modules:
+        try:
+            validate_module_name(module, field="module directory")
+        except InvalidInput as error:
+            raise OperationFailed(str(error)) from None
+    return prefix, sorted(set(modules)), sum(info.file_size for info in infos)
+
+
+def _prepare_zip(ctx, transport, spec, local_zip, addons_path, modules, stamp, options):
+    """Upload, extract next to the addons and check them; nothing is moved yet."""
+    addons_path = checked_path(addons_path, "addons path")
+    prefix, in_zip, size = _zip_layout(ctx, local_zip)
+    modules = _modules(ctx, modules) if modules else in_zip
+    absent = [module for module in modules if module not in in_zip]
+    if absent:
+        raise _fail(
+            ctx,
+            _("The zip file does not hold %(modules)s."),
+            modules=", ".join(absent),
+        )
+    if not _exists(ctx, transport, addons_path):
+        raise _fail(
+            ctx, _("The addons path %(path)s does not exist."), path=addons_path
+        )
+    _require_space(ctx, transport, [(addons_path, size)])
+    work_dir = _work_dir(ctx, spec)
+    remote_zip = f"{work_dir}/deploy-{stamp}.zip"
+    incoming = f"{addons_path}/.incoming-{stamp}"
+    plan = {
+        "kind": "zip",
+        "addons_path": addons_path,
+        "modules": modules,
+        "previous": {},
+        "stamp": stamp,
+        "incoming": incoming,
+        "upload": remote_zip,
+        "applied": False,
+    }
+    try:
+        ctx.progress(10, _("Uploading the zip file"))
+        _run(ctx, transport, ["mkdir", "-p", "--", work_dir], COMMAND_FAILED)
+        local_digest = file_sha256(local_zip)
+        try:
+            digest = transport.put_file(local_zip, remote_zip)
+        except RemoteError as error:
+            raise OperationFailed(str(error)) from error
+        if digest != local_digest:
+            raise _fail(ctx, _("The uploaded zip file does not match its checksum."))
+        plan["sha256"] = digest
+        _run(ctx, transport, ["rm", "-rf", "--", incoming], COMMAND_FAILED)
+        _run(ctx, transport, ["mkdir", "--", incoming], COMMAND_FAILED)
+        ctx.progress(20, _("Extracting the zip file next to the addons"))
+        python = environment_python(ctx, transport, spec)
+        _run(
+            ctx,
+            transport,
+            [*python, "-m", "zipfile", "-e", remote_zip, incoming],
+            _("The zip file cannot be extracted on the host: %(reason)s"),
+        )
+        plan["source_dir"] = f"{incoming}/{prefix}" if prefix else incoming
+        source = _DirSource(ctx, transport, plan["source_dir"], modules)
+        plan["checks"] = _check_addons(
+            ctx, transport, spec, modules, source, addons_path, options
+        )
+        previous = _existing(
+            ctx, transport, [f"{addons_path}/{module}" for module in modules]
+        )
+        plan["previous"] = {
+            module: (
+                _previous_path(addons_path, module, stamp)
+                if f"{addons_path}/{module}" in previous
+                else None
+            )
+            for module in modules
+        }
+    except BaseException:
+        _discard_incoming(ctx, transport, plan)
+        raise
+    return plan
+
+
+def _previous_path(addons_path, module, stamp):
+    return f"{addons_path}/.previous/{module}-{stamp}"
+
+
+def _discard_incoming(ctx, transport, plan):
+    """Remove what a prepared deployment left beside the addons."""
+    if plan.get("kind") == "zip":
+        run_anyway(
+            ctx,
+            transport,
+            ["rm", "-rf", "--", plan["incoming"], plan["upload"]],
+            timeout=SERVICE_TIMEOUT,
+        )
+    elif plan.get("kind") == "git" and plan.get("created") and not plan.get("applied"):
+        run_anyway(
+            ctx,
+            transport,
+            ["rm", "-rf", "--", plan["addons_path"]],
+            timeout=SERVICE_TIMEOUT,
+        )
+
+
+def _apply_zip(ctx, transport, plan):
+    """Move the previous modules aside and the new ones in; undone on failure.
+
+    Taken up again, it skips the modules already moved in.
+    """
+    addons_path = plan["addons_path"]
+    plan["applied"] = True
+    try:
+        _run(
+            ctx,
+            transport,
+            ["mkdir", "-p", "--", f"{addons_path}/.previous"],
+            COMMAND_FAILED,
+        )
+        for module in plan["modules"]:
+            current = f"{addons_path}/{module}"
+            new = f"{plan['source_dir']}/{module}"
+            if not _exists(ctx, transport, new):
+                continue  # moved in by an earlier attempt
+            previous = plan["previous"].get(module)
+            if previous and not _exists(ctx, transport, previous):
+                _run(
+                    ctx,
+                    transport,
+                    ["mv", "-T", "--", current, previous],
+                    _("The previous module cannot be moved aside: %(reason)s"),
+                )
+            _run(
+                ctx,
+                transport,
+                ["mv", "-T", "--", new, current],
+                _("The new module cannot be moved in place: %(reason)s"),
+            )
+    except OperationFailed:
+        _undeploy(ctx, transport, plan)
+        raise
+    run_anyway(ctx, transport, ["rm", "-rf", "--", plan["incoming"], plan["upload"]])
+
+
+def deploy_zip(
+    ctx, transport, spec, local_zip, addons_path, *, modules=None, stamp=None
+):
+    """Deploy the modules of a zip file (on the manager) into an addons path.
+
+    The zip is uploaded to the host's work directory (its sha256 verified),
+    extracted into ``<addons_path>/.incoming-<stamp>``, checked
+    (:func:`check_addons`), then each module's current directory is moved to
+    ``<addons_path>/.previous/<module>-<stamp>`` and the new one moved in.
+    Returns ``{"kind": "zip", "modules", "previous": {module: path or None},
+    "addons_path", "stamp", "sha256", "checks", …}``, what :func:`undeploy`
+    takes. Odoo is not restarted: see :func:`install_upgrade`.
+    """
+    stamp = _stamp(ctx, stamp)
+    with ctx.step(_("Upload and check the addons")):
+        plan = _prepare_zip(
+            ctx, transport, spec, local_zip, addons_path, modules, stamp, None
+        )
+    with ctx.step(_("Put the new addons in place")):
+        ctx.progress(80, _("Putting the new addons in place"))
+        _apply_zip(ctx, transport, plan)
+    return plan
+
+
+# ----------------------------------------------------------------------
+# Sources from git
+# ----------------------------------------------------------------------
+def validate_repo_url(ctx, url):
+    """https://, ssh://, user@host:path, an absolute path or file://."""
+    if not isinstance(url, str) or not url or url.startswith("-"):
+        raise _fail(ctx, _("Invalid repository URL %(url)r."), url=url)
+    if any(ord(char) < 33 or char == "\x7f" for char in url):
+        raise _fail(ctx, _("Invalid repository URL %(url)r."), url=url)
+    if url.startswith("/"):
+        return checked_path(url, "repository path")
+    if url.startswith("file://"):
+        checked_path(url[len("file://") :], "repository path")
+        return url
+    if SCP_URL_RE.fullmatch(url):
+        return url
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme in ("https", "ssh") and parsed.hostname:
+        if parsed.password:
+            raise _fail(
+                ctx,
+                _(
+                    "The repository URL holds a password: give the host a "
+                    "credential helper or a deploy key instead."
+                ),
+            )
+        try:
+            validate_hostname(parsed.hostname, field="repository host")
+        except InvalidInput as error:
+            raise OperationFailed(str(error)) from None
+        if (
+            URL_PATH_RE.fullmatch(parsed.path)
+            and not parsed.query
+            and not parsed.fragment
+        ):
+            return url
+    raise _fail(
+        ctx,
+        _(
+            "Invalid repository URL %(url)s: use https://, ssh://, "
+            "user@host:path or an absolute path."
+        ),
+        url=url,
+    )
+
+
+def validate_ref(ctx, ref):
+    if (
+        not isinstance(ref, str)
+        or not REF_RE.fullmatch(ref)
+        or ref.startswith("-")
+        or ".." in ref
+    ):
+        raise _fail(ctx, _("Invalid git reference %(ref)r."), ref=ref)
+    return ref
+
+
+def _git(path, *args):
+    return ["git", "-C", path, *args]
+
+
+GIT_ENV = {"GIT_TERMINAL_PROMPT": "0"}
+
+
+def _git_state(ctx, transport, path):
+    """(previous commit or None, branch or None) of an existing checkout."""
+    top = _run(ctx, transport, _git(path, "rev-parse", "--show-toplevel"))
+    real = _run(ctx, transport, ["realpath", "--", path])
+    if not top.ok or top.stdout.text().strip() != real.stdout.text().strip():
+        raise _fail(
+            ctx,
+            _(
+                "%(path)s exists and is not a git checkout of its own: it cannot "
+                "be deployed from git."
+            ),
+            path=path,
+        )
+    dirty = _run(
+        ctx,
+        transport,
+        _git(path, "status", "--porcelain", "--untracked-files=no"),
+        _("The checkout's state cannot be read: %(reason)s"),
+    )
+    changed = _lines(dirty)
+    if changed:
+        raise _fail(
+            ctx,
+            _(
+                "%(path)s has local changes (%(files)s): commit or discard them "
+                "first, nothing was changed."
+            ),
+            path=path,
+            files=", ".join(line[3:] for line in changed[:5]),
+        )
+    head = _run(ctx, transport, _git(path, "rev-parse", "--verify", "-q", "HEAD"))
+    commit = head.stdout.text().strip() if head.ok else None
+    branch = _run(ctx, transport, _git(path, "symbolic-ref", "-q", "--short", "HEAD"))
+    name = branch.stdout.text().strip() if branch.ok else None
+    return commit, (name if name and REF_RE.fullmatch(name) else None)
+
+
+def _git_modules(ctx, transport, path, commit):
+    """The modules (directories with a manifest) at a commit."""
+    result = _run(
+        ctx,
+        transport,
+        _git(path, "ls-tree", "-r", "--name-only", commit),
+        _("The fetched commit cannot be listed: %(reason)s"),
+        keep_output=False,
+    )
+    found = []
+    for line in _lines(result):
+        match = MANIFEST_PATH_RE.fullmatch(line)
+        if match:
+            found.append(match.group(1))
+    return sorted(found)
+
+
+def _git_changed_modules(ctx, transport, path, previous, commit, available):
+    """Modules whose files changed between the commits, and modules removed."""
+    result = _run(
+        ctx,
+        transport,
+        _git(path, "diff", "--name-only", previous, commit),
+        _("The commits cannot be compared: %(reason)s"),
+        keep_output=False,
+    )
+    tops = {line.split("/", 1)[0] for line in _lines(result) if "/" in line}
+    before = set(_git_modules(ctx, transport, path, previous))
+    changed = sorted(tops & set(available))
+    removed = sorted((tops & before) - set(available))
+    return changed, removed
+
+
+def _prepare_git(ctx, transport, spec, url, ref, addons_path, modules, stamp, options):
+    """Fetch the ref into the checkout and check it; the tree is not changed."""
+    url = validate_repo_url(ctx, url)
+    ref = validate_ref(ctx, ref)
+    path = checked_path(addons_path, "addons path")
+    plan = {
+        "kind": "git",
+        "addons_path": path,
+        "url": url,
+        "ref": ref,
+        "stamp": stamp,
+        "created": False,
+        "applied": False,
+        "previous_commit": None,
+        "previous_branch": None,
+    }
+    git_kwargs = {"env": GIT_ENV, "timeout": GIT_TIMEOUT}
+    try:
+        if _exists(ctx, transport, path):
+            previous, branch = _git_state(ctx, transport, path)
+            plan["previous_commit"], plan["previous_branch"] = previous, branch
+        else:
+            ctx.progress(10, _("Cloning the repository"))
+            parent = posixpath.dirname(path)
+            _run(ctx, transport, ["mkdir", "-p", "--", parent], COMMAND_FAILED)
+            plan["created"] = True
+            _run(
+                ctx,
+                transport,
+                ["git", "clone", "--quiet", "--no-checkout", "--", url, path],
+                _("The repository cannot be cloned: %(reason)s"),
+                **git_kwargs,
+            )
+        ctx.progress(20, ctx.text(_("Fetching %(ref)s"), ref=ref))
+        _run(
+            ctx,
+            transport,
+            _git(path, "fetch", "--quiet", "--no-tags", "--", url, ref),
+            _("The reference cannot be fetched: %(reason)s"),
+            **git_kwargs,
+        )
+        result = _run(
+            ctx,
+            transport,
+            _git(path, "rev-parse", "--verify", "-q", "FETCH_HEAD^{commit}"),
+            _("The fetched reference is not a commit: %(reason)s"),
+        )
+        commit = result.stdout.text().strip()
+        if not COMMIT_RE.fullmatch(commit):
+            raise _fail(ctx, _("Unexpected commit id %(commit)r."), commit=commit)
+        plan["commit"] = commit
+        available = _git_modules(ctx, transport, path, commit)
+        removed = []
+        if modules:
+            modules = _modules(ctx, modules)
+        elif plan["previous_commit"]:
+            modules, removed = _git_changed_modules(
+                ctx, transport, path, plan["previous_commit"], commit, available
+            )
+        else:
+            modules = available
+        plan["modules"] = modules
+        source = _GitSource(ctx, transport, path, commit, available)
+        try:
+            plan["checks"] = _check_addons(
+                ctx, transport, spec, modules, source, path, options
+            )
+        except AddonsRefused as refused:
+            _refuse_removed(ctx, transport, spec, removed, refused)
+            raise
+        _refuse_removed(ctx, transport, spec, removed, None)
+    except BaseException:
+        _discard_incoming(ctx, transport, plan)
+        raise
+    return plan
+
+
+def _refuse_removed(ctx, transport, spec, removed, refused):
+    """A commit that deletes an installed module is refused too."""
+    if not removed:
+        return
+    states = _module_states(ctx, transport, spec)
+    installed = [m for m in removed if states.get(m, ("",))[0] == "installed"]
+    if not installed:
+        return
+    problem = ctx.text(
+        _("%(modules)s would disappear from the sources while installed"),
+        modules=", ".join(installed),
+    )
+    problems = (refused.problems if refused else []) + [problem]
+    raise AddonsRefused(
+        ctx.text(
+            _("The addons cannot be deployed; nothing was changed: %(problems)s"),
+            problems="; ".join(problems),
+        ),
+        problems,
+        refused.checks if refused else [],
+    )
+
+
+def _apply_git(ctx, transport, plan):
+    path, commit = plan["addons_path"], plan["commit"]
+    plan["applied"] = True
+    try:
+        _run(
+            ctx,
+            transport,
+            _git(path, "checkout", "--quiet", "--detach", commit),
+            _("The fetched commit cannot be checked out: %(reason)s"),
+            timeout=GIT_TIMEOUT,
+        )
+    except OperationFailed:
+        _undeploy(ctx, transport, plan)
+        raise
+
+
+def deploy_git(
+    ctx, transport, spec, repo_url, ref, addons_path, *, modules=None, stamp=None
+):
+    """Check out ``ref`` of ``repo_url`` in the addons path, a git checkout.
+
+    The checkout is cloned if the path does not exist; an existing path that
+    is not a checkout of its own, or has local changes, is refused. The ref
+    is fetched and checked before the working tree changes; ``modules``
+    defaults to those whose files changed (all of them on a first clone).
+    Returns ``{"kind": "git", "modules", "previous_commit", "commit",
+    "addons_path", "checks", …}``, what :func:`undeploy` takes.
+    """
+    stamp = _stamp(ctx, stamp)
+    with ctx.step(_("Fetch and check the addons")):
+        plan = _prepare_git(
+            ctx, transport, spec, repo_url, ref, addons_path, modules, stamp, None
+        )
+    with ctx.step(_("Check out the new commit")):
+        ctx.progress(80, _("Checking out the new commit"))
+        _apply_git(ctx, transport, plan)
+    return plan
+
+
+# ----------------------------------------------------------------------
+# Undeploy
+# ----------------------------------------------------------------------
+def undeploy(ctx, transport, spec, deployed):
+    """Put the sources back as they were before :func:`deploy_zip` /
+    :func:`deploy_git` (also after a partial deployment). Returns a list of
+    sentences saying what was done."""
+    with ctx.step(_("Put the previous sources back")):
+        ctx.progress(50, _("Putting the previous sources back"))
+        return _undeploy(ctx, transport, deployed)
+
+
+def _undeploy(ctx, transport, deployed):
+    if not deployed:
+        return []
+    if deployed.get("kind") == "zip":
+        done = _undeploy_zip(ctx, transport, deployed)
+    elif deployed.get("kind") == "git":
+        done = _undeploy_git(ctx, transport, deployed)
+    else:
+        raise _fail(
+            ctx, _("Unknown deployment kind %(kind)r."), kind=deployed.get("kind")
+        )
+    deployed["undeployed"] = True
+    return done
+
+
+def _undeploy_zip(ctx, transport, deployed):
+    addons_path = checked_path(deployed["addons_path"], "addons path")
+    stamp = _stamp(ctx, deployed["stamp"])
+    done = []
+    for module in _modules(ctx, deployed.get("modules")):
+        current = f"{addons_path}/{module}"
+        expected = _previous_path(addons_path, module, stamp)
+        previous = (deployed.get("previous") or {}).get(module)
+        if previous and previous != expected:
+            raise _fail(ctx, _("Unexpected previous path %(path)s."), path=previous)
+        if previous:
+            if not _exists(ctx, transport, previous):
+                continue  # never moved aside, or already put back
+            _run(
+                ctx,
+                transport,
+                ["rm", "-rf", "--", current],
+                _("The new module cannot be removed: %(reason)s"),
+            )
+            _run(
+                ctx,
+                transport,
+                ["mv", "-T", "--", previous, current],
+                _("The previous module cannot be put back: %(reason)s"),
+            )
+            done.append(
+                ctx.text(_("%(module)s: previous version put back"), module=module)
+            )
+        elif deployed.get("applied"):
+            _run(
+                ctx,
+                transport,
+                ["rm", "-rf", "--", current],
+                _("The new module cannot be removed: %(reason)s"),
+            )
+            done.append(ctx.text(_("%(module)s: removed (it was new)"), module=module))
+    incoming = f"{addons_path}/.incoming-{stamp}"
+    run_anyway(ctx, transport, ["rm", "-rf", "--", incoming])
+    return done
+
+
+def _undeploy_git(ctx, transport, deployed):
+    path = checked_path(deployed["addons_path"], "addons path")
+    if deployed.get("created"):
+        _run(
+            ctx,
+            transport,
+            ["rm", "-rf", "--", path],
+            _("The new checkout cannot be removed: %(reason)s"),
+        )
+        return [ctx.text(_("%(path)s: removed (it was cloned)"), path=path)]
+    previous = deployed.get("previous_commit")
+    if not deployed.get("applied") or not previous:
+        return []
+    if not COMMIT_RE.fullmatch(previous):
+        raise _fail(ctx, _("Unexpected commit id %(commit)r."), commit=previous)
+    # --force: a rollback must not be stopped by files changed since.
+    _run(
+        ctx,
+        transport,
+        _git(path, "checkout", "--quiet", "--force", "--detach", previous),
+        _("The previous commit cannot be checked out: %(reason)s"),
+        timeout=GIT_TIMEOUT,
+    )
+    branch = deployed.get("previous_branch")
+    if branch and REF_RE.fullmatch(branch) and not branch.startswith("-"):
+        tip = _run(
+            ctx,
+            transport,
+            _git(path, "rev-parse", "--verify", "-q", branch + "^{commit}"),
+        )
+        if tip.ok and tip.stdout.text().strip() == previous:
+            _run(ctx, transport, _git(path, "checkout", "--quiet", branch))
+    return [
+        ctx.text(
+            _("%(path)s: back at commit %(commit)s"), path=path, commit=previous[:12]
+        )
+    ]
+
+
+# ----------------------------------------------------------------------
+# Free space
+# ----------------------------------------------------------------------
+def _disk_free(ctx, transport, path):
+    result = ctx.run(transport, ["df", "-B1", "--output=avail", "--", path], timeout=60)
+    words = result.stdout.text().split()
+    return int(words[-1]) if result.ok and words and words[-1].isdigit() else None
+
+
+def _disk_used(ctx, transport, path):
+    result = ctx.run(transport, ["du", "-s", "-B1", "--", path], timeout=3600)
+    words = result.stdout.text().split()
+    return int(words[0]) if result.ok and words and words[0].isdigit() else None
+
+
+def _require_space(ctx, transport, needs):
+    """Refuse early when a filesystem lacks room: ``needs`` is [(path, bytes)]."""
+    problems = []
+    for path, size in needs:
+        free = _disk_free(ctx, transport, path)
+        wanted = int(size * SPACE_FACTOR) + SPACE_MARGIN
+        if free is not None and free < wanted:
+            problems.append(
+                ctx.text(
+                    _("%(path)s: %(needed)s needed, %(free)s free"),
+                    path=path,
+                    needed=size_text(wanted),
+                    free=size_text(free),
+                )
+            )
+    if problems:
+        raise _fail(
+            ctx,
+            _("Not enough disk space; nothing was changed: %(problems)s"),
+            problems="; ".join(problems),
+        )
+
+
+def _rollback_point_space(ctx, transport, spec, notes):
+    """Room for the database copy and the filestore copy, where measurable."""
+    needs = []
+    result = _run(
+        ctx,
+        transport,
+        spec.psql_argv(SIZE_SQL),
+        _("The database cannot be read: %(reason)s"),
+        env=spec.db_env(),
+        secrets=spec.db_secrets(),
+    )
+    db_size = int(result.stdout.text().strip() or 0)
+    local_db = spec.db_host in (None, "localhost", "127.0.0.1", "::1")
+    data_directory = None
+    if local_db:
+        result = ctx.run(
+            transport,
+            spec.psql_argv(DATA_DIRECTORY_SQL),
+            env=spec.db_env(),
+            secrets=spec.db_secrets(),
+            timeout=60,
+        )
+        text = result.stdout.text().strip() if result.ok else ""
+        data_directory = text if text.startswith("/") else None
+    if data_directory:
+        needs.append((data_directory, db_size))
+    else:
+        notes.append(
+            ctx.text(
+                _(
+                    "The room for the database copy (%(size)s) could not be "
+                    "checked: PostgreSQL's data directory is not readable from here."
+                ),
+                size=size_text(db_size),
+            )
+        )
+    filestore = spec.filestore_path()
+    if filestore and _exists(ctx, transport, filestore):
+        used = _disk_used(ctx, transport, filestore)
+        if used:
+            needs.append((filestore, used))
+    _require_space(ctx, transport, needs)
+
+
+# ----------------------------------------------------------------------
+# Services and health
+# ----------------------------------------------------------------------
+def _service(ctx, transport, argv, key, missing, failed, timeout=SERVICE_TIMEOUT):
+    if not argv:
+        raise OperationFailed(ctx.text(missing))
+    try:
+        status = ctx.run_detached(transport, argv, key, timeout=timeout)
+    except RemoteError as error:
+        raise OperationFailed(str(error)) from error
+    if not status.ok:
+        raise _fail(ctx, failed, status)
+    return status
+
+
+def _stop_odoo(ctx, transport, spec, key="odoo-stop"):
+    return _service(
+        ctx,
+        transport,
+        spec.odoo_stop_argv,
+        key,
+        _("No command to stop Odoo is set."),
+        _("Odoo could not be stopped: %(reason)s"),
+    )
+
+
+def _start_odoo(ctx, transport, spec, key="odoo-start"):
+    return _service(
+        ctx,
+        transport,
+        spec.odoo_start_argv,
+        key,
+        _("No command to start Odoo is set."),
+        _("Odoo could not be started: %(reason)s"),
+    )
+
+
+def _restart_postgres(ctx, transport, spec, key="postgresql-restart"):
+    failed = _("PostgreSQL could not be restarted: %(reason)s")
+    missing = _("No command to restart PostgreSQL is set.")
+    if spec.pg_restart_argv or not (spec.pg_stop_argv and spec.pg_start_argv):
+        return _service(ctx, transport, spec.pg_restart_argv, key, missing, failed)
+    _service(ctx, transport, spec.pg_stop_argv, key + "-stop", missing, failed)
+    return _service(ctx, transport, spec.pg_start_argv, key + "-start", missing, failed)
+
+
+def stop_odoo(ctx, transport, spec, *, key="odoo-stop"):
+    """Stop Odoo with the environment's command (detached, key ``key``)."""
+    with ctx.step(_("Stop Odoo")):
+        _stop_odoo(ctx, transport, spec, key)
+
+
+def start_odoo(ctx, transport, spec, *, key="odoo-start"):
+    """Start Odoo with the environment's command; see :func:`wait_healthy`."""
+    with ctx.step(_("Start Odoo")):
+        _start_odoo(ctx, transport, spec, key)
+
+
+def restart_postgres(ctx, transport, spec, *, key="postgresql-restart"):
+    """Restart PostgreSQL with the environment's restart command (or its stop
+    then start commands). It cuts every connection to that cluster: the
+    manager's own too when they share it."""
+    with ctx.step(_("Restart PostgreSQL")):
+        _restart_postgres(ctx, transport, spec, key)
+
+
+def check_health_url(ctx, url):
+    parsed = urllib.parse.urlsplit(url or "")
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise _fail(ctx, _("Invalid health URL %(url)r."), url=url)
+    return url
+
+
+def _http_status(url):
+    """(ok, what was seen) for one GET of the URL from the manager."""
+    try:
+        with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT) as response:
+            return response.status == 200, f"HTTP {response.status}"
+    except urllib.error.HTTPError as error:
+        return False, f"HTTP {error.code}"
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        return False, str(getattr(error, "reason", error))
+
+
+def _wait_healthy(ctx, transport, spec, timeout=HEALTH_TIMEOUT):
+    deadline = time.monotonic() + timeout
+    argv = [
+        "sh",
+        "-c",
+        WAIT_PG_SH,
+        "sh",
+        str(max(1, int(timeout))),
+        *spec.pg_connection_args(),
+    ]
+    result = _run(ctx, transport, argv, timeout=timeout + 60, env=spec.db_env())
+    if not result.ok:
+        raise _fail(
+            ctx,
+            _("PostgreSQL did not accept connections within %(seconds)s s: %(reason)s"),
+            result,
+            seconds=int(timeout),
+        )
+    if not spec.health_url:
+        raise OperationFailed(ctx.text(_("No health URL is set.")))
+    url = check_health_url(ctx, spec.health_url)
+    attempts = 0
+    while True:
+        attempts += 1
+        ok, seen = _http_status(url)
+        if ok:
+            return {"url": url, "attempts": attempts, "status": seen}
+        if time.monotonic() >= deadline:
+            raise _fail(
+                ctx,
+                _(
+                    "Odoo did not answer %(url)s with HTTP 200 within %(seconds)s s "
+                    "(last: %(last)s)."
+                ),
+                url=url,
+                seconds=int(timeout),
+                last=seen,
+            )
+        _sleep(ctx, HEALTH_POLL)
+
+
+def wait_healthy(ctx, transport, spec, timeout=HEALTH_TIMEOUT):
+    """Wait for ``pg_isready`` (with the spec's host and port), then for the
+    health URL to answer HTTP 200, fetched from the manager; both within
+    ``timeout`` seconds. Returns {"url", "attempts", "status"}."""
+    with ctx.step(_("Wait for health")):
+        return _wait_healthy(ctx, transport, spec, timeout)
+
+
+# ----------------------------------------------------------------------
+# Install / upgrade
+# ----------------------------------------------------------------------
+def install_upgrade(
+    ctx,
+    transport,
+    spec,
+    install=(),
+    upgrade=(),
+    *,
+    expected_versions=None,
+    key="install-upgrade",
+    stamp=None,
+    timeout=INSTALL_TIMEOUT,
+):
+    """``odoo -c … -d … -i … -u … --stop-after-init --no-http``, Odoo's
+    service being stopped by the caller.
+
+    It runs detached (``key``), logging to a file of its own in the work
+    directory. It failed when its exit code is not 0, when that log holds
+    ERROR or CRITICAL records or tracebacks, when a module is left "to
+    install", "to upgrade" or "to remove", when a requested module is not
+    installed afterwards, or when one's version differs from
+    ``expected_versions``. Returns ``{"ok", "versions": {module: version
+    read from the database}, "errors", "log_excerpt", "log_file",
+    "exit_code", "pending"}``; raises :class:`InstallFailed` (carrying that
+    result) on failure.
+    """
+    with ctx.step(_("Install and upgrade the modules")):
+        ctx.progress(10, _("Running Odoo to install and upgrade the modules"))
+        return _install_upgrade(
+            ctx,
+            transport,
+            spec,
+            install,
+            upgrade,
+            expected_versions=expected_versions,
+            key=key,
+            stamp=_stamp(ctx, stamp),
+            timeout=timeout,
+        )
+
+
+def _install_upgrade(
+    ctx, transport, spec, install, upgrade, *, expected_versions, key, stamp, timeout
+):
+    install, upgrade = _modules(ctx, install), _modules(ctx, upgrade)
+    db = checked_database(ctx, spec.db_name)
+    if not spec.config_path:
+        raise OperationFailed(ctx.text(_("No configuration file is set.")))
+    config = checked_path(spec.config_path, "configuration file")
+    work_dir = _work_dir(ctx, spec)
+    log_file = f"{work_dir}/{key}-{db}-{stamp}.log"
+    result = {
+        "ok": True,
+        "install": install,
+        "upgrade": upgrade,
+        "versions": {},
+        "errors": [],
+        "pending": {},
+        "log_file": log_file,
+        "log_excerpt": "",
+        "exit_code": None,
+    }
+    if not install and not upgrade:
+        return result
+    _run(ctx, transport, ["mkdir", "-p", "--", work_dir], COMMAND_FAILED)
+    argv = [*spec.odoo_argv, "-c", config, "-d", db]
+    if install:
+        argv += ["-i", ",".join(install)]
+    if upgrade:
+        argv += ["-u", ",".join(upgrade)]
+    argv += [
+        "--stop-after-init",
+        "--no-http",
+        "--max-cron-threads=0",
+        "--logfile",
+        log_file,
+    ]
+    try:
+        status = ctx.run_detached(
+            transport,
+            argv,
+            key,
+            timeout=timeout,
+            env=spec.db_env(),
+            secrets=spec.db_secrets(),
+        )
+    except RemoteError as error:
+        raise OperationFailed(str(error)) from error
+    result["exit_code"] = status.exit_code
+    reasons = []
+    if not status.ok:
+        reasons.append(why(ctx, status))
+    _judge_install_log(ctx, transport, log_file, status, result, reasons)
+    _judge_module_states(
+        ctx, transport, spec, install + upgrade, expected_versions, result, reasons
+    )
+    if reasons:
+        result["ok"] = False
+        raise InstallFailed(
+            ctx.text(
+                _("Installing / upgrading %(modules)s failed: %(reasons)s"),
+                modules=", ".join(install + upgrade),
+                reasons="; ".join(reasons),
+            ),
+            result,
+        )
+    return result
+
+
+def _judge_install_log(ctx, transport, log_file, status, result, reasons):
+    read = ctx.run(
+        transport,
+        ["cat", "--", log_file],
+        keep_output=False,
+        timeout=600,
+        capture_limits={
+            "head_limit": 65536,
+            "tail_limit": 65536,
+            "spool_limit": MAX_LOG_BYTES,
+        },
+    )
+    if not read.ok:
+        reasons.append(ctx.text(_("its log %(path)s cannot be read"), path=log_file))
+        result["log_excerpt"] = (status.stderr_excerpt or "")[-EXCERPT_CHARS:]
+        return
+    text = read.stdout.text()
+    bad = [
+        record
+        for record in parse_records(text)
+        if LEVELS.get(record.level, 0) >= LEVELS["ERROR"] or record.traceback
+    ]
+    for record in bad[:MAX_ERRORS]:
+        first = record.message.split("\n", 1)[0][:300]
+        kind = f" [{record.exception_type}]" if record.exception_type else ""
+        result["errors"].append(f"{record.level} {record.logger}: {first}{kind}")
+    if bad:
+        reasons.append(
+            ctx.text(
+                _(
+                    "%(count)s ERROR / CRITICAL records or tracebacks in its log: "
+                    "%(first)s"
+                ),
+                count=len(bad),
+                first=result["errors"][0],
+            )
+        )
+        excerpt = "\n".join(
+            record.message + ("\n" + record.traceback if record.traceback else "")
+            for record in bad[:5]
+        )
+    else:
+        excerpt = text
+    stderr = status.stderr_excerpt or ""
+    if not status.ok and stderr.strip():
+        excerpt += "\n" + stderr
+    result["log_excerpt"] = excerpt[-EXCERPT_CHARS:]
+
+
+def _judge_module_states(ctx, transport, spec, requested, expected, result, reasons):
+    try:
+        states = _module_states(ctx, transport, spec)
+    except OperationFailed as error:
+        reasons.append(str(error))
+        return
+    pending = {
+        name: state for name, (state, _v) in states.items() if state in PENDING_STATES
+    }
+    result["pending"] = pending
+    if pending:
+        reasons.append(
+            ctx.text(
+                _("modules left half-done: %(modules)s"),
+                modules=", ".join(
+                    f"{name} ({state})" for name, state in sorted(pending.items())
+                ),
+            )
+        )
+    missing = [name for name in requested if states.get(name, ("",))[0] != "installed"]
+    if missing:
+        reasons.append(
+            ctx.text(
+                _("not installed afterwards: %(modules)s"),
+                modules=", ".join(
+                    f"{name} ({states.get(name, (_('unknown'),))[0]})"
+                    for name in missing
+                ),
+            )
+        )
+    for name in requested:
+        if name in states:
+            result["versions"][name] = states[name][1]
+    for name, version in (expected or {}).items():
+        got = result["versions"].get(name)
+        if name in requested and version and got and got != version:
+            reasons.append(
+                ctx.text(
+                    _("%(module)s is at version %(got)s, not %(expected)s"),
+                    module=name,
+                    got=got,
+                    expected=version,
+                )
+            )
+
+
+# ----------------------------------------------------------------------
+# Rollback point and rollback
+# ----------------------------------------------------------------------
+def _point_names(ctx, spec, stamp):
+    db = checked_database(ctx, spec.db_name)
+    point = checked_database(ctx, f"{db}_rb_{stamp}", "rollback point name")
+    failed = checked_database(ctx, f"{db}_failed_{stamp}", "failed database name")
+    return db, point, failed
+
+
+def _filestore_root(spec):
+    if not spec.data_dir:
+        return None
+    return f"{checked_path(spec.data_dir, 'data directory')}/filestore"
+
+
+def rollback_point(ctx, transport, spec, *, stamp=None, key="rollback-point"):
+    """Copy the database and its filestore, Odoo being stopped.
+
+    ``CREATE DATABASE "<db>_rb_<stamp>" TEMPLATE "<db>"`` refuses while
+    anything is connected to the database: it is never taken of a live one.
+    The filestore is copied with ``cp -a --reflink=auto`` to
+    ``<data_dir>/filestore/<db>_rb_<stamp>``. Taken up again with the same
+    stamp, an existing copy is kept. Returns {"database", "filestore",
+    "created_at", "stamp", "notes"}.
+    """
+    with ctx.step(_("Take the rollback point")):
+        ctx.progress(10, _("Copying the database and the filestore"))
+        return _rollback_point(ctx, transport, spec, _stamp(ctx, stamp), key)
+
+
+def _rollback_point(ctx, transport, spec, stamp, key):
+    db, point, _failed = _point_names(ctx, spec, stamp)
+    root = _filestore_root(spec)
+    notes = []
+    names = _existing_databases(ctx, transport, spec, [db, point])
+    if db not in names:
+        raise _fail(ctx, _("The database %(db)s does not exist."), db=db)
+    created = False
+    if point in names:
+        notes.append(
+            ctx.text(_("The copy %(name)s was already there: kept."), name=point)
+        )
+    else:
+        for attempt in range(1, POINT_ATTEMPTS + 1):
+            result = _admin(
+                ctx,
+                transport,
+                spec,
+                POINT_SQL,
+                timeout=COPY_TIMEOUT,
+                db=db,
+                point=point,
+            )
+            if result.ok:
+                created = True
+                break
+            if attempt == POINT_ATTEMPTS:
+                raise _fail(
+                    ctx,
+                    _(
+                        "The database could not be copied (is Odoo really stopped? "
+                        "nothing may be connected to %(db)s): %(reason)s"
+                    ),
+                    result,
+                    db=db,
+                )
+            _sleep(ctx, attempt * 2)
+    source = f"{root}/{db}" if root else None
+    target = f"{root}/{point}" if root else None
+    if source is None:
+        notes.append(ctx.text(_("The data directory is unknown: no filestore copy.")))
+    elif not _exists(ctx, transport, source):
+        notes.append(ctx.text(_("There is no filestore at %(path)s."), path=source))
+        target = None
+    else:
+        try:
+            status = ctx.run_detached(
+                transport,
+                ["cp", "-a", "--reflink=auto", "-T", "--", source, target],
+                f"{key}-filestore",
+                timeout=COPY_TIMEOUT,
+            )
+        except RemoteError as error:
+            status = None
+            failure = str(error)
+        if status is None or not status.ok:
+            failure = why(ctx, status) if status is not None else failure
+            run_anyway(ctx, transport, ["rm", "-rf", "--", target])
+            if created:
+                _admin(ctx, transport, spec, DROP_SQL, name=point)
+            raise _fail(
+                ctx,
+                _("The filestore could not be copied: %(reason)s"),
+                reason=failure,
+            )
+    return {
+        "database": point,
+        "filestore": target,
+        "source_database": db,
+        "source_filestore": source if target else None,
+        "created_at": _now_iso(),
+        "stamp": stamp,
+        "notes": notes,
+    }
+
+
+def drop_rollback_point(ctx, transport, spec, point):
+    """Drop a rollback point (or a failed copy: same keys) once it is no
+    longer wanted; the environment's own database is never dropped."""
+    with ctx.step(_("Drop the rollback point")):
+        db = checked_database(ctx, spec.db_name)
+        name = checked_database(ctx, point.get("database"))
+        if name == db:
+            raise _fail(ctx, _("%(db)s is the environment's database."), db=db)
+        result = _admin(ctx, transport, spec, DROP_SQL, name=name)
+        if not result.ok:
+            raise _fail(
+                ctx, _("%(name)s could not be dropped: %(reason)s"), result, name=name
+            )
+        filestore = point.get("filestore")
+        root = _filestore_root(spec)
+        if filestore:
+            filestore = checked_path(filestore, "filestore copy")
+            if (
+                root is None
+                or posixpath.dirname(filestore) != root
+                or filestore == (f"{root}/{db}")
+            ):
+                raise _fail(
+                    ctx, _("Unexpected filestore path %(path)s."), path=filestore
+                )
+            _run(ctx, transport, ["rm", "-rf", "--", filestore], COMMAND_FAILED)
+        return {"dropped": name, "filestore_removed": filestore}
+
+
+def rollback(
+    ctx,
+    transport,
+    spec,
+    point,
+    deployed=None,
+    *,
+    key_prefix="rollback",
+    health_timeout=HEALTH_TIMEOUT,
+):
+    """Put production back to ``point`` (from :func:`rollback_point`).
+
+    Stops Odoo; renames the current database to ``<db>_failed_<stamp>``
+    (its sessions terminated) and the copy to ``<db>``, in one transaction;
+    moves the filestores likewise; puts the sources back (``deployed``, see
+    :func:`undeploy`); starts Odoo and waits for health. Each part checks
+    what is already done, so it can be repeated after an interruption.
+    Returns {"database", "failed_database", "failed_filestore",
+    "restored_from", "point_created_at", "sources", "health", "done"}.
+    """
+    return _Rollback(ctx, transport, spec, point, deployed, key_prefix).run(
+        health_timeout
+    )
+
+
+class _Rollback:
+    def __init__(self, ctx, transport, spec, point, deployed, key_prefix):
+        self.ctx, self.transport, self.spec = ctx, transport, spec
+        self.point, self.deployed, self.prefix = point, deployed, key_prefix
+        stamp = _stamp(ctx, point.get("stamp"))
+        self.db, self.copy, self.failed = _point_names(ctx, spec, stamp)
+        if point.get("database") != self.copy:
+            raise _fail(
+                ctx,
+                _("Unexpected rollback point %(name)s."),
+                name=point.get("database"),
+            )
+        self.root = _filestore_root(spec)
+        self.result = {
+            "database": self.db,
+            "restored_from": self.copy,
+            "point_created_at": point.get("created_at"),
+            "failed_database": None,
+            "failed_filestore": None,
+            "sources": [],
+            "health": None,
+            "done": [],
+        }
+
+    def run(self, health_timeout):
+        ctx = self.ctx
+        parts = (
+            (_("Roll back: stop Odoo"), 10, self._stop),
+            (_("Roll back: restore the database and filestore"), 30, self._swap),
+            (_("Roll back: put the previous sources back"), 60, self._sources),
+            (_("Roll back: start Odoo"), 75, self._start),
+            (_("Roll back: wait for health"), 85, lambda: self._health(health_timeout)),
+        )
+        for label, percent, action in parts:
+            try:
+                with ctx.step(label):
+                    ctx.progress(percent, label)
+                    action()
+            except OperationFailed as error:
+                raise DeploymentFailed(
+                    ctx.text(
+                        _(
+                            "The rollback stopped at “%(step)s”: %(error)s. "
+                            "Done so far: %(done)s."
+                        ),
+                        step=ctx.text(label),
+                        error=error,
+                        done="; ".join(self.result["done"]) or "-",
+                    ),
+                    self.result,
+                ) from error
+        return self.result
+
+    def _stop(self):
+        _stop_odoo(self.ctx, self.transport, self.spec, f"{self.prefix}-odoo-stop")
+        self.result["done"].append(self.ctx.text(_("Odoo stopped")))
+
+    def _swap(self):
+        ctx = self.ctx
+        names = _existing_databases(
+            ctx, self.transport, self.spec, [self.db, self.copy, self.failed]
+        )
+        if self.copy in names and self.failed in names:
+            raise _fail(
+                ctx,
+                _("%(name)s already exists: the rollback cannot go on."),
+                name=self.failed,
+            )
+        if self.copy in names:
+            sql = SWAP_SQL if self.db in names else RENAME_POINT_SQL
+            for attempt in range(1, SWAP_ATTEMPTS + 1):
+                result = _admin(
+                    ctx,
+                    self.transport,
+                    self.spec,
+                    sql,
+                    db=self.db,
+                    point=self.copy,
+                    failed=self.failed,
+                )
+                if result.ok:
+                    break
+                if attempt == SWAP_ATTEMPTS:
+                    raise _fail(
+                        ctx, _("The databases could not be swapped: %(reason)s"), result
+                    )
+                _sleep(ctx, attempt)
+            if self.db in names:
+                self.result["failed_database"] = self.failed
+        elif self.failed in names and self.db in names:
+            self.result["failed_database"] = self.failed  # done by an earlier attempt
+        else:
+            raise _fail(
+                ctx, _("The rollback copy %(name)s is missing."), name=self.copy
+            )
+        self.result["done"].append(
+            ctx.text(
+                _(
+                    "database %(db)s restored from %(copy)s (the failed one kept as "
+                    "%(failed)s)"
+                ),
+                db=self.db,
+                copy=self.copy,
+                failed=self.result["failed_database"] or "-",
+            )
+        )
+        self._swap_filestore()
+
+    def _swap_filestore(self):
+        ctx = self.ctx
+        saved = self.point.get("filestore")
+        if not saved:
+            return
+        if self.root is None or saved != f"{self.root}/{self.copy}":
+            raise _fail(ctx, _("Unexpected filestore path %(path)s."), path=saved)
+        current = f"{self.root}/{self.db}"
+        failed = f"{self.root}/{self.failed}"
+        existing = _existing(ctx, self.transport, [saved, current, failed])
+        if saved not in existing:
+            if current in existing:
+                return  # moved back by an earlier attempt
+            raise _fail(ctx, _("The filestore copy %(path)s is missing."), path=saved)
+        if current in existing:
+            if failed in existing:
+                raise _fail(ctx, _("%(path)s already exists."), path=failed)
+            _run(
+                ctx,
+                self.transport,
+                ["mv", "-T", "--", current, failed],
+                _("The failed filestore cannot be moved aside: %(reason)s"),
+            )
+            self.result["failed_filestore"] = failed
+        _run(
+            ctx,
+            self.transport,
+            ["mv", "-T", "--", saved, current],
+            _("The filestore copy cannot be moved into place: %(reason)s"),
+        )
+        self.result["done"].append(ctx.text(_("filestore restored")))
+
+    def _sources(self):
+        if self.deployed:
+            self.result["sources"] = _undeploy(self.ctx, self.transport, self.deployed)
+            self.result["done"].append(self.ctx.text(_("previous sources put back")))
+
+    def _start(self):
+        _start_odoo(self.ctx, self.transport, self.spec, f"{self.prefix}-odoo-start")
+        self.result["done"].append(self.ctx.text(_("Odoo started")))
+
+    def _health(self, timeout):
+        self.result["health"] = _wait_healthy(
+            self.ctx, self.transport, self.spec, timeout
+        )
+        self.result["done"].append(self.ctx.text(_("Odoo healthy")))
+
+
+# ----------------------------------------------------------------------
+# The deployment run
+# ----------------------------------------------------------------------
+LABELS = {
+    "precheck": _("Precheck: addons, commands and free space"),
+    "backup": _("Back up before deploying"),
+    "deploy": _("Deploy the sources"),
+    "stop": _("Stop Odoo"),
+    "rollback_point": _("Take the rollback point"),
+    "install": _("Install and upgrade the modules"),
+    "restart_database": _("Restart PostgreSQL"),
+    "start": _("Start Odoo"),
+    "health": _("Wait for health"),
+    "log_check": _("Check the log"),
+}
+PERCENT = {
+    "precheck": 2,
+    "backup": 10,
+    "deploy": 35,
+    "stop": 40,
+    "rollback_point": 45,
+    "install": 50,
+    "restart_database": 75,
+    "start": 80,
+    "health": 85,
+    "log_check": 92,
+}
+ACTIONS = ("continue", "retry", "ignore", "rollback")
+
+
+def deployment_run(
+    ctx,
+    transport,
+    spec,
+    *,
+    source,
+    install=(),
+    upgrade=(),
+    backup=None,
+    log_check=None,
+    auto_rollback=True,
+    restart_database=True,
+    health_timeout=HEALTH_TIMEOUT,
+    stamp=None,
+    on_state=None,
+):
+    """The deployment day as one operation (issue 3, operation 7).
+
+    precheck (sources fetched or uploaded beside the addons and checked,
+    commands set, room for the rollback point) → ``backup(ctx, transport,
+    spec)`` (the caller's, e.g. a verified bundle; it raises to stop the run)
+    → deploy the sources → stop Odoo → rollback point → install / upgrade →
+    restart PostgreSQL (unless ``restart_database`` is False: said in the
+    notes) → start Odoo → health → ``log_check(ctx, transport, spec)`` (the
+    caller's; returns a dict with "verdict" "pass" / "warn" / "fail" and
+    "reasons", or the verdict alone) → done.
+
+    ``source`` is {"kind": "zip", "path": <zip on the manager>,
+    "addons_path"} or {"kind": "git", "url", "ref", "addons_path"}, with
+    optional "modules". With ``install`` and ``upgrade`` both empty, the
+    deployed modules already installed are upgraded and the others installed.
+
+    A failure before the stop puts the sources back and leaves Odoo running.
+    A failure of the install, restart, start, health or log check rolls back
+    when ``auto_rollback`` (then :class:`DeploymentFailed` says what failed
+    and that it rolled back), else raises :class:`RollbackAvailable` for a
+    person to choose (:func:`resume_deployment`). ``on_state(state)`` is
+    called with a JSON-able copy of the run's state whenever it changes: keep
+    it, it is what :func:`resume_deployment` needs after a restart.
+
+    Returns the state: "deployed", "rollback_point", "install_result"
+    (versions read back), "downtime" (seconds from the stop to healthy),
+    "log_check", "backup", "notes", …
+    """
+    state = {
+        "stamp": _stamp(ctx, stamp),
+        "phase": None,
+        "done": [],
+        "failed_step": None,
+        "failure": None,
+        "source": dict(source or {}),
+        "install": _modules(ctx, install),
+        "upgrade": _modules(ctx, upgrade),
+        "expected_versions": {},
+        "auto_rollback": bool(auto_rollback),
+        "restart_database": bool(restart_database),
+        "deployed": None,
+        "checks": [],
+        "backup": None,
+        "rollback_point": None,
+        "install_result": None,
+        "health": None,
+        "log_check": None,
+        "rollback": None,
+        "stopped_at": None,
+        "healthy_at": None,
+        "downtime": None,
+        "attempts": {},
+        "ignored": [],
+        "notes": [],
+    }
+    run = _Deployment(
+        ctx, transport, spec, state, backup, log_check, on_state, health_timeout
+    )
+    return run.start()
+
+
+def resume_deployment(
+    ctx,
+    transport,
+    spec,
+    state,
+    action="continue",
+    *,
+    reason=None,
+    log_check=None,
+    on_state=None,
+    health_timeout=HEALTH_TIMEOUT,
+):
+    """Take up a deployment run from its saved ``state``.
+
+    ``action``: "continue" after the manager restarted (the step under way
+    is taken up again: its detached commands are re-attached when the
+    context journals them, an interrupted rollback is finished, a run
+    interrupted before the stop is undone); "retry" the failed step (new
+    commands); "ignore" its failure (``reason`` is kept in the notes) and go
+    on; "rollback" to the rollback point (or, before the stop, put the
+    sources back). Returns or raises as :func:`deployment_run`.
+    """
+    if action not in ACTIONS:
+        raise _fail(ctx, _("Unknown action %(action)r."), action=action)
+    run = _Deployment(
+        ctx,
+        transport,
+        spec,
+        copy.deepcopy(state),
+        None,
+        log_check,
+        on_state,
+        health_timeout,
+    )
+    return run.resume(action, reason)
+
+
+class _Deployment:
+    def __init__(
+        self, ctx, transport, spec, state, backup, log_check, on_state, health_timeout
+    ):
+        self.ctx, self.transport, self.spec = ctx, transport, spec
+        self.state = state
+        self.backup, self.log_check = backup, log_check
+        self.on_state = on_state
+        self.health_timeout = health_timeout
+
+    # -- bookkeeping --------------------------------------------------------
+    def _save(self):
+        if self.on_state is not None:
+            self.on_state(copy.deepcopy(self.state))
+
+    def _note(self, message, **params):
+        self.state["notes"].append(self.ctx.text(message, **params))
+
+    def _key(self, base, phase=None):
+        attempt = self.state["attempts"].get(phase or base, 1)
+        return base if attempt <= 1 else f"{base}-{attempt}"
+
+    def _label(self, name):
+        return self.ctx.text(LABELS[name])
+
+    def _phase(self, name):
+        self.state["phase"] = name
+        self._save()
+        with self.ctx.step(LABELS[name]):
+            self.ctx.progress(PERCENT[name], LABELS[name])
+            try:
+                getattr(self, "_do_" + name)()
+            except RemoteError as error:
+                raise OperationFailed(str(error)) from error
+        if name not in self.state["done"]:
+            self.state["done"].append(name)
+        self._save()
+
+    def _effective(self):
+        self.spec, _options = effective_spec(self.ctx, self.transport, self.spec)
+        return _options
+
+    # -- the sequence -------------------------------------------------------
+    def start(self):
+        try:
+            self._options = self._effective()
+            for name in BEFORE_STOP:
+                self._phase(name)
+        except OperationFailed as error:
+            self._abort_before_stop(self.state["phase"] or "precheck", error)
+        return self._after_stop(0)
+
+    def _after_stop(self, index):
+        for name in AFTER_STOP[index:]:
+            try:
+                self._phase(name)
+            except OperationFailed as error:
+                self._failed_after_stop(name, error)
+            except Exception as error:  # noqa: BLE001 - production is down
+                self._failed_after_stop(
+                    name, OperationFailed(f"{type(error).__name__}: {error}")
+                )
+        return self._finish()
+
+    def _finish(self):
+        ctx = self.ctx
+        with ctx.step(_("Done")):
+            self.state["phase"] = "done"
+            ctx.progress(100, _("Deployed"))
+            self._save()
+        return self.state
+
+    def resume(self, action, reason):
+        self._options = self._effective()
+        phase = self.state.get("phase")
+        if action == "rollback":
+            return self._rollback_on_request()
+        if action == "continue":
+            if phase in ("done", "rolled_back"):
+                return self.state
+            if phase == "rolling_back":
+                self._rollback_after(
+                    self.state.get("failed_step"),
+                    OperationFailed(self.state.get("failure") or "?"),
+                )
+            if phase is None or phase in BEFORE_STOP:
+                self._abort_before_stop(
+                    phase or "precheck",
+                    OperationFailed(
+                        self.ctx.text(_("The run was interrupted before the stop."))
+                    ),
+                )
+            return self._after_stop(AFTER_STOP.index(phase))
+        failed = self.state.get("failed_step")
+        if failed not in AFTER_STOP:
+            raise _fail(
+                self.ctx, _("There is no failed step to %(action)s."), action=action
+            )
+        index = AFTER_STOP.index(failed)
+        if action == "retry":
+            self.state["attempts"][failed] = self.state["attempts"].get(failed, 1) + 1
+        else:
+            self.state["ignored"].append({"step": failed, "reason": reason or ""})
+            self._note(
+                _("The failure of “%(step)s” was ignored: %(reason)s"),
+                step=self._label(failed),
+                reason=reason or "-",
+            )
+            index += 1
+        self.state["failed_step"] = None
+        return self._after_stop(index)
+
+    # -- phases ---------------------------------------------------------------
+    def _do_precheck(self):
+        ctx, spec, state = self.ctx, self.spec, self.state
+        missing = [
+            label
+            for label, value in (
+                (_("database name"), spec.db_name),
+                (_("configuration file"), spec.config_path),
+                (_("command to stop Odoo"), spec.odoo_stop_argv),
+                (_("command to start Odoo"), spec.odoo_start_argv),
+                (_("health URL"), spec.health_url),
+                (_("data directory"), spec.data_dir),
+            )
+            if not value
+        ]
+        if missing:
+            raise _fail(
+                ctx,
+                _("The environment lacks what a deployment needs: %(missing)s."),
+                missing=", ".join(ctx.text(label) for label in missing),
+            )
+        check_health_url(ctx, spec.health_url)
+        _rollback_point_space(ctx, self.transport, spec, state["notes"])
+        source = state["source"]
+        kind = source.get("kind")
+        if kind == "zip":
+            plan = _prepare_zip(
+                ctx,
+                self.transport,
+                spec,
+                source.get("path"),
+                source.get("addons_path"),
+                source.get("modules"),
+                state["stamp"],
+                self._options,
+            )
+        elif kind == "git":
+            plan = _prepare_git(
+                ctx,
+                self.transport,
+                spec,
+                source.get("url"),
+                source.get("ref"),
+                source.get("addons_path"),
+                source.get("modules"),
+                state["stamp"],
+                self._options,
+            )
+        else:
+            raise _fail(ctx, _("Unknown source kind %(kind)r."), kind=kind)
+        state["deployed"] = plan
+        state["checks"] = plan.get("checks", [])
+        self._plan_modules(plan)
+
+    def _plan_modules(self, plan):
+        state = self.state
+        checks = {check["name"]: check for check in plan.get("checks", [])}
+        if not state["install"] and not state["upgrade"]:
+            for name in plan["modules"]:
+                if (checks.get(name) or {}).get("state") in ("installed", "to upgrade"):
+                    state["upgrade"].append(name)
+                else:
+                    state["install"].append(name)
+        state["expected_versions"] = {
+            name: check["version"] for name, check in checks.items() if check["version"]
+        }
+
+    def _do_backup(self):
+        if self.backup is None:
+            self._note(_("No backup was taken: none was asked for."))
+            return
+        self.state["backup"] = self.backup(self.ctx, self.transport, self.spec)
+
+    def _do_deploy(self):
+        plan = self.state["deployed"]
+        if plan["kind"] == "zip":
+            _apply_zip(self.ctx, self.transport, plan)
+        else:
+            _apply_git(self.ctx, self.transport, plan)
+
+    def _do_stop(self):
+        if not self.state["stopped_at"]:
+            self.state["stopped_at"] = time.time()
+            self._save()
+        _stop_odoo(self.ctx, self.transport, self.spec, self._key("odoo-stop", "stop"))
+
+    def _do_rollback_point(self):
+        self.state["rollback_point"] = _rollback_point(
+            self.ctx,
+            self.transport,
+            self.spec,
+            self.state["stamp"],
+            self._key("rollback-point", "rollback_point"),
+        )
+
+    def _do_install(self):
+        state = self.state
+        try:
+            state["install_result"] = _install_upgrade(
+                self.ctx,
+                self.transport,
+                self.spec,
+                state["install"],
+                state["upgrade"],
+                expected_versions=state["expected_versions"],
+                key=self._key("install-upgrade", "install"),
+                stamp=state["stamp"],
+                timeout=INSTALL_TIMEOUT,
+            )
+        except InstallFailed as error:
+            state["install_result"] = error.result
+            raise
+
+    def _do_restart_database(self):
+        spec = self.spec
+        if not self.state["restart_database"]:
+            self._note(_("PostgreSQL was not restarted: the run was told not to."))
+            return
+        if not (spec.pg_restart_argv or (spec.pg_stop_argv and spec.pg_start_argv)):
+            self._note(_("PostgreSQL was not restarted: no restart command is set."))
+            return
+        _restart_postgres(
+            self.ctx,
+            self.transport,
+            spec,
+            self._key("postgresql-restart", "restart_database"),
+        )
+
+    def _do_start(self):
+        _start_odoo(
+            self.ctx, self.transport, self.spec, self._key("odoo-start", "start")
+        )
+
+    def _do_health(self):
+        state = self.state
+        state["health"] = _wait_healthy(
+            self.ctx, self.transport, self.spec, self.health_timeout
+        )
+        state["healthy_at"] = time.time()
+        state["downtime"] = round(state["healthy_at"] - state["stopped_at"], 3)
+
+    def _do_log_check(self):
+        if self.log_check is None:
+            self._note(_("No log check was asked for."))
+            return
+        verdict = self.log_check(self.ctx, self.transport, self.spec)
+        if isinstance(verdict, str):
+            verdict = {"verdict": verdict, "reasons": []}
+        self.state["log_check"] = verdict
+        if (verdict or {}).get("verdict") == "fail":
+            raise _fail(
+                self.ctx,
+                _("The log check failed: %(reasons)s"),
+                reasons="; ".join(verdict.get("reasons") or []) or "-",
+            )
+
+    # -- failures -----------------------------------------------------------
+    def _abort_before_stop(self, name, error):
+        ctx, state = self.ctx, self.state
+        state["failed_step"], state["failure"] = name, str(error)
+        plan = state.get("deployed")
+        extra = ""
+        try:
+            if plan:
+                if plan.get("applied"):
+                    _undeploy(ctx, self.transport, plan)
+                _discard_incoming(ctx, self.transport, plan)
+        except (OperationFailed, RemoteError) as second:
+            extra = " " + ctx.text(
+                _("Putting the sources back failed: %(error)s"), error=second
+            )
+        state["phase"] = "aborted"
+        self._save()
+        raise DeploymentFailed(
+            ctx.text(
+                _(
+                    "“%(step)s” failed: %(error)s. Odoo was not stopped and the "
+                    "sources are as they were."
+                ),
+                step=self._label(name),
+                error=error,
+            )
+            + extra,
+            state,
+        ) from error
+
+    def _failed_after_stop(self, name, error):
+        ctx, state = self.ctx, self.state
+        state["failed_step"], state["failure"] = name, str(error)
+        self._save()
+        if name in ("stop", "rollback_point"):
+            self._recover_before_point(name, error)
+        if not state["auto_rollback"]:
+            raise RollbackAvailable(
+                ctx.text(
+                    _(
+                        "“%(step)s” failed: %(error)s. A rollback point is ready "
+                        "(%(point)s): retry the step, ignore the failure or roll back."
+                    ),
+                    step=self._label(name),
+                    error=error,
+                    point=state["rollback_point"]["database"],
+                ),
+                state,
+                name,
+            ) from error
+        self._rollback_after(name, error)
+
+    def _recover_before_point(self, name, error):
+        """Stop or rollback point failed: the database is untouched; put the
+        sources back and Odoo running again."""
+        ctx, state = self.ctx, self.state
+        try:
+            _undeploy(ctx, self.transport, state.get("deployed"))
+            with ctx.step(_("Start Odoo again")):
+                _start_odoo(
+                    ctx, self.transport, self.spec, self._key("recover-odoo-start")
+                )
+                state["health"] = _wait_healthy(
+                    ctx, self.transport, self.spec, self.health_timeout
+                )
+        except (OperationFailed, RemoteError) as second:
+            state["phase"] = "failed"
+            self._save()
+            raise DeploymentFailed(
+                ctx.text(
+                    _(
+                        "“%(step)s” failed: %(error)s. The database was not changed, "
+                        "but putting the sources back and starting Odoo failed too: "
+                        "%(second)s"
+                    ),
+                    step=self._label(name),
+                    error=error,
+                    second=second,
+                ),
+                state,
+            ) from error
+        state["phase"] = "aborted"
+        self._save()
+        raise DeploymentFailed(
+            ctx.text(
+                _(
+                    "“%(step)s” failed: %(error)s. The database was not changed; "
+                    "the previous sources are back and Odoo is running."
+                ),
+                step=self._label(name),
+                error=error,
+            ),
+            state,
+        ) from error
+
+    def _rollback(self):
+        state = self.state
+        state["phase"] = "rolling_back"
+        self._save()
+        result = rollback(
+            self.ctx,
+            self.transport,
+            self.spec,
+            state["rollback_point"],
+            state.get("deployed"),
+            key_prefix=self._key("rollback"),
+            health_timeout=self.health_timeout,
+        )
+        state["rollback"] = result
+        state["phase"] = "rolled_back"
+        if state["stopped_at"]:
+            state["downtime"] = round(time.time() - state["stopped_at"], 3)
+        self._save()
+        return result
+
+    def _rollback_after(self, name, error):
+        ctx, state = self.ctx, self.state
+        try:
+            result = self._rollback()
+        except DeploymentFailed as failed:
+            state["rollback"] = failed.result
+            state["phase"] = "rollback_failed"
+            self._save()
+            raise DeploymentFailed(
+                ctx.text(
+                    _(
+                        "“%(step)s” failed: %(error)s. Rolling back failed too: "
+                        "%(rollback)s"
+                    ),
+                    step=self._label(name) if name in LABELS else name,
+                    error=error,
+                    rollback=failed,
+                ),
+                state,
+            ) from error
+        raise DeploymentFailed(
+            ctx.text(
+                _(
+                    "“%(step)s” failed: %(error)s. Rolled back: the database and "
+                    "filestore are back to the rollback point of %(at)s (the failed "
+                    "database is kept as %(failed)s), the previous sources are back, "
+                    "and Odoo is running and healthy."
+                ),
+                step=self._label(name) if name in LABELS else name,
+                error=error,
+                at=state["rollback_point"]["created_at"],
+                failed=result["failed_database"] or "-",
+            ),
+            state,
+            rolled_back=True,
+        ) from error
+
+    def _rollback_on_request(self):
+        state = self.state
+        if not state.get("rollback_point"):
+            phase = state.get("phase")
+            if phase in AFTER_STOP and phase != "stop":
+                raise _fail(self.ctx, _("There is no rollback point to go back to."))
+            try:
+                self._abort_before_stop(phase or "precheck", OperationFailed("-"))
+            except DeploymentFailed:
+                return state
+        state["attempts"]["rollback"] = state["attempts"].get("rollback", 1) + 1
+        self._rollback()
+        self._note(_("Rolled back on request."))
+        self._save()
+        return state

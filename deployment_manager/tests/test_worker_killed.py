@@ -14,7 +14,7 @@ from odoo.tests import BaseCase, tagged
 from odoo.tools import config
 
 from ..remote import LocalTransport, poll_detached
-from .common import odoo_command
+from .common import drop_databases, make_environment_copy, odoo_command
 
 MANAGER_DB = os.environ.get("DM_E2E_DB", "dm_e2e_manager")
 ADMIN = ("admin", "admin")
@@ -71,6 +71,9 @@ class TestWorkerKilled(BaseCase):
 
     @classmethod
     def _start_server(cls):
+        if cls.server:
+            return
+        cls._proxies()
         cls.server = subprocess.Popen(
             [
                 *cls.base_args,
@@ -219,3 +222,93 @@ class TestWorkerKilled(BaseCase):
             "deployment.environment", "read", [environment_id], ["odoo_service_state"]
         )
         self.assertEqual(environment["odoo_service_state"], "inactive")
+
+    def test_backup_interrupted_by_a_killed_manager_completes_after_restart(self):
+        """A backup whose manager is killed while the filestore is archived is taken up
+        again after restart: the bundle completes and verifies, never half-written."""
+        self._start_server()
+        self.call(
+            "ir.config_parameter",
+            "set_param",
+            "deployment_manager.heartbeat_grace_seconds",
+            "1",
+        )
+        name = "dm_e2e_backup_source"
+        fixture = make_environment_copy(name)
+        self.addCleanup(drop_databases, name)
+        # A filestore big enough that archiving it takes a few seconds.
+        big = os.path.join(fixture["data_dir"], "filestore", name, "0a", "big")
+        subprocess.run(["fallocate", "-l", "3G", big], check=True)
+        self.addCleanup(os.remove, big)
+        host_id = self.call(
+            "deployment.host",
+            "create",
+            {"name": "Backup host", "kind": "local", "work_dir": self.workdir},
+        )
+        environment_id = self.call(
+            "deployment.environment",
+            "create",
+            {
+                "name": "Production to back up",
+                "environment_type": "production",
+                "host_id": host_id,
+                "odoo_command": fixture["odoo_command"],
+                "odoo_config_path": fixture["config_path"],
+                "db_name": name,
+                "data_dir": fixture["data_dir"],
+                "backup_dir": fixture["backup_dir"],
+            },
+        )
+        action = self.call("deployment.environment", "action_backup", [environment_id])
+        operation_id = action["res_id"]
+
+        def archiving():
+            return self.call(
+                "deployment.operation.command",
+                "search_count",
+                [
+                    ("operation_id", "=", operation_id),
+                    ("detached_key", "=", "backup-filestore"),
+                    ("detached_state", "=", "running"),
+                ],
+            )
+
+        self.wait_for(archiving, 120, "the filestore was never being archived")
+        self._kill_server()
+        self._start_server()
+
+        def finished():
+            [operation] = self.call(
+                "deployment.operation",
+                "read",
+                [operation_id],
+                ["state", "attempt", "error_message", "backup_id"],
+            )
+            return (
+                operation if operation["state"] not in ("queued", "running") else None
+            )
+
+        operation = self.wait_for(finished, 300, "the backup was never reconciled")
+        self.assertEqual(operation["state"], "done", operation["error_message"])
+        self.assertEqual(operation["attempt"], 2)
+        [backup] = self.call(
+            "deployment.backup",
+            "read",
+            [operation["backup_id"][0]],
+            ["state", "bundle_dir"],
+        )
+        self.assertEqual(backup["state"], "verified")
+        self.assertFalse(
+            os.path.exists(os.path.join(backup["bundle_dir"], ".incomplete"))
+        )
+        archives = self.call(
+            "deployment.operation.command",
+            "search_count",
+            [
+                ("operation_id", "=", operation_id),
+                ("detached_key", "=", "backup-filestore"),
+            ],
+        )
+        self.assertEqual(
+            archives, 1, "the archive was re-attached to, not started again"
+        )
