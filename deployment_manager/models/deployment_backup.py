@@ -69,7 +69,7 @@ class DeploymentBackup(models.Model):
     # Actions (public: usable over XML-RPC / JSON-RPC)
     # ------------------------------------------------------------------
     def action_verify(self):
-        """Queue an operation that checks the bundle again: checksums, dump read in full."""
+        """Queue an operation that checks the bundle again (checksums, full read)."""
         self.ensure_one()
         self._check_usable()
         return self.env["deployment.operation"]._request(

@@ -155,12 +155,14 @@ class DeploymentEnvironment(models.Model):
     log_check_max_errors = fields.Integer(
         string="Errors allowed",
         default=0,
-        help="A log check fails beyond this many errors (a new error signature always fails).",
+        help="A log check fails beyond this many errors "
+        "(a new error signature always fails).",
     )
     log_check_max_warnings = fields.Integer(
         string="Warnings allowed",
         default=50,
-        help="A log check warns beyond this many warnings, or on a new warning signature.",
+        help="A log check warns beyond this many warnings, "
+        "or on a new warning signature.",
     )
     log_check_scheduled = fields.Boolean(
         string="Check the log regularly",
@@ -473,7 +475,8 @@ class DeploymentEnvironment(models.Model):
         if new_errors:
             self.message_post(
                 body=_(
-                    "The log check %(operation)s found %(count)s new error signature(s): "
+                    "The log check %(operation)s found %(count)s new error "
+                    "signature(s): "
                     "%(list)s",
                     operation=operation.name,
                     count=len(new_errors),
@@ -547,7 +550,7 @@ class DeploymentEnvironment(models.Model):
         ]
 
     def action_backup(self):
-        """Queue a backup bundle (J1, J2): database, filestore, configuration, sources."""
+        """Queue a backup bundle (J1, J2): database, filestore, config, sources."""
         self.ensure_one()
         if not self.backup_dir:
             raise UserError(_("Set the backup directory first."))
@@ -596,7 +599,7 @@ class DeploymentEnvironment(models.Model):
 
     @api.model
     def _cron_schedule_log_checks(self):
-        """Queue the log checks that are due; a busy environment is checked next time."""
+        """Queue the log checks that are due; a busy environment waits its turn."""
         now = fields.Datetime.now()
         due = self.search(
             [

@@ -46,7 +46,7 @@ class DeploymentLogFinding(models.Model):
         help="Examined and accepted: a known finding does not notify again."
     )
 
-    _sql_constraints = [
+    _sql_constraints = [  # noqa: RUF012 - Odoo model attribute
         (
             "signature_per_environment",
             "UNIQUE(environment_id, signature)",

@@ -927,7 +927,7 @@ class DeploymentOperation(models.Model):
         return action
 
     def action_ignore(self):
-        """Guided failure: open the form where a manager says why the failure is ignored."""
+        """Guided failure: a manager says why the failure is ignored."""
         self._check_decision()
         return {
             "type": "ir.actions.act_window",

@@ -28,6 +28,7 @@ step repeated after a restart finds what the first attempt did.
 
 import ast
 import copy
+import inspect
 import json
 import posixpath
 import re
@@ -102,6 +103,7 @@ LIST_MODULES_SH = (
     'for d in "$1"/*/; do '
     'if [ -f "$d/__manifest__.py" ]; then basename -- "$d"; fi; done'
 )
+EMPTY_DIR_SH = '[ -d "$1" ] && [ -z "$(ls -A -- "$1")" ]'
 MISSING_BIN_SH = (
     'for b in "$@"; do command -v -- "$b" > /dev/null 2>&1 || printf "%s\\n" "$b"; done'
 )
@@ -216,6 +218,16 @@ class RollbackAvailable(DeploymentFailed):
     def deployed(self):
         return self.result.get("deployed")
 
+    def rollback_data(self):
+        """What to keep (JSON) for a person's decision: :func:`rollback` takes
+        ``point`` and ``deployed``; :func:`resume_deployment` takes ``state``."""
+        return {
+            "step": self.step,
+            "point": self.point,
+            "deployed": self.deployed,
+            "state": self.result,
+        }
+
 
 # ----------------------------------------------------------------------
 # Small helpers
@@ -229,6 +241,18 @@ def _stamp(ctx, stamp):
     if not isinstance(stamp, str) or not STAMP_RE.fullmatch(stamp):
         raise OperationFailed(ctx.text(_("Invalid stamp %(stamp)s."), stamp=stamp))
     return stamp
+
+
+def _call(hook, ctx, transport, spec):
+    """A caller's hook: ``hook(ctx, transport, spec)``, or ``hook()`` when it
+    takes no argument (a closure of the caller's own)."""
+    try:
+        parameters = inspect.signature(hook).parameters
+    except (TypeError, ValueError):
+        parameters = None
+    if parameters is not None and not parameters:
+        return hook()
+    return hook(ctx, transport, spec)
 
 
 def _now_iso():
@@ -481,7 +505,9 @@ def check_addons(ctx, transport, spec, addons_dir, modules=None, *, target_path=
     """Check the addons in ``addons_dir`` on the host before they are deployed.
 
     ``modules`` defaults to every module of the directory; ``target_path`` is
-    the addons path they are meant for (default ``addons_dir``). Returns one
+    the addons path they are meant for: then it must be one Odoo reads (in
+    the configuration's addons_path) and no earlier path may hide them.
+    Returns one
     dict per module: ``name``, ``version``, ``installed_version``, ``state``,
     ``depends``, ``missing_depends``, ``python_missing`` ({requirement:
     why}), ``bin_missing``, ``problems``. Raises :class:`AddonsRefused`
@@ -492,9 +518,9 @@ def check_addons(ctx, transport, spec, addons_dir, modules=None, *, target_path=
         present = _list_dir_modules(ctx, transport, addons_dir)
         modules = _modules(ctx, modules) if modules else present
         source = _DirSource(ctx, transport, addons_dir, modules)
-        return _check_addons(
-            ctx, transport, spec, modules, source, target_path or addons_dir
-        )
+        if target_path:
+            target_path = checked_path(target_path, "addons path")
+        return _check_addons(ctx, transport, spec, modules, source, target_path)
 
 
 def _check_addons(ctx, transport, spec, modules, source, target_path, options=None):
@@ -723,9 +749,9 @@ def _report_external(ctx, checks):
 
 
 def _check_target(ctx, transport, checks, target_path, config_paths, general):
-    if not config_paths:
+    if not config_paths or not target_path:
         return
-    target = target_path.rstrip("/")
+    target = target_path
     if target not in config_paths:
         general.append(
             ctx.text(
@@ -896,12 +922,17 @@ def _discard_incoming(ctx, transport, plan):
             timeout=SERVICE_TIMEOUT,
         )
     elif plan.get("kind") == "git" and plan.get("created") and not plan.get("applied"):
-        run_anyway(
-            ctx,
-            transport,
-            ["rm", "-rf", "--", plan["addons_path"]],
-            timeout=SERVICE_TIMEOUT,
-        )
+        argv = _remove_clone_argv(plan)
+        run_anyway(ctx, transport, argv, timeout=SERVICE_TIMEOUT)
+
+
+def _remove_clone_argv(plan):
+    """Remove a checkout the deployment cloned; an empty directory that was
+    there stays, empty (Odoo refuses to start on a missing addons path)."""
+    path = plan["addons_path"]
+    if plan.get("was_empty"):
+        return ["find", path, "-mindepth", "1", "-delete"]
+    return ["rm", "-rf", "--", path]
 
 
 def _apply_zip(ctx, transport, plan):
@@ -1040,9 +1071,10 @@ def _git_state(ctx, transport, path):
             ctx,
             _(
                 "%(path)s exists and is not a git checkout of its own: it cannot "
-                "be deployed from git."
+                "be deployed from git (%(reason)s)."
             ),
             path=path,
+            reason=why(ctx, top) if not top.ok else top.stdout.text().strip(),
         )
     dirty = _run(
         ctx,
@@ -1119,14 +1151,18 @@ def _prepare_git(ctx, transport, spec, url, ref, addons_path, modules, stamp, op
     }
     git_kwargs = {"env": GIT_ENV, "timeout": GIT_TIMEOUT}
     try:
-        if _exists(ctx, transport, path):
+        exists = _exists(ctx, transport, path)
+        empty = (
+            exists and _run(ctx, transport, ["sh", "-c", EMPTY_DIR_SH, "sh", path]).ok
+        )
+        if exists and not empty:
             previous, branch = _git_state(ctx, transport, path)
             plan["previous_commit"], plan["previous_branch"] = previous, branch
         else:
             ctx.progress(10, _("Cloning the repository"))
             parent = posixpath.dirname(path)
             _run(ctx, transport, ["mkdir", "-p", "--", parent], COMMAND_FAILED)
-            plan["created"] = True
+            plan["created"], plan["was_empty"] = True, empty
             _run(
                 ctx,
                 transport,
@@ -1314,10 +1350,10 @@ def _undeploy_git(ctx, transport, deployed):
         _run(
             ctx,
             transport,
-            ["rm", "-rf", "--", path],
+            _remove_clone_argv({**deployed, "addons_path": path}),
             _("The new checkout cannot be removed: %(reason)s"),
         )
-        return [ctx.text(_("%(path)s: removed (it was cloned)"), path=path)]
+        return [ctx.text(_("%(path)s: the clone was removed"), path=path)]
     previous = deployed.get("previous_commit")
     if not deployed.get("applied") or not previous:
         return []
@@ -1478,12 +1514,14 @@ def _restart_postgres(ctx, transport, spec, key="postgresql-restart"):
 def stop_odoo(ctx, transport, spec, *, key="odoo-stop"):
     """Stop Odoo with the environment's command (detached, key ``key``)."""
     with ctx.step(_("Stop Odoo")):
+        ctx.progress(10, _("Stopping Odoo"))
         _stop_odoo(ctx, transport, spec, key)
 
 
 def start_odoo(ctx, transport, spec, *, key="odoo-start"):
     """Start Odoo with the environment's command; see :func:`wait_healthy`."""
     with ctx.step(_("Start Odoo")):
+        ctx.progress(10, _("Starting Odoo"))
         _start_odoo(ctx, transport, spec, key)
 
 
@@ -1492,6 +1530,7 @@ def restart_postgres(ctx, transport, spec, *, key="postgresql-restart"):
     then start commands). It cuts every connection to that cluster: the
     manager's own too when they share it."""
     with ctx.step(_("Restart PostgreSQL")):
+        ctx.progress(10, _("Restarting PostgreSQL"))
         _restart_postgres(ctx, transport, spec, key)
 
 
@@ -1559,6 +1598,7 @@ def wait_healthy(ctx, transport, spec, timeout=HEALTH_TIMEOUT):
     health URL to answer HTTP 200, fetched from the manager; both within
     ``timeout`` seconds. Returns {"url", "attempts", "status"}."""
     with ctx.step(_("Wait for health")):
+        ctx.progress(10, _("Waiting for PostgreSQL and Odoo's health URL"))
         return _wait_healthy(ctx, transport, spec, timeout)
 
 
@@ -1697,9 +1737,18 @@ def _judge_install_log(ctx, transport, log_file, status, result, reasons):
     ]
     for record in bad[:MAX_ERRORS]:
         first = record.message.split("\n", 1)[0][:300]
-        kind = f" [{record.exception_type}]" if record.exception_type else ""
-        result["errors"].append(f"{record.level} {record.logger}: {first}{kind}")
+        cause = exception_summary(record.traceback) if record.traceback else ""
+        result["errors"].append(
+            f"{record.level} {record.logger}: {first}"
+            + (f" ({cause})" if cause else "")
+        )
     if bad:
+        # The records with a traceback say why; the others that it failed.
+        telling = [
+            error
+            for record, error in zip(bad, result["errors"], strict=False)
+            if record.traceback
+        ] or result["errors"]
         reasons.append(
             ctx.text(
                 _(
@@ -1707,7 +1756,7 @@ def _judge_install_log(ctx, transport, log_file, status, result, reasons):
                     "%(first)s"
                 ),
                 count=len(bad),
-                first=result["errors"][0],
+                first=" / ".join(telling[:2]),
             )
         )
         excerpt = "\n".join(
@@ -1720,6 +1769,39 @@ def _judge_install_log(ctx, transport, log_file, status, result, reasons):
     if not status.ok and stderr.strip():
         excerpt += "\n" + stderr
     result["log_excerpt"] = excerpt[-EXCERPT_CHARS:]
+
+
+_CHAIN_SEPARATORS = (
+    "The above exception was the direct cause of the following exception:",
+    "During handling of the above exception, another exception occurred:",
+)
+
+
+def exception_summary(traceback, limit=400):
+    """The exception line of a Python traceback, with the exception it was
+    raised from (``raise … from``) when there is one: Odoo wraps the real
+    cause of a data file's failure in a ParseError."""
+    sections = [[None, None]]  # [separator before it, its exception line]
+    after_frame = False
+    for line in traceback.splitlines():
+        stripped = line.strip()
+        if stripped in _CHAIN_SEPARATORS:
+            sections.append([stripped, None])
+            after_frame = False
+            continue
+        if line[:1] in (" ", "\t"):
+            after_frame = True
+            continue
+        if after_frame and stripped and sections[-1][1] is None:
+            sections[-1][1] = stripped
+        after_frame = False
+    lines = [line for _separator, line in sections]
+    if not lines[-1]:
+        return ""
+    summary = lines[-1]
+    if len(sections) > 1 and sections[-1][0] == _CHAIN_SEPARATORS[0] and lines[-2]:
+        summary = f"{lines[-2]}; raised as {summary}"
+    return summary[:limit]
 
 
 def _judge_module_states(ctx, transport, spec, requested, expected, result, reasons):
@@ -1844,6 +1926,7 @@ def _rollback_point(ctx, transport, spec, stamp, key):
         notes.append(ctx.text(_("There is no filestore at %(path)s."), path=source))
         target = None
     else:
+        failure = None
         try:
             status = ctx.run_detached(
                 transport,
@@ -1851,11 +1934,11 @@ def _rollback_point(ctx, transport, spec, stamp, key):
                 f"{key}-filestore",
                 timeout=COPY_TIMEOUT,
             )
+            if not status.ok:
+                failure = why(ctx, status)
         except RemoteError as error:
-            status = None
             failure = str(error)
-        if status is None or not status.ok:
-            failure = why(ctx, status) if status is not None else failure
+        if failure:
             run_anyway(ctx, transport, ["rm", "-rf", "--", target])
             if created:
                 _admin(ctx, transport, spec, DROP_SQL, name=point)
@@ -2134,13 +2217,14 @@ def deployment_run(
     """The deployment day as one operation (issue 3, operation 7).
 
     precheck (sources fetched or uploaded beside the addons and checked,
-    commands set, room for the rollback point) → ``backup(ctx, transport,
-    spec)`` (the caller's, e.g. a verified bundle; it raises to stop the run)
+    commands set, room for the rollback point) → ``backup`` (the caller's,
+    e.g. a verified bundle; it raises OperationFailed to stop the run)
     → deploy the sources → stop Odoo → rollback point → install / upgrade →
     restart PostgreSQL (unless ``restart_database`` is False: said in the
-    notes) → start Odoo → health → ``log_check(ctx, transport, spec)`` (the
-    caller's; returns a dict with "verdict" "pass" / "warn" / "fail" and
-    "reasons", or the verdict alone) → done.
+    notes) → start Odoo → health → ``log_check`` (the caller's; returns a
+    dict with "verdict" "pass" / "warn" / "fail" and "reasons", or the
+    verdict alone) → done. Both hooks are called as ``hook(ctx, transport,
+    spec)``, or ``hook()`` when they take no argument.
 
     ``source`` is {"kind": "zip", "path": <zip on the manager>,
     "addons_path"} or {"kind": "git", "url", "ref", "addons_path"}, with
@@ -2176,6 +2260,7 @@ def deployment_run(
         "backup": None,
         "rollback_point": None,
         "install_result": None,
+        "versions": {},
         "health": None,
         "log_check": None,
         "rollback": None,
@@ -2307,21 +2392,7 @@ class _Deployment:
         if action == "rollback":
             return self._rollback_on_request()
         if action == "continue":
-            if phase in ("done", "rolled_back"):
-                return self.state
-            if phase == "rolling_back":
-                self._rollback_after(
-                    self.state.get("failed_step"),
-                    OperationFailed(self.state.get("failure") or "?"),
-                )
-            if phase is None or phase in BEFORE_STOP:
-                self._abort_before_stop(
-                    phase or "precheck",
-                    OperationFailed(
-                        self.ctx.text(_("The run was interrupted before the stop."))
-                    ),
-                )
-            return self._after_stop(AFTER_STOP.index(phase))
+            return self._continue(phase)
         failed = self.state.get("failed_step")
         if failed not in AFTER_STOP:
             raise _fail(
@@ -2340,6 +2411,35 @@ class _Deployment:
             index += 1
         self.state["failed_step"] = None
         return self._after_stop(index)
+
+    def _continue(self, phase):
+        """Take the run up where the manager stopped following it."""
+        state = self.state
+        if phase in ("done", "rolled_back", "aborted"):
+            return state
+        if phase in ("rolling_back", "rollback_failed"):
+            self._rollback_after(
+                state.get("failed_step"), OperationFailed(state.get("failure") or "?")
+            )
+        if phase is None or phase in BEFORE_STOP:
+            self._abort_before_stop(
+                phase or "precheck",
+                OperationFailed(
+                    self.ctx.text(_("The run was interrupted before the stop."))
+                ),
+            )
+        if phase in AFTER_STOP and not state.get("failed_step"):
+            return self._after_stop(AFTER_STOP.index(phase))
+        raise _fail(
+            self.ctx,
+            _(
+                "This run waits for a decision about “%(step)s”: retry, ignore "
+                "or roll back."
+            ),
+            step=self._label(state["failed_step"])
+            if state.get("failed_step") in LABELS
+            else phase,
+        )
 
     # -- phases ---------------------------------------------------------------
     def _do_precheck(self):
@@ -2412,7 +2512,7 @@ class _Deployment:
         if self.backup is None:
             self._note(_("No backup was taken: none was asked for."))
             return
-        self.state["backup"] = self.backup(self.ctx, self.transport, self.spec)
+        self.state["backup"] = _call(self.backup, self.ctx, self.transport, self.spec)
 
     def _do_deploy(self):
         plan = self.state["deployed"]
@@ -2453,6 +2553,7 @@ class _Deployment:
         except InstallFailed as error:
             state["install_result"] = error.result
             raise
+        state["versions"] = state["install_result"]["versions"]
 
     def _do_restart_database(self):
         spec = self.spec
@@ -2486,7 +2587,7 @@ class _Deployment:
         if self.log_check is None:
             self._note(_("No log check was asked for."))
             return
-        verdict = self.log_check(self.ctx, self.transport, self.spec)
+        verdict = _call(self.log_check, self.ctx, self.transport, self.spec)
         if isinstance(verdict, str):
             verdict = {"verdict": verdict, "reasons": []}
         self.state["log_check"] = verdict
@@ -2551,17 +2652,10 @@ class _Deployment:
 
     def _recover_before_point(self, name, error):
         """Stop or rollback point failed: the database is untouched; put the
-        sources back and Odoo running again."""
+        sources back and Odoo running again, then say so."""
         ctx, state = self.ctx, self.state
         try:
-            _undeploy(ctx, self.transport, state.get("deployed"))
-            with ctx.step(_("Start Odoo again")):
-                _start_odoo(
-                    ctx, self.transport, self.spec, self._key("recover-odoo-start")
-                )
-                state["health"] = _wait_healthy(
-                    ctx, self.transport, self.spec, self.health_timeout
-                )
+            self._put_back_and_start()
         except (OperationFailed, RemoteError) as second:
             state["phase"] = "failed"
             self._save()
@@ -2578,8 +2672,6 @@ class _Deployment:
                 ),
                 state,
             ) from error
-        state["phase"] = "aborted"
-        self._save()
         raise DeploymentFailed(
             ctx.text(
                 _(
@@ -2591,6 +2683,17 @@ class _Deployment:
             ),
             state,
         ) from error
+
+    def _put_back_and_start(self):
+        ctx, state = self.ctx, self.state
+        _undeploy(ctx, self.transport, state.get("deployed"))
+        with ctx.step(_("Start Odoo again")):
+            _start_odoo(ctx, self.transport, self.spec, self._key("recover-odoo-start"))
+            state["health"] = _wait_healthy(
+                ctx, self.transport, self.spec, self.health_timeout
+            )
+        state["phase"] = "aborted"
+        self._save()
 
     def _rollback(self):
         state = self.state
@@ -2651,16 +2754,20 @@ class _Deployment:
 
     def _rollback_on_request(self):
         state = self.state
+        phase = state.get("phase")
         if not state.get("rollback_point"):
-            phase = state.get("phase")
-            if phase in AFTER_STOP and phase != "stop":
+            if phase in ("stop", "rollback_point"):
+                self._put_back_and_start()
+            elif phase in AFTER_STOP:
                 raise _fail(self.ctx, _("There is no rollback point to go back to."))
-            try:
-                self._abort_before_stop(phase or "precheck", OperationFailed("-"))
-            except DeploymentFailed:
-                return state
-        state["attempts"]["rollback"] = state["attempts"].get("rollback", 1) + 1
-        self._rollback()
+            else:
+                try:
+                    self._abort_before_stop(phase or "precheck", OperationFailed("-"))
+                except DeploymentFailed:
+                    pass
+        else:
+            state["attempts"]["rollback"] = state["attempts"].get("rollback", 1) + 1
+            self._rollback()
         self._note(_("Rolled back on request."))
         self._save()
         return state

@@ -164,7 +164,7 @@ class DeploymentTestMixin:
 
 
 def make_environment_copy(name):
-    """A production of a test's own: a copy of the fixture database, filestore and config.
+    """A production of a test's own: copies of the fixture database and files.
 
     Returns the same keys as ensure_fixture_environment; drop_databases()
     removes the copy and what operations derived from it.
@@ -182,7 +182,8 @@ def make_environment_copy(name):
     config_path = os.path.join(root, "odoo.conf")
     with open(config_path, "w") as handle:
         handle.write(
-            f"[options]\ndb_name = {name}\ndata_dir = {data_dir}\nlogfile = {root}/odoo.log\n"
+            f"[options]\ndb_name = {name}\ndata_dir = {data_dir}\n"
+            f"logfile = {root}/odoo.log\n"
         )
     drop_databases(name)
     connection = psycopg2.connect(dbname="postgres", **_pg_args())

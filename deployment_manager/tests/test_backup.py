@@ -52,7 +52,7 @@ class TestBackupRestore(DeploymentTestMixin, TransactionCase):
         return operation.backup_id
 
     def test_bundle_holds_every_part_with_matching_checksums(self):
-        """A backup is a verified bundle: database, filestore and configuration, checksums matching."""
+        """A backup is a verified bundle: database, filestore, config, matching sums."""
         backup = self.backup()
         self.assertEqual(backup.state, "verified", backup.verification_message)
         kinds = set(backup.part_ids.mapped("kind"))
@@ -66,7 +66,7 @@ class TestBackupRestore(DeploymentTestMixin, TransactionCase):
         self.assertIn("full", backup.verification_message)
 
     def test_restore_gives_back_the_data_and_keeps_the_previous_database(self):
-        """A restore brings back the backed-up rows and filestore; the replaced database is kept."""
+        """A restore brings back the rows and files; the replaced database is kept."""
         filestore = os.path.join(self.fixture["data_dir"], "filestore", DB, "0a")
         before = {
             name: sha256(os.path.join(filestore, name))
@@ -75,7 +75,8 @@ class TestBackupRestore(DeploymentTestMixin, TransactionCase):
         backup = self.backup()
         query(
             DB,
-            "INSERT INTO res_partner (name, active) VALUES ('Written after the backup', true)",
+            "INSERT INTO res_partner (name, active) "
+            "VALUES ('Written after the backup', true)",
         )
         with open(os.path.join(filestore, "file0"), "wb") as handle:
             handle.write(b"changed after the backup")
@@ -116,7 +117,7 @@ class TestBackupRestore(DeploymentTestMixin, TransactionCase):
         self.assertIn(previous, told.body, "the chatter says where the old database is")
 
     def test_retention_deletes_old_bundles_but_never_a_kept_one(self):
-        """Beyond the newest N, old bundles are deleted from the host; one marked Keep stays."""
+        """Beyond the newest N, old bundles are deleted; one marked Keep stays."""
         self.environment.write({"backup_keep_count": 1, "backup_keep_days": 0})
         first = self.backup()
         first.keep = True

@@ -13,7 +13,8 @@ INFO = "2026-11-27 10:00:00,001 4242 INFO prod odoo.modules.loading: Modules loa
 
 def error_lines(record_id):
     return (
-        f"2026-11-27 10:0{record_id % 10}:00,002 4242 ERROR prod odoo.addons.sale.models.x: "
+        f"2026-11-27 10:0{record_id % 10}:00,002 4242 ERROR prod "
+        "odoo.addons.sale.models.x: "
         f"Failed to confirm order {record_id}\n"
         "Traceback (most recent call last):\n"
         '  File "/opt/odoo/addons/sale/models/x.py", line 12, in action_confirm\n'
@@ -60,7 +61,7 @@ class TestLogCheck(DeploymentTestMixin, TransactionCase):
         return operation
 
     def test_new_traceback_fails_and_notifies_then_unchanged_log_passes(self):
-        """A new error signature fails the check and notifies; an unchanged log then passes."""
+        """A new error signature fails and notifies; an unchanged log then passes."""
         self.check()
         self.assertEqual(self.environment.last_log_verdict, "pass")
         self.append(error_lines(7) + INFO)
@@ -92,7 +93,7 @@ class TestLogCheck(DeploymentTestMixin, TransactionCase):
         self.assertEqual(finding.count, 1)
 
     def test_seen_signature_is_counted_not_notified_again(self):
-        """The same error with another id adds to its finding without a new notification."""
+        """The same error with another id adds to its finding, no new notification."""
         self.environment.log_check_max_errors = 5
         self.append(error_lines(1))
         self.check()
@@ -122,7 +123,7 @@ class TestLogCheck(DeploymentTestMixin, TransactionCase):
             finding.write({"count": 0})
 
     def test_scheduled_checks_are_queued_when_due(self):
-        """The schedule queues a check for each due environment and sets the next one."""
+        """The schedule queues a check for each due environment, sets the next."""
         self.environment.write({"log_check_scheduled": True, "log_check_interval": 30})
         self.env["deployment.environment"]._cron_schedule_log_checks()
         operation = self.last_operation(environment_id=self.environment.id)

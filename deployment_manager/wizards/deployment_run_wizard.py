@@ -7,7 +7,7 @@ from ..remote import InvalidInput, validate_module_name, validate_path
 
 
 class DeploymentRunWizard(models.TransientModel):
-    """What to deploy on the day (J1–J5): the sources, and the modules to install or upgrade."""
+    """What to deploy on the day (J1–J5): sources, modules to install or upgrade."""
 
     _name = "deployment.run.wizard"
     _description = "Run a deployment"

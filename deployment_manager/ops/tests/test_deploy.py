@@ -1,0 +1,417 @@
+"""Deployment day for real: addons deployed from a zip and from git into a
+simulated production (its own PostgreSQL cluster, a running Odoo 18 server,
+service commands), installed and upgraded with Odoo, services restarted,
+health checked, and a broken addon rolled back without losing data.
+
+See ``production.py`` for the production; its PostgreSQL cluster (15/dmprod,
+port 5439) is left running for the next run.
+"""
+
+import glob
+import json
+import os
+
+import pytest
+
+from ...remote import LocalTransport, SshTransport
+from ...remote.tests.sshd_rig import SshdHost
+from .. import deploy
+from ..context import SimpleContext
+from ..logcheck import check_log
+from .production import (
+    copy_module,
+    databases_like,
+    ensure_cluster,
+    ensure_template,
+    http_status,
+    make_git_repo,
+    make_production,
+    make_zip,
+    remove_production,
+    sample,
+)
+
+
+def manifest_version(module_dir):
+    with open(os.path.join(module_dir, "__manifest__.py")) as handle:
+        return eval(handle.read())["version"]
+
+
+@pytest.fixture(scope="module")
+def production_cluster():
+    ensure_cluster()
+    ensure_template()
+
+
+@pytest.fixture(scope="module")
+def prod_host():
+    with SshdHost("127.0.0.10") as rig:
+        yield rig
+
+
+@pytest.fixture
+def ssh(prod_host):
+    with SshTransport(prod_host.ssh_config()) as transport:
+        yield transport
+
+
+@pytest.fixture
+def local_transport():
+    with LocalTransport() as transport:
+        yield transport
+
+
+@pytest.fixture
+def prod(production_cluster, tmp_path):
+    """A production of the test's own, its server running and healthy."""
+    made = make_production(tmp_path / "production")
+    yield made
+    remove_production(made)
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    return SimpleContext(str(tmp_path / "runs"))
+
+
+def test_zip_deploy_installs_module(prod, ssh, ctx, tmp_path):
+    """A zip of dm_sample_good deployed and installed over SSH is installed at
+    version 18.0.1.0.0, read back from the database, and the server is
+    healthy afterwards."""
+    archive = make_zip(tmp_path / "good.zip", [sample("v1", "dm_sample_good")])
+
+    deployed = deploy.deploy_zip(ctx, ssh, prod.spec, archive, prod.addons)
+
+    assert deployed["kind"] == "zip"
+    assert deployed["modules"] == ["dm_sample_good"]
+    assert deployed["previous"] == {"dm_sample_good": None}
+    assert deployed["checks"][0]["version"] == "18.0.1.0.0"
+    module_dir = os.path.join(prod.addons, "dm_sample_good")
+    assert manifest_version(module_dir) == "18.0.1.0.0"
+    assert not glob.glob(os.path.join(prod.addons, ".incoming-*"))
+
+    deploy.stop_odoo(ctx, ssh, prod.spec)
+    assert not prod.is_active()
+    result = deploy.install_upgrade(ctx, ssh, prod.spec, install=["dm_sample_good"])
+    deploy.start_odoo(ctx, ssh, prod.spec)
+    health = deploy.wait_healthy(ctx, ssh, prod.spec, timeout=60)
+
+    assert result["ok"] and result["errors"] == []
+    assert result["versions"] == {"dm_sample_good": "18.0.1.0.0"}
+    assert prod.module_state("dm_sample_good") == ("installed", "18.0.1.0.0")
+    assert prod.rows("SELECT name, value FROM dm_sample_record") == [
+        ["First sample record", "42"]
+    ]
+    assert health["status"] == "HTTP 200"
+    assert http_status(prod.health_url) == 200
+
+
+def test_git_deploy_then_upgrade_runs_migration(prod, local_transport, ctx, tmp_path):
+    """Deployed from git at tag v1 (cloned into the empty addons directory)
+    then upgraded to tag v1.1 on the local host, the module is at 18.0.1.1.0
+    and its post-migration ran on the existing records; undeploying goes back
+    to the v1 commit."""
+    repo = make_git_repo(
+        tmp_path / "repo",
+        [
+            ("v1", [sample("v1", "dm_sample_good")]),
+            ("v1.1", [sample("v1.1", "dm_sample_good")]),
+        ],
+    )
+    transport, spec = local_transport, prod.spec
+
+    first = deploy.deploy_git(ctx, transport, spec, repo, "v1", prod.addons)
+    assert first["created"] and first["previous_commit"] is None
+    assert first["modules"] == ["dm_sample_good"]
+    deploy.stop_odoo(ctx, transport, spec)
+    installed = deploy.install_upgrade(ctx, transport, spec, install=["dm_sample_good"])
+    assert installed["versions"] == {"dm_sample_good": "18.0.1.0.0"}
+
+    second = deploy.deploy_git(ctx, transport, spec, repo, "v1.1", prod.addons)
+    assert second["previous_commit"] == first["commit"]
+    assert second["modules"] == ["dm_sample_good"]
+    assert second["checks"][0]["installed_version"] == "18.0.1.0.0"
+    upgraded = deploy.install_upgrade(
+        ctx,
+        transport,
+        spec,
+        upgrade=["dm_sample_good"],
+        expected_versions={"dm_sample_good": "18.0.1.1.0"},
+    )
+    deploy.start_odoo(ctx, transport, spec)
+    deploy.wait_healthy(ctx, transport, spec, timeout=60)
+
+    assert upgraded["versions"] == {"dm_sample_good": "18.0.1.1.0"}
+    assert prod.module_state("dm_sample_good") == ("installed", "18.0.1.1.0")
+    assert prod.rows("SELECT name, migrated FROM dm_sample_record") == [
+        ["First sample record", "t"]
+    ]
+    assert prod.rows(
+        "SELECT value FROM ir_config_parameter WHERE key = 'dm_sample_good.migrated_to'"
+    ) == [["18.0.1.1.0"]]
+    assert http_status(prod.health_url) == 200
+
+    deploy.undeploy(ctx, transport, spec, second)
+    module_dir = os.path.join(prod.addons, "dm_sample_good")
+    assert manifest_version(module_dir) == "18.0.1.0.0"
+
+
+def test_broken_addon_rolls_back_without_losing_data(prod, ssh, ctx, tmp_path):
+    """A deployment run whose install fails rolls back by itself: a partner
+    written before the stop and a filestore file are still there, neither
+    module is installed, the previous sources are back, the server is
+    healthy, and the error says what failed and that it rolled back."""
+    # The previous sources: v1 of the good module, present but not installed.
+    deploy_dir = os.path.join(prod.addons, "dm_sample_good")
+    copy_module(sample("v1", "dm_sample_good"), prod.addons)
+    prod.rows(
+        "INSERT INTO res_partner (name, complete_name, active, type) "
+        "VALUES ('Written before the stop', 'Written before the stop', true, "
+        "'contact') RETURNING id"
+    )
+    marker = os.path.join(prod.filestore, "dm", "marker")
+    os.makedirs(os.path.dirname(marker))
+    with open(marker, "w") as handle:
+        handle.write("kept")
+    archive = make_zip(
+        tmp_path / "release.zip",
+        [sample("v1.1", "dm_sample_good"), sample("broken", "dm_sample_broken")],
+    )
+    states = []
+
+    with pytest.raises(deploy.DeploymentFailed) as failure:
+        deploy.deployment_run(
+            ctx,
+            ssh,
+            prod.spec,
+            source={"kind": "zip", "path": archive, "addons_path": prod.addons},
+            install=["dm_sample_good", "dm_sample_broken"],
+            on_state=states.append,
+        )
+
+    error = failure.value
+    message = str(error)
+    assert error.rolled_back
+    assert "Install and upgrade the modules" in message
+    assert "view_that_does_not_exist" in message
+    assert "Rolled back" in message
+    assert error.result["install_result"]["exit_code"] != 0
+    assert [s["phase"] for s in states][-2:] == ["rolling_back", "rolled_back"]
+    assert prod.rows(
+        "SELECT count(*) FROM res_partner WHERE name = 'Written before the stop'"
+    ) == [["1"]]
+    with open(marker) as handle:
+        assert handle.read() == "kept"
+    assert prod.module_state("dm_sample_broken")[0] in (None, "uninstalled")
+    assert prod.module_state("dm_sample_good")[0] in (None, "uninstalled")
+    assert manifest_version(deploy_dir) == "18.0.1.0.0"
+    assert not os.path.exists(os.path.join(prod.addons, "dm_sample_broken"))
+    assert not glob.glob(os.path.join(prod.addons, ".incoming-*"))
+    assert prod.is_active()
+    assert http_status(prod.health_url) == 200
+    stamp = error.result["stamp"]
+    assert error.result["rollback"]["failed_database"] == f"{prod.db}_failed_{stamp}"
+    assert sorted(databases_like(prod.db)) == [prod.db, f"{prod.db}_failed_{stamp}"]
+    assert os.path.isdir(f"{prod.filestore}_failed_{stamp}")
+
+
+def test_check_addons_refuses_before_touching_anything(
+    prod, local_transport, ctx, tmp_path
+):
+    """A manifest with a missing dependency and a Python dependency the
+    environment cannot import is refused by check_addons and by deploy_zip,
+    each problem named, and nothing is changed in the addons path."""
+    incoming = tmp_path / "incoming"
+    module = incoming / "dm_sample_needy"
+    module.mkdir(parents=True)
+    (module / "__init__.py").write_text("")
+    (module / "__manifest__.py").write_text(
+        repr(
+            {
+                "name": "Needy",
+                "version": "18.0.1.0.0",
+                "depends": ["base", "dm_module_that_does_not_exist"],
+                "external_dependencies": {
+                    "python": ["dm_package_that_does_not_exist", "python-dateutil"]
+                },
+                "license": "LGPL-3",
+            }
+        )
+    )
+    before = sorted(os.listdir(prod.addons))
+
+    with pytest.raises(deploy.AddonsRefused) as refused:
+        deploy.check_addons(
+            ctx, local_transport, prod.spec, str(incoming), target_path=prod.addons
+        )
+    check = refused.value.checks[0]
+    assert check["missing_depends"] == ["dm_module_that_does_not_exist"]
+    assert list(check["python_missing"]) == ["dm_package_that_does_not_exist"]
+    assert len(refused.value.problems) == 2
+    assert "dm_module_that_does_not_exist" in str(refused.value)
+    assert "dm_package_that_does_not_exist" in str(refused.value)
+
+    archive = make_zip(tmp_path / "needy.zip", [str(module)])
+    ctx.commands.clear()
+    with pytest.raises(deploy.AddonsRefused):
+        deploy.deploy_zip(ctx, local_transport, prod.spec, archive, prod.addons)
+    assert sorted(os.listdir(prod.addons)) == before
+    assert not any(result.argv[0] == "mv" for result in ctx.commands)
+    assert prod.is_active()
+
+
+def test_successful_run_measures_downtime(prod, ssh, ctx, tmp_path):
+    """A successful deployment run (install, PostgreSQL restarted, health,
+    log check) reports the downtime from the stop to healthy and keeps its
+    rollback point."""
+    archive = make_zip(tmp_path / "good.zip", [sample("v1", "dm_sample_good")])
+
+    def log_check(ctx, transport, spec):
+        return check_log(ctx, transport, spec.log_file)
+
+    result = deploy.deployment_run(
+        ctx,
+        ssh,
+        prod.spec,
+        source={"kind": "zip", "path": archive, "addons_path": prod.addons},
+        log_check=log_check,
+    )
+
+    assert result["phase"] == "done"
+    assert result["install"] == ["dm_sample_good"] and result["upgrade"] == []
+    assert result["install_result"]["versions"] == {"dm_sample_good": "18.0.1.0.0"}
+    assert 0 < result["downtime"] < 120
+    assert result["done"] == list(deploy.BEFORE_STOP + deploy.AFTER_STOP)
+    assert result["log_check"]["verdict"] != "fail"
+    point = result["rollback_point"]
+    assert prod.rows(
+        f"SELECT count(*) FROM pg_database WHERE datname = '{point['database']}'",
+        db="postgres",
+    ) == [["1"]]
+    assert prod.module_state("dm_sample_good") == ("installed", "18.0.1.0.0")
+    assert http_status(prod.health_url) == 200
+
+
+def test_without_auto_rollback_a_person_decides(prod, ssh, ctx, tmp_path):
+    """Told not to roll back by itself, a failed install raises
+    RollbackAvailable with JSON-able rollback data and leaves Odoo stopped;
+    the roll back chosen afterwards puts production back, healthy."""
+    archive = make_zip(tmp_path / "broken.zip", [sample("broken", "dm_sample_broken")])
+
+    with pytest.raises(deploy.RollbackAvailable) as failure:
+        deploy.deployment_run(
+            ctx,
+            ssh,
+            prod.spec,
+            source={"kind": "zip", "path": archive, "addons_path": prod.addons},
+            auto_rollback=False,
+        )
+
+    data = json.loads(json.dumps(failure.value.rollback_data()))
+    assert data["step"] == "install"
+    assert data["point"]["database"] == f"{prod.db}_rb_{data['state']['stamp']}"
+    assert data["deployed"]["modules"] == ["dm_sample_broken"]
+    assert "roll back" in str(failure.value)
+    assert not prod.is_active()
+
+    result = deploy.resume_deployment(ctx, ssh, prod.spec, data["state"], "rollback")
+
+    assert result["phase"] == "rolled_back"
+    assert result["rollback"]["health"]["status"] == "HTTP 200"
+    assert not os.path.exists(os.path.join(prod.addons, "dm_sample_broken"))
+    assert prod.module_state("dm_sample_broken")[0] in (None, "uninstalled")
+    assert http_status(prod.health_url) == 200
+
+
+class ManagerDied(BaseException):
+    """Stands for the manager's worker killed in the middle of a run."""
+
+
+def test_run_taken_up_after_the_manager_died(prod, local_transport, tmp_path):
+    """A run whose manager died after the install, Odoo stopped, is finished
+    from its saved state: PostgreSQL restarted, Odoo started and healthy, the
+    downtime counted from the original stop."""
+    archive = make_zip(tmp_path / "good.zip", [sample("v1", "dm_sample_good")])
+    saved = []
+
+    def on_state(state):
+        saved.append(json.loads(json.dumps(state)))
+        if state["phase"] == "restart_database":
+            raise ManagerDied()
+
+    with pytest.raises(ManagerDied):
+        deploy.deployment_run(
+            SimpleContext(str(tmp_path / "first")),
+            local_transport,
+            prod.spec,
+            source={"kind": "zip", "path": archive, "addons_path": prod.addons},
+            on_state=on_state,
+        )
+    assert not prod.is_active()
+    stopped_at = saved[-1]["stopped_at"]
+
+    result = deploy.resume_deployment(
+        SimpleContext(str(tmp_path / "second")), local_transport, prod.spec, saved[-1]
+    )
+
+    assert result["phase"] == "done"
+    assert result["versions"] == {"dm_sample_good": "18.0.1.0.0"}
+    assert result["downtime"] == pytest.approx(
+        result["healthy_at"] - stopped_at, abs=0.01
+    )
+    assert prod.module_state("dm_sample_good") == ("installed", "18.0.1.0.0")
+    assert http_status(prod.health_url) == 200
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "-uhttps://example.com/repo.git",
+        "ext::sh -c touch% /tmp/pwned",
+        "https://user:secret@example.com/repo.git",
+        "relative/path",
+        "https://example.com/repo.git?x=1",
+    ],
+)
+def test_unsafe_repository_urls_are_refused(url):
+    """Option-looking, ext::, password-carrying, relative or query URLs are
+    refused before git ever sees them."""
+    with pytest.raises(deploy.OperationFailed):
+        deploy.validate_repo_url(SimpleContext(), url)
+
+
+def test_refs_and_repository_urls_accepted():
+    """https, ssh, scp-like and local repositories and ordinary refs pass."""
+    ctx = SimpleContext()
+    for url in (
+        "https://github.com/OCA/server-tools.git",
+        "ssh://git@example.com:2222/odoo/custom.git",
+        "git@github.com:OCA/server-tools.git",
+        "/srv/git/custom",
+        "file:///srv/git/custom",
+    ):
+        assert deploy.validate_repo_url(ctx, url) == url
+    for ref in ("18.0", "v1.1", "release/2026-11", "a" * 40):
+        assert deploy.validate_ref(ctx, ref) == ref
+    for ref in ("-b", "a..b", "HEAD~1", "x y"):
+        with pytest.raises(deploy.OperationFailed):
+            deploy.validate_ref(ctx, ref)
+
+
+def test_exception_summary_names_the_cause():
+    """The summary of a chained traceback gives the cause Odoo wrapped."""
+    traceback = """\
+Traceback (most recent call last):
+  File "x.py", line 1, in f
+ValueError: External ID not found in the system: m.missing
+
+The above exception was the direct cause of the following exception:
+
+Traceback (most recent call last):
+  File "convert.py", line 2, in parse
+odoo.tools.convert.ParseError: while parsing data.xml:3
+"""
+    assert deploy.exception_summary(traceback) == (
+        "ValueError: External ID not found in the system: m.missing; raised as "
+        "odoo.tools.convert.ParseError: while parsing data.xml:3"
+    )
