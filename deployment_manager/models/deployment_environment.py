@@ -1,5 +1,6 @@
 # Copyright 2026 deployment_manager contributors
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+import re
 from datetime import timedelta
 
 from odoo import _, api, fields, models
@@ -301,6 +302,7 @@ class DeploymentEnvironment(models.Model):
                 )
 
     @api.constrains(
+        "health_url",
         "extra_paths",
         *COMMAND_FIELDS,
         *PATH_FIELDS,
@@ -340,6 +342,12 @@ class DeploymentEnvironment(models.Model):
             for line in (env.addons_paths or "").splitlines()
             if line.strip()
         ]
+        if env.health_url and not re.fullmatch(
+            r"https?://[^\s/]+(/\S*)?", env.health_url
+        ):
+            raise InvalidInput(
+                "Health check URL", env.health_url, "http:// or https:// only"
+            )
         for line in (env.extra_paths or "").splitlines():
             if line.strip():
                 validate_path(line.strip(), field="External files path")
@@ -364,6 +372,8 @@ class DeploymentEnvironment(models.Model):
             pg_stop_argv=commands["pg_stop_command"],
             pg_start_argv=commands["pg_start_command"],
             pg_restart_argv=commands["pg_restart_command"],
+            health_url=env.health_url or None,
+            work_dir=validate_path(env.host_id.work_dir, field="Work directory"),
         )
 
     def _secrets(self):

@@ -57,6 +57,7 @@ KINDS = [
     ("log_check", "Log check"),
     ("deployment_run", "Deployment"),
     ("rollback", "Rollback"),
+    ("deployment_resume", "Deployment (decision)"),
 ]
 DECISIONS = [
     ("pending", "Waiting for a decision"),
@@ -109,6 +110,11 @@ class DeploymentOperation(models.Model):
     )
     rollback_data = fields.Json(
         readonly=True, help="The rollback point of a deployment."
+    )
+    deployment_state = fields.Json(
+        readonly=True,
+        help="Where a deployment stands, saved at each step: a worker taking it up "
+        "again after a restart goes on from there.",
     )
     decision = fields.Selection(
         DECISIONS,
@@ -594,7 +600,7 @@ class DeploymentOperation(models.Model):
             if not self.env.cr.fetchone()[0]:
                 continue  # its worker is alive, only slow to beat
             operation._release()
-            if operation.command_ids.filtered(
+            if operation.deployment_state or operation.command_ids.filtered(
                 lambda c: c.detached and c.detached_state == "running"
             ):
                 operation._in_requester_language()._resume()
@@ -801,39 +807,88 @@ class DeploymentOperation(models.Model):
     def _run_deployment_run(self, journal):
         environment = self.environment_id
         spec = environment._spec()
-        transport = journal.transport()
         params = self.params or {}
         source = dict(params.get("source") or {})
         with contextlib.ExitStack() as stack:
             if source.get("kind") == "zip":
                 source["path"] = stack.enter_context(self._attachment_file(source))
-            backup = self._deployment_backup if params.get("backup") else None
-            log_check = self._deployment_log_check if params.get("log_check") else None
-            try:
-                result = ops.deployment_run(
+            hooks = self._deployment_hooks(journal, spec, params)
+            if self.deployment_state:
+                # Taken up after the previous worker died: go on from its state.
+                return self._deployment_call(
+                    ops.resume_deployment,
                     journal,
-                    transport,
                     spec,
-                    source=source,
-                    install=params.get("install") or (),
-                    upgrade=params.get("upgrade") or (),
-                    backup=(lambda: backup(journal, spec)) if backup else None,
-                    log_check=(lambda: log_check(journal, spec)) if log_check else None,
-                    auto_rollback=environment.rollback_policy == "automatic",
+                    self.deployment_state,
+                    "continue",
+                    log_check=hooks["log_check"],
                 )
-            except ops.RollbackAvailable as failure:
-                # Kept before the failure is recorded, which drops what is not
-                # committed: a manager decides what happens next.
-                self.write(
-                    {
-                        "rollback_data": _jsonable(failure.rollback_data()),
-                        "decision": "pending",
-                    }
-                )
-                self._commit()
-                raise
+            return self._deployment_call(
+                ops.deployment_run,
+                journal,
+                spec,
+                source=source,
+                install=params.get("install") or (),
+                upgrade=params.get("upgrade") or (),
+                backup=hooks["backup"],
+                log_check=hooks["log_check"],
+                auto_rollback=environment.rollback_policy == "automatic",
+                restart_database=not self._shares_manager_database(spec),
+            )
+
+    def _deployment_hooks(self, journal, spec, params):
+        backup = params.get("backup")
+        log_check = params.get("log_check", True)
+        return {
+            "backup": (lambda: self._deployment_backup(journal, spec))
+            if backup
+            else None,
+            "log_check": (
+                (lambda: self._deployment_log_check(journal, spec))
+                if log_check
+                else None
+            ),
+        }
+
+    def _deployment_call(self, function, journal, spec, *args, **kwargs):
+        """Run a deployment function of the ops layer, saving its state at each step."""
+
+        def save_state(state):
+            self.deployment_state = _jsonable(state)
+            self._commit()
+
+        try:
+            result = function(
+                journal, journal.transport(), spec, *args, on_state=save_state, **kwargs
+            )
+        except ops.RollbackAvailable as failure:
+            # Kept before the failure is recorded (which drops what is not
+            # committed): a manager decides what happens next.
+            self.write(
+                {
+                    "rollback_data": _jsonable(failure.rollback_data()),
+                    "decision": "pending",
+                }
+            )
+            self._commit()
+            raise
         self.downtime = result.get("downtime") or 0.0
         return result
+
+    def _shares_manager_database(self, spec):
+        """Whether the environment's PostgreSQL is the manager's own cluster.
+
+        Restarting it (J4) would cut the manager's own connection in the middle
+        of the deployment, so the restart is skipped and the notes say so.
+        """
+        from odoo.tools import config
+
+        if self.host_id.kind != "local":
+            return False
+        manager_port = int(config.get("db_port") or 5432)
+        local_names = (None, "localhost", "127.0.0.1", config.get("db_host") or None)
+        same_host = (spec.db_host or None) in local_names
+        return same_host and int(spec.db_port or 5432) == manager_port
 
     @contextlib.contextmanager
     def _attachment_file(self, source):
@@ -877,14 +932,26 @@ class DeploymentOperation(models.Model):
         return result.get("verdict")
 
     def _run_rollback(self, journal):
-        failed = self.params and self.browse(self.params.get("operation_id"))
-        data = (failed and failed.rollback_data) or {}
-        return ops.rollback(
+        return self._resume_failed(journal, "rollback")
+
+    def _run_deployment_resume(self, journal):
+        params = self.params or {}
+        return self._resume_failed(journal, params.get("action"), params.get("reason"))
+
+    def _resume_failed(self, journal, action, reason=None):
+        """Guided failure: go on from where the failed deployment stopped."""
+        failed = self.browse((self.params or {}).get("operation_id"))
+        data = failed.rollback_data or {}
+        spec = self.environment_id._spec()
+        hooks = self._deployment_hooks(journal, spec, failed.params or {})
+        return self._deployment_call(
+            ops.resume_deployment,
             journal,
-            journal.transport(),
-            self.environment_id._spec(),
-            data.get("point"),
-            data.get("deployed"),
+            spec,
+            self.deployment_state or data.get("state"),
+            "continue" if self.deployment_state else action,
+            reason=reason,
+            log_check=hooks["log_check"],
         )
 
     def _check_decision(self):
@@ -918,10 +985,12 @@ class DeploymentOperation(models.Model):
         return action
 
     def action_retry(self):
-        """Guided failure: run the same deployment again."""
+        """Guided failure: run the failed step again, then go on."""
         self._check_decision()
         action = self._request(
-            "deployment_run", environment=self.environment_id, params=self.params
+            "deployment_resume",
+            environment=self.environment_id,
+            params={"operation_id": self.id, "action": "retry"},
         )
         self._decide("retried", follow_up=self.browse(action["res_id"]))
         return action
@@ -939,7 +1008,12 @@ class DeploymentOperation(models.Model):
 
     def _decide_ignore(self, reason):
         self._check_decision()
-        self._decide("ignored", reason=reason)
+        action = self._request(
+            "deployment_resume",
+            environment=self.environment_id,
+            params={"operation_id": self.id, "action": "ignore", "reason": reason},
+        )
+        self._decide("ignored", reason=reason, follow_up=self.browse(action["res_id"]))
         self._target().message_post(
             body=_(
                 "The failure of %(name)s was ignored by %(user)s: %(reason)s",
@@ -949,7 +1023,7 @@ class DeploymentOperation(models.Model):
             ),
             subtype_xmlid="deployment_manager.mt_operation_failed",
         )
-        return True
+        return action
 
     def _apply_result(self, result):
         """Write what the operation found on its target; return a one-line summary."""
@@ -1016,14 +1090,16 @@ class DeploymentOperation(models.Model):
             return _("Backup %s deleted from the host.", self.backup_id.name)
         if self.kind == "log_check":
             return environment._apply_log_check(result, self)
-        if self.kind == "deployment_run":
+        if self.kind in ("deployment_run", "deployment_resume") and not result.get(
+            "rolled_back"
+        ):
             versions = result.get("versions") or {}
             return _(
                 "Deployed %(modules)s; downtime %(downtime)s s.",
                 modules=", ".join(f"{m} {v}" for m, v in versions.items()) or "-",
                 downtime=round(result.get("downtime") or 0, 1),
             )
-        if self.kind == "rollback":
+        if self.kind in ("rollback", "deployment_resume"):
             return _("Rolled back to the rollback point; the environment is healthy.")
         return ""
 
@@ -1047,6 +1123,7 @@ class DeploymentOperation(models.Model):
             "log_check",
             "deployment_run",
             "rollback",
+            "deployment_resume",
         ):
             pass  # the environment itself is as it was
         elif self.environment_id:
@@ -1100,11 +1177,16 @@ class OperationJournal(OperationContext):
                     "started_at": fields.Datetime.now(),
                 }
             )
-        self._open_step = step
+        outer_step, self._open_step = self._open_step, step
         self.operation._commit()
-        yield step
+        try:
+            yield step
+        except BaseException:
+            step.write({"state": "failed", "finished_at": fields.Datetime.now()})
+            self._open_step = outer_step
+            raise
         step.write({"state": "done", "finished_at": fields.Datetime.now()})
-        self._open_step = None
+        self._open_step = outer_step
         self.beat(force=True)
 
     def fail_open_step(self):

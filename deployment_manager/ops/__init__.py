@@ -22,3 +22,20 @@ from .logcheck import (
 )
 from .backup import backup_bundle, remove_bundle, verify_bundle
 from .restore import restore_bundle
+from .deploy import (
+    AddonsRefused,
+    DeploymentFailed,
+    InstallFailed,
+    RollbackAvailable,
+    check_addons,
+    deploy_git,
+    deploy_zip,
+    deployment_run,
+    drop_rollback_point,
+    install_upgrade,
+    resume_deployment,
+    rollback,
+    rollback_point,
+    undeploy,
+    wait_healthy,
+)

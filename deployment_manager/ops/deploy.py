@@ -27,6 +27,7 @@ step repeated after a restart finds what the first attempt did.
 """
 
 import ast
+import contextlib
 import copy
 import inspect
 import json
@@ -439,11 +440,12 @@ def environment_python(ctx, transport, spec):
         first = result.stdout.text().split("\n", 1)[0] if result.ok else ""
         if first.startswith("#!"):
             words = first[2:].split()
-            if words and posixpath.basename(words[0]).startswith("python"):
+            interpreter = words[0] if words else ""
+            if posixpath.basename(interpreter).startswith("python"):
                 try:
-                    return [validate_path(words[0], field="python")]
+                    return [validate_path(interpreter, field="python")]
                 except InvalidInput:
-                    pass
+                    return spec.python_command()
     return spec.python_command()
 
 
@@ -460,7 +462,7 @@ class _DirSource:
     def describe(self, name):
         return f"{self.path}/{name}"
 
-    def read(self, name):
+    def manifest(self, name):
         result = self.ctx.run(
             self.transport,
             ["cat", "--", f"{self.path}/{name}/__manifest__.py"],
@@ -481,7 +483,7 @@ class _GitSource:
     def describe(self, name):
         return f"{self.path}/{name} @ {self.commit[:12]}"
 
-    def read(self, name):
+    def manifest(self, name):
         result = self.ctx.run(
             self.transport,
             ["git", "-C", self.path, "show", f"{self.commit}:{name}/__manifest__.py"],
@@ -566,7 +568,7 @@ def _check_manifest(ctx, name, source, states):
         "_bin": [],
     }
     own = check["problems"]
-    text = source.read(name)
+    text = source.manifest(name)
     if text is None:
         own.append(
             ctx.text(
@@ -855,6 +857,9 @@ def _prepare_zip(ctx, transport, spec, local_zip, addons_path, modules, stamp, o
     work_dir = _work_dir(ctx, spec)
     remote_zip = f"{work_dir}/deploy-{stamp}.zip"
     incoming = f"{addons_path}/.incoming-{stamp}"
+    source_dir = checked_path(
+        f"{incoming}/{prefix}" if prefix else incoming, "zip's top directory"
+    )
     plan = {
         "kind": "zip",
         "addons_path": addons_path,
@@ -862,6 +867,7 @@ def _prepare_zip(ctx, transport, spec, local_zip, addons_path, modules, stamp, o
         "previous": {},
         "stamp": stamp,
         "incoming": incoming,
+        "source_dir": source_dir,
         "upload": remote_zip,
         "applied": False,
     }
@@ -886,7 +892,6 @@ def _prepare_zip(ctx, transport, spec, local_zip, addons_path, modules, stamp, o
             [*python, "-m", "zipfile", "-e", remote_zip, incoming],
             _("The zip file cannot be extracted on the host: %(reason)s"),
         )
-        plan["source_dir"] = f"{incoming}/{prefix}" if prefix else incoming
         source = _DirSource(ctx, transport, plan["source_dir"], modules)
         plan["checks"] = _check_addons(
             ctx, transport, spec, modules, source, addons_path, options
@@ -1542,9 +1547,18 @@ def check_health_url(ctx, url):
 
 
 def _http_status(url):
-    """(ok, what was seen) for one GET of the URL from the manager."""
+    """(ok, what was seen) for one GET of the URL from the manager.
+
+    A proxy of the manager's environment is used, except for a loopback
+    address (a single-server setup): no proxy would reach that one.
+    """
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host == "localhost" or host == "::1" or host.startswith("127."):
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    else:
+        opener = urllib.request.build_opener()
     try:
-        with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT) as response:
+        with opener.open(url, timeout=HTTP_TIMEOUT) as response:
             return response.status == 200, f"HTTP {response.status}"
     except urllib.error.HTTPError as error:
         return False, f"HTTP {error.code}"
@@ -2761,10 +2775,8 @@ class _Deployment:
             elif phase in AFTER_STOP:
                 raise _fail(self.ctx, _("There is no rollback point to go back to."))
             else:
-                try:
+                with contextlib.suppress(DeploymentFailed):
                     self._abort_before_stop(phase or "precheck", OperationFailed("-"))
-                except DeploymentFailed:
-                    pass
         else:
             state["attempts"]["rollback"] = state["attempts"].get("rollback", 1) + 1
             self._rollback()

@@ -7,6 +7,7 @@ See ``production.py`` for the production; its PostgreSQL cluster (15/dmprod,
 port 5439) is left running for the next run.
 """
 
+import ast
 import glob
 import json
 import os
@@ -34,7 +35,7 @@ from .production import (
 
 def manifest_version(module_dir):
     with open(os.path.join(module_dir, "__manifest__.py")) as handle:
-        return eval(handle.read())["version"]
+        return ast.literal_eval(handle.read())["version"]
 
 
 @pytest.fixture(scope="module")
