@@ -7,6 +7,7 @@ import os
 import shlex
 import tempfile
 
+from odoo.exceptions import AccessError
 from odoo.tests import TransactionCase, tagged
 
 from ..ops.tests.production import (
@@ -85,8 +86,8 @@ class TestDeployment(DeploymentTestMixin, TransactionCase):
         return self.last_operation(environment_id=self.environment.id)
 
     def test_zip_deployment_installs_with_backup_and_measures_downtime(self):
-        """A zip deployed from the form is installed after a verified backup; the server is
-        healthy and the downtime is measured."""
+        """A zip deployed from the form is installed after a verified backup;
+        the server is healthy and the downtime is measured."""
         operation = self.deploy(
             [sample("v1", "dm_sample_good")], "dm_sample_good", True
         )
@@ -105,8 +106,9 @@ class TestDeployment(DeploymentTestMixin, TransactionCase):
         self.assertEqual(http_status(self.prod.health_url), 200)
 
     def test_failed_install_rolls_back_without_losing_data(self):
-        """A module failing to install rolls production back: rows written before the stop
-        stay, nothing is installed, the server is healthy, and the operation says so."""
+        """A module failing to install rolls production back: rows written
+        before the stop stay, nothing is installed, the server is healthy, and
+        the operation says so."""
         self.prod.rows(
             "INSERT INTO res_partner (name, complete_name, active, type) "
             "VALUES ('Written before the stop', 'Written before the stop', true, "
@@ -140,7 +142,7 @@ class TestDeployment(DeploymentTestMixin, TransactionCase):
         failed = self.deploy([sample("broken", "dm_sample_broken")], "dm_sample_broken")
         self.assertEqual(failed.state, "failed")
         self.assertEqual(failed.decision, "pending")
-        with self.assertRaises(Exception):
+        with self.assertRaises(AccessError):
             failed.with_user(self.user).action_rollback()
         failed.with_user(self.manager).action_rollback()
         self.assertEqual(failed.decision, "rolled_back")
