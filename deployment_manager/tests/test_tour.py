@@ -1,11 +1,34 @@
 # Copyright 2026 deployment_manager contributors
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+import os
+import shlex
+import tempfile
 import threading
 
 from odoo import SUPERUSER_ID, api
 from odoo.tests import HttpCase, tagged
 
 from .common import ensure_fixture_environment
+
+
+def _start_worker(case):
+    """The cron worker, as a thread sharing the test's cursor; returns its stop."""
+    stop = threading.Event()
+
+    def worker():
+        while not stop.wait(1.0):
+            with case.registry.cursor() as cr:
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                env["deployment.operation"]._cron_run_operations()
+
+    thread = threading.Thread(target=worker, name="deployment-test-worker", daemon=True)
+    thread.start()
+
+    def halt():
+        stop.set()
+        thread.join(60)
+
+    return halt
 
 
 @tagged("post_install", "-at_install")
@@ -27,28 +50,78 @@ class TestDiscoverTour(HttpCase):
         ):
             defaults.set("deployment.environment", field, value)
 
-        # The cron worker, as a thread sharing the test's cursor.
-        stop = threading.Event()
-
-        def worker():
-            while not stop.wait(1.0):
-                with self.registry.cursor() as cr:
-                    env = api.Environment(cr, SUPERUSER_ID, {})
-                    env["deployment.operation"]._cron_run_operations()
-
-        thread = threading.Thread(
-            target=worker, name="deployment-test-worker", daemon=True
-        )
-        thread.start()
+        stop = _start_worker(self)
         try:
             self.start_tour(
                 "/odoo", "deployment_manager_discover_tour", login="admin", timeout=180
             )
         finally:
-            stop.set()
-            thread.join(30)
+            stop()
         environment = self.env["deployment.environment"].search(
             [("name", "=", "Tour production")]
         )
         self.assertTrue(environment.odoo_version.startswith("18.0"))
         self.assertTrue(environment.module_ids)
+
+
+@tagged("post_install", "-at_install")
+class TestDeploymentTour(HttpCase):
+    def test_run_a_deployment_and_watch_its_steps(self):
+        """In the browser: deploy a module from a git tag into production and watch
+        the run's steps complete."""
+        from ..ops.tests.production import (
+            ensure_cluster,
+            ensure_template,
+            make_git_repo,
+            make_production,
+            remove_production,
+            sample,
+        )
+
+        ensure_cluster()
+        ensure_template()
+        root = tempfile.mkdtemp(prefix="dm_deploy_tour_")
+        prod = make_production(os.path.join(root, "production"))
+        self.addCleanup(remove_production, prod)
+        repo = make_git_repo(
+            os.path.join(root, "repo"), [("v1", [sample("v1", "dm_sample_good")])]
+        )
+        spec = prod.spec
+        host = self.env["deployment.host"].create(
+            {"name": "This server", "kind": "local"}
+        )
+        environment = self.env["deployment.environment"].create(
+            {
+                "name": "Tour production",
+                "environment_type": "production",
+                "host_id": host.id,
+                "odoo_command": shlex.join(spec.odoo_argv),
+                "odoo_config_path": spec.config_path,
+                "db_name": spec.db_name,
+                "db_port": spec.db_port,
+                "data_dir": spec.data_dir,
+                "addons_paths": prod.addons,
+                "log_file": spec.log_file,
+                "backup_dir": spec.backup_dir,
+                "odoo_stop_command": shlex.join(spec.odoo_stop_argv),
+                "odoo_start_command": shlex.join(spec.odoo_start_argv),
+                "odoo_status_command": shlex.join(spec.odoo_status_argv),
+                "pg_restart_command": shlex.join(spec.pg_restart_argv),
+                "pg_status_command": shlex.join(spec.pg_status_argv),
+                "health_url": spec.health_url,
+            }
+        )
+        self.env["ir.default"].set("deployment.run.wizard", "git_url", repo)
+        stop = _start_worker(self)
+        try:
+            self.start_tour(
+                f"/odoo/action-deployment_manager.action_deployment_environment/{environment.id}",
+                "deployment_manager_deploy_tour",
+                login="admin",
+                timeout=300,
+            )
+        finally:
+            stop()
+        self.assertEqual(
+            prod.module_state("dm_sample_good"), ("installed", "18.0.1.0.0")
+        )
