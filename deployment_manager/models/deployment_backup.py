@@ -154,6 +154,16 @@ class DeploymentBackup(models.Model):
             }
         )
 
+    def action_download(self):
+        """Download the bundle as a tar archive streamed from its host (managers)."""
+        self.ensure_one()
+        self._check_usable()
+        return {
+            "type": "ir.actions.act_url",
+            "url": f"/deployment_manager/backup/{self.id}/download",
+            "target": "self",
+        }
+
     def _check_usable(self):
         if self.state in ("running", "deleted"):
             raise UserError(_("Backup %s is not available.", self.name))

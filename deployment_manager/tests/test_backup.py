@@ -1,10 +1,14 @@
 # Copyright 2026 deployment_manager contributors
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
 import hashlib
+import io
+import json
 import os
+import tarfile
 
 from odoo.exceptions import UserError
-from odoo.tests import TransactionCase, tagged
+from odoo.tests import HttpCase, TransactionCase, tagged
+from odoo.tools import mute_logger
 
 from .common import DeploymentTestMixin, drop_databases, make_environment_copy, query
 
@@ -140,3 +144,46 @@ class TestBackupRestore(DeploymentTestMixin, TransactionCase):
         with self.assertRaises(Exception) as caught:
             wizard.action_confirm()
         self.assertIn("Only deployment managers", str(caught.exception))
+
+
+@tagged("post_install", "-at_install")
+class TestBackupDownload(DeploymentTestMixin, HttpCase):
+    """Downloading a bundle through the manager."""
+
+    def test_manager_downloads_the_bundle_as_a_tar(self):
+        """A manager downloads the bundle, streamed from its host; a user may not."""
+        self._setup_users()
+        name = "dm_download_production"
+        fixture = make_environment_copy(name)
+        self.addCleanup(drop_databases, name)
+        host = self.env["deployment.host"].create({"name": "Local", "kind": "local"})
+        environment = self.env["deployment.environment"].create(
+            {
+                "name": "Development",
+                "environment_type": "development",
+                "host_id": host.id,
+                "odoo_command": fixture["odoo_command"],
+                "odoo_config_path": fixture["config_path"],
+                "db_name": name,
+                "data_dir": fixture["data_dir"],
+                "backup_dir": fixture["backup_dir"],
+            }
+        )
+        environment.with_user(self.manager).action_backup()
+        self.run_queue()
+        backup = environment.backup_ids
+        self.assertEqual(backup.state, "verified", backup.verification_message)
+        url = f"/deployment_manager/backup/{backup.id}/download"
+
+        self.authenticate("dm_manager", "dm_manager")
+        response = self.url_open(url)
+        self.assertEqual(response.status_code, 200)
+        with tarfile.open(fileobj=io.BytesIO(response.content)) as archive:
+            members = {member.name: member for member in archive.getmembers()}
+            manifest = archive.extractfile(f"{backup.name}/manifest.json").read()
+        self.assertIn(f"{backup.name}/database.dump", members)
+        self.assertEqual(json.loads(manifest)["database"], name)
+
+        self.authenticate("dm_deploy_user", "dm_deploy_user")
+        with mute_logger("odoo.http"):
+            self.assertEqual(self.url_open(url).status_code, 403)
