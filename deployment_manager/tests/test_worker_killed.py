@@ -2,7 +2,9 @@
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
 """A real manager (an Odoo server of its own) killed while an operation runs."""
 
+import base64
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -312,3 +314,123 @@ class TestWorkerKilled(BaseCase):
         self.assertEqual(
             archives, 1, "the archive was re-attached to, not started again"
         )
+
+    def test_upgrade_interrupted_by_a_killed_manager_is_completed_after_restart(self):
+        """A deployment whose manager is killed during the install is taken up again
+        after restart: the install it re-attaches to completes, Odoo is started and
+        healthy, and production is never left half-done."""
+        from ..ops.tests.production import (
+            ensure_cluster,
+            ensure_template,
+            http_status,
+            make_production,
+            make_zip,
+            remove_production,
+            sample,
+        )
+
+        ensure_cluster()
+        ensure_template()
+        prod = make_production(os.path.join(self.workdir, "production"))
+        self.addCleanup(remove_production, prod)
+        spec = prod.spec
+        self._start_server()
+        self.call(
+            "ir.config_parameter",
+            "set_param",
+            "deployment_manager.heartbeat_grace_seconds",
+            "1",
+        )
+        host_id = self.call(
+            "deployment.host",
+            "create",
+            {"name": "Deployment host", "kind": "local", "work_dir": self.workdir},
+        )
+        environment_id = self.call(
+            "deployment.environment",
+            "create",
+            {
+                "name": "Production to deploy",
+                "environment_type": "production",
+                "host_id": host_id,
+                "odoo_command": shlex.join(spec.odoo_argv),
+                "odoo_config_path": spec.config_path,
+                "db_name": spec.db_name,
+                "db_port": spec.db_port,
+                "data_dir": spec.data_dir,
+                "addons_paths": prod.addons,
+                "log_file": spec.log_file,
+                "backup_dir": spec.backup_dir,
+                "odoo_stop_command": shlex.join(spec.odoo_stop_argv),
+                "odoo_start_command": shlex.join(spec.odoo_start_argv),
+                "odoo_status_command": shlex.join(spec.odoo_status_argv),
+                "pg_restart_command": shlex.join(spec.pg_restart_argv),
+                "pg_status_command": shlex.join(spec.pg_status_argv),
+                "health_url": spec.health_url,
+            },
+        )
+        archive = make_zip(
+            os.path.join(self.workdir, "release.zip"), [sample("v1", "dm_sample_good")]
+        )
+        with open(archive, "rb") as handle:
+            data = base64.b64encode(handle.read()).decode()
+        wizard_id = self.call(
+            "deployment.run.wizard",
+            "create",
+            {
+                "environment_id": environment_id,
+                "source_kind": "zip",
+                "zip_file": data,
+                "zip_filename": "release.zip",
+                "addons_path": prod.addons,
+                "install_modules": "dm_sample_good",
+                "take_backup": False,
+            },
+        )
+        action = self.call("deployment.run.wizard", "action_confirm", [wizard_id])
+        operation_id = action["res_id"]
+
+        def installing():
+            return self.call(
+                "deployment.operation.command",
+                "search_count",
+                [
+                    ("operation_id", "=", operation_id),
+                    ("detached_key", "=", "install-upgrade"),
+                    ("detached_state", "=", "running"),
+                ],
+            )
+
+        self.wait_for(installing, 120, "the install never started")
+        self._kill_server()
+        self.assertNotEqual(http_status(prod.health_url), 200, "production is stopped")
+        self._start_server()
+
+        def finished():
+            [operation] = self.call(
+                "deployment.operation",
+                "read",
+                [operation_id],
+                ["state", "attempt", "error_message", "downtime"],
+            )
+            return (
+                operation if operation["state"] not in ("queued", "running") else None
+            )
+
+        operation = self.wait_for(finished, 300, "the deployment was never reconciled")
+        self.assertEqual(operation["state"], "done", operation["error_message"])
+        self.assertEqual(operation["attempt"], 2)
+        self.assertGreater(operation["downtime"], 0)
+        self.assertEqual(
+            prod.module_state("dm_sample_good"), ("installed", "18.0.1.0.0")
+        )
+        self.assertEqual(http_status(prod.health_url), 200)
+        installs = self.call(
+            "deployment.operation.command",
+            "search_count",
+            [
+                ("operation_id", "=", operation_id),
+                ("detached_key", "=", "install-upgrade"),
+            ],
+        )
+        self.assertEqual(installs, 1, "the install was re-attached to, not run twice")

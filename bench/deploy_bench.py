@@ -1,0 +1,330 @@
+"""Benchmark of a deployment's downtime against the same steps done by hand.
+
+Uses the deployment tests' simulated production (see
+``deployment_manager/ops/tests/production.py``): a real Odoo 18 server with
+``base`` installed, on its own PostgreSQL cluster 15/dmprod (port 5439),
+driven by a ``prodctl`` service script. Each measure takes a fresh copy of
+that production (its server started and healthy), then installs the sample
+addon ``dm_sample_good``:
+
+(a) by hand, as an administrator would type it, the module's sources copied
+    into the custom addons directory beforehand (the tool does that before
+    its stop too): ``prodctl stop``, ``odoo -c conf -d db -i dm_sample_good
+    --stop-after-init --no-http``, ``pg_ctlcluster 15 dmprod restart``,
+    ``prodctl start``, then ``/web/health`` fetched every 0.1 s until it
+    answers 200. Downtime: from the stop to healthy.
+(b) ``deployment_run()`` with a ``SimpleContext`` and a ``LocalTransport``,
+    source a zip of dm_sample_good, ``install=["dm_sample_good"]``, no backup,
+    no log check, PostgreSQL restarted: the ``downtime`` it reports (from its
+    stop to healthy) and its total wall time.
+
+Both are repeated ``--repeat`` times, in alternating order, and the medians
+are compared: "tool downtime / by hand". Each production (server, database,
+rollback point, files) is removed after its measure; the cluster and its
+template database are left running for the tests, as the tests leave them.
+Run from the repository root, as root (the cluster's superuser role):
+
+    /opt/odoo-venv/bin/python bench/deploy_bench.py [--repeat 3]
+"""
+
+import argparse
+import contextlib
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import types
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if "deployment_manager" not in sys.modules:
+    # The addon's __init__ imports Odoo; its plain-Python parts do not.
+    package = types.ModuleType("deployment_manager")
+    package.__path__ = [os.path.join(ROOT, "deployment_manager")]
+    sys.modules["deployment_manager"] = package
+
+from deployment_manager.ops.context import SimpleContext
+from deployment_manager.ops.deploy import HEALTH_POLL, LABELS, deployment_run
+from deployment_manager.ops.tests.production import (
+    ODOO,
+    copy_module,
+    ensure_cluster,
+    ensure_template,
+    http_status,
+    make_production,
+    make_zip,
+    remove_production,
+    sample,
+)
+from deployment_manager.remote.local import LocalTransport
+
+MODULE = "dm_sample_good"
+VERSION = "18.0.1.0.0"
+PHASES = (
+    ("stop", "stop Odoo"),
+    ("rollback_point", "rollback point"),
+    ("install", "odoo -i --stop-after-init"),
+    ("restart_database", "restart PostgreSQL"),
+    ("start", "start Odoo"),
+    ("health", "until /web/health is 200"),
+)
+STEP_NAMES = {label: name for name, label in LABELS.items()}
+
+
+class TimedContext(SimpleContext):
+    """SimpleContext that times each phase, and the commands in each."""
+
+    def __init__(self, work_dir):
+        super().__init__(work_dir=work_dir)
+        self.phase = None
+        self.step_times = {}  # phase: seconds
+        self.short = {}  # phase: seconds in commands run and waited for
+        self.detached = []  # (phase, key, wall seconds, command's own seconds)
+
+    @contextlib.contextmanager
+    def step(self, label):
+        outer, self.phase = self.phase, STEP_NAMES.get(label, label)
+        start = time.perf_counter()
+        try:
+            with super().step(label):
+                yield
+        finally:
+            seconds = time.perf_counter() - start
+            self.step_times[self.phase] = self.step_times.get(self.phase, 0) + seconds
+            self.phase = outer
+
+    def run(self, transport, argv, keep_output=True, **kwargs):
+        start = time.perf_counter()
+        try:
+            return super().run(transport, argv, keep_output=keep_output, **kwargs)
+        finally:
+            seconds = time.perf_counter() - start
+            self.short[self.phase] = self.short.get(self.phase, 0) + seconds
+
+    def run_detached(self, transport, argv, key, **kwargs):
+        before = (
+            set(os.listdir(self.work_dir)) if os.path.isdir(self.work_dir) else set()
+        )
+        start = time.perf_counter()
+        status = super().run_detached(transport, argv, key, **kwargs)
+        wall = time.perf_counter() - start
+        own = None
+        for name in set(os.listdir(self.work_dir)) - before:
+            # The runner writes pgid when the command starts and exit_code
+            # when it ends: their mtimes give the command's own duration.
+            run_dir = os.path.join(self.work_dir, name)
+            with contextlib.suppress(OSError):
+                own = os.path.getmtime(f"{run_dir}/exit_code") - os.path.getmtime(
+                    f"{run_dir}/pgid"
+                )
+        self.detached.append((self.phase, key, wall, own))
+        return status
+
+
+def check_installed(prod, what):
+    state = prod.module_state(MODULE)
+    if state != ("installed", VERSION) or http_status(prod.health_url) != 200:
+        raise RuntimeError(f"{what}: {MODULE} is {state}, or the server is unhealthy")
+
+
+def by_hand(prod, poll, timeout):
+    """(a): {"downtime", "phases": {phase: seconds}}."""
+    copy_module(sample("v1", MODULE), prod.addons)
+    spec = prod.spec
+    commands = [
+        ("stop", spec.odoo_stop_argv),
+        (
+            "install",
+            [ODOO, "-c", prod.config, "-d", prod.db, "-i", MODULE]
+            + ["--stop-after-init", "--no-http"],
+        ),
+        ("restart_database", spec.pg_restart_argv),
+        ("start", spec.odoo_start_argv),
+    ]
+    phases = {}
+    begin = mark = time.perf_counter()
+    for name, argv in commands:
+        result = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if result.returncode:
+            raise RuntimeError(f"{argv} failed: {result.stderr.strip()[-2000:]}")
+        now = time.perf_counter()
+        phases[name], mark = now - mark, now
+    deadline = mark + timeout
+    while http_status(spec.health_url) != 200:
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"not healthy within {timeout} s")
+        time.sleep(poll)
+    end = time.perf_counter()
+    phases["health"] = end - mark
+    check_installed(prod, "by hand")
+    return {"downtime": end - begin, "phases": phases}
+
+
+def with_tool(prod, archive, timeout):
+    """(b): {"downtime", "wall", "phases", "command", "poll", "other"}."""
+    ctx = TimedContext(os.path.join(prod.root, "runs"))
+    start = time.perf_counter()
+    with LocalTransport() as transport:
+        state = deployment_run(
+            ctx,
+            transport,
+            prod.spec,
+            source={"kind": "zip", "path": archive, "addons_path": prod.addons},
+            install=[MODULE],
+            backup=None,
+            log_check=None,
+            auto_rollback=True,
+            restart_database=True,
+            health_timeout=timeout,
+        )
+    wall = time.perf_counter() - start
+    if state["phase"] != "done":
+        raise RuntimeError(f"the deployment ended in phase {state['phase']}")
+    check_installed(prod, "tool")
+    own, poll = {}, {}
+    for phase, _key, seconds, command in ctx.detached:
+        if command is not None:
+            own[phase] = own.get(phase, 0) + command
+            poll[phase] = poll.get(phase, 0) + seconds - command
+    return {
+        "downtime": state["downtime"],
+        "wall": wall,
+        "phases": ctx.step_times,
+        "command": own,
+        "poll": poll,
+        "other": ctx.short,
+        "commands": len(ctx.commands),
+    }
+
+
+def measure(kind, root, archive, args):
+    prod = make_production(root)
+    try:
+        if kind == "hand":
+            return by_hand(prod, args.hand_poll, args.timeout)
+        return with_tool(prod, archive, args.timeout)
+    finally:
+        remove_production(prod)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def median(runs, *keys):
+    values = []
+    for run in runs:
+        value = run
+        for key in keys:
+            value = value.get(key, 0) if isinstance(value, dict) else 0
+        values.append(value or 0)
+    return statistics.median(values)
+
+
+def report(hand, tool):
+    version = subprocess.run(
+        [ODOO, "--version"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    print(f"{len(hand)} runs each, medians; {os.cpu_count()} CPUs; {version}")
+    print(
+        f"  {'phase':<26} {'by hand':>8} {'tool':>8} {'tool-hand':>9}   "
+        "tool: command / launch+poll / other commands"
+    )
+    for name, label in PHASES:
+        by, to = median(hand, "phases", name), median(tool, "phases", name)
+        parts = [median(tool, key, name) for key in ("command", "poll", "other")]
+        detail = " / ".join(f"{part:5.2f}" for part in parts)
+        print(f"  {label:<26} {by:8.2f} {to:8.2f} {to - by:+9.2f}   {detail}")
+    down_hand, down_tool = median(hand, "downtime"), median(tool, "downtime")
+    print(
+        f"  {'downtime':<26} {down_hand:8.2f} {down_tool:8.2f} "
+        f"{down_tool - down_hand:+9.2f}"
+    )
+    before = median(tool, "phases", "precheck") + median(tool, "phases", "deploy")
+    print(
+        f"tool total wall time {median(tool, 'wall'):.2f} s (precheck and deploy, "
+        f"before the stop: {before:.2f} s; {median(tool, 'commands'):.0f} commands)"
+    )
+    print(f"downtime by hand: {down_hand:.2f} s, tool: {down_tool:.2f} s")
+    print(f"tool downtime / by hand: {down_tool / down_hand:.2f}x")
+    point = median(tool, "phases", "rollback_point")
+    others = [name for name, _label in PHASES if name != "rollback_point"]
+    polls = statistics.median(
+        sum(run["poll"].get(name, 0) for name in others) for run in tool
+    )
+    reads = statistics.median(
+        sum(run["other"].get(name, 0) for name in others) for run in tool
+    )
+    commands = ("stop", "install", "restart_database", "start")
+    own_tool = statistics.median(
+        sum(run["command"].get(name, 0) for name in commands) for run in tool
+    )
+    own_hand = statistics.median(
+        sum(run["phases"][name] for name in commands) for run in hand
+    )
+    health = median(tool, "phases", "health") - median(hand, "phases", "health")
+    print("where the difference comes from (medians, seconds):")
+    print(f"  {point:+6.2f} rollback point taken while stopped (database + filestore)")
+    print(
+        f"  {polls:+6.2f} detached commands: launch, and their end seen at the "
+        f"next poll (every {HEALTH_POLL:.0f} s)"
+    )
+    print(
+        f"  {reads:+6.2f} verification reads (install log, module states, pg_isready)"
+    )
+    print(
+        f"  {own_tool - own_hand:+6.2f} the four commands themselves "
+        f"(tool {own_tool:.2f}, by hand {own_hand:.2f})"
+    )
+    print(
+        f"  {health:+6.2f} health: fetched every {HEALTH_POLL:.0f} s, not every "
+        "0.1 s, but Odoo loads during the start command's poll wait"
+    )
+    print("per run (downtime by hand / tool, tool wall time):")
+    for index, (one, two) in enumerate(zip(hand, tool, strict=True), 1):
+        print(
+            f"  {index}: {one['downtime']:6.2f} s / {two['downtime']:6.2f} s, "
+            f"{two['wall']:6.2f} s"
+        )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each")
+    parser.add_argument(
+        "--hand-poll",
+        type=float,
+        default=0.1,
+        help="seconds between health fetches by hand",
+    )
+    parser.add_argument(
+        "--timeout", type=int, default=120, help="seconds to wait for health"
+    )
+    parser.add_argument("--dir", default=None, help="where to write the files")
+    args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+
+    print("preparing the production cluster and template...", flush=True)
+    ensure_cluster()
+    ensure_template()
+    work = tempfile.mkdtemp(prefix="deploy-bench-", dir=args.dir)
+    hand, tool = [], []
+    try:
+        archive = make_zip(f"{work}/{MODULE}.zip", [sample("v1", MODULE)])
+        for index in range(args.repeat):
+            order = ("hand", "tool") if index % 2 == 0 else ("tool", "hand")
+            for kind in order:
+                run = measure(kind, f"{work}/{kind}-{index}", archive, args)
+                (hand if kind == "hand" else tool).append(run)
+                print(
+                    f"run {index + 1} {kind}: downtime {run['downtime']:.2f} s",
+                    flush=True,
+                )
+        report(hand, tool)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
