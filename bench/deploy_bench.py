@@ -22,7 +22,9 @@ Both are repeated ``--repeat`` times, in alternating order, and the medians
 are compared: "tool downtime / by hand". Each production (server, database,
 rollback point, files) is removed after its measure; the cluster and its
 template database are left running for the tests, as the tests leave them.
-Run from the repository root, as root (the cluster's superuser role):
+The measures restart that cluster: before each one, the script waits until
+no other session or database is on it (``--wait`` seconds at most). Run
+from the repository root, as root (the cluster's superuser role):
 
     /opt/odoo-venv/bin/python bench/deploy_bench.py [--repeat 3]
 """
@@ -48,13 +50,17 @@ if "deployment_manager" not in sys.modules:
 from deployment_manager.ops.context import SimpleContext
 from deployment_manager.ops.deploy import HEALTH_POLL, LABELS, deployment_run
 from deployment_manager.ops.tests.production import (
+    CLUSTER,
     ODOO,
+    PORT,
+    TEMPLATE,
     copy_module,
     ensure_cluster,
     ensure_template,
     http_status,
     make_production,
     make_zip,
+    psql,
     remove_production,
     sample,
 )
@@ -199,15 +205,84 @@ def with_tool(prod, archive, timeout):
     }
 
 
+def others_on_cluster():
+    """What others have on the cluster: their client sessions and their
+    databases (another run's production), or None if it cannot be reached."""
+    try:
+        sessions = psql(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = "
+            "'client backend' AND pid <> pg_backend_pid()",
+        )
+        databases = psql(
+            "postgres",
+            "SELECT datname FROM pg_database WHERE datname NOT IN "
+            f"('postgres', 'template0', 'template1', '{TEMPLATE}') ORDER BY 1",
+        )
+    except subprocess.CalledProcessError:
+        return None
+    return int(sessions[0][0]), [row[0] for row in databases]
+
+
+def wait_quiet(timeout):
+    """Wait until nobody else uses the cluster for 3 s in a row: the measures
+    restart it, which would cut another run's connections, and another run's
+    restarts or load would spoil the figures."""
+    deadline = time.monotonic() + timeout
+    quiet_since = None
+    said = False
+    while True:
+        others = others_on_cluster()
+        now = time.monotonic()
+        if others == (0, []):
+            quiet_since = quiet_since or now
+            if now - quiet_since >= 3:
+                return
+        else:
+            quiet_since = None
+            what = (
+                f"{others[0]} sessions, databases {', '.join(others[1]) or '-'}"
+                if others
+                else "unreachable"
+            )
+            if now > deadline:
+                raise SystemExit(
+                    f"the cluster {CLUSTER} (port {PORT}) is still in use ({what}): "
+                    "run the benchmark when it is free, or drop what a crashed "
+                    "run left there"
+                )
+            if not said:
+                print(
+                    f"waiting for the cluster {CLUSTER} to be free ({what})...",
+                    flush=True,
+                )
+                said = True
+        time.sleep(0.5)
+
+
+def cleanup(prod, root):
+    """Stop the server, drop the database and its copies; remove the files."""
+    for attempt in range(3):
+        try:
+            ensure_cluster()  # up again, should a restart be under way
+            remove_production(prod)
+            break
+        except subprocess.CalledProcessError:
+            if attempt == 2:
+                raise
+            time.sleep(2)
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def measure(kind, root, archive, args):
+    wait_quiet(args.wait)
     prod = make_production(root)
     try:
         if kind == "hand":
             return by_hand(prod, args.hand_poll, args.timeout)
         return with_tool(prod, archive, args.timeout)
     finally:
-        remove_production(prod)
-        shutil.rmtree(root, ignore_errors=True)
+        cleanup(prod, root)
 
 
 def median(runs, *keys):
@@ -298,6 +373,12 @@ def main():
     )
     parser.add_argument(
         "--timeout", type=int, default=120, help="seconds to wait for health"
+    )
+    parser.add_argument(
+        "--wait",
+        type=int,
+        default=600,
+        help="seconds to wait for others to leave the cluster",
     )
     parser.add_argument("--dir", default=None, help="where to write the files")
     args = parser.parse_args()
