@@ -52,7 +52,6 @@ class DeploymentBackup(models.Model):
     verified_at = fields.Datetime(readonly=True)
     verification_message = fields.Text(readonly=True)
     keep = fields.Boolean(
-        string="Keep",
         help="Never deleted by the retention rules: a deployment refers to it, "
         "or an administrator chose to keep it.",
     )

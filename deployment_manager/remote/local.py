@@ -43,7 +43,7 @@ class _LocalProcess(_Process):
         self._closed = threading.Event()
 
     def _read(self, stream, n):
-        try:
+        with contextlib.suppress(OSError, ValueError):
             fd = stream.fileno()
             # select with a short timeout so close() can stop a reader even
             # when a process outside the group keeps the pipe open.
@@ -54,8 +54,6 @@ class _LocalProcess(_Process):
                     if data:
                         return data
                     break
-        except (OSError, ValueError):
-            pass
         stream.close()
         return b""
 
@@ -75,10 +73,8 @@ class _LocalProcess(_Process):
             raise BrokenPipeError("the command's standard input is closed") from None
 
     def close_stdin(self):
-        try:
+        with contextlib.suppress(OSError):
             self._popen.stdin.close()
-        except OSError:
-            pass
 
     def wait_exit(self, timeout):
         try:
@@ -91,10 +87,8 @@ class _LocalProcess(_Process):
         return self._popen.poll()
 
     def signal_group(self, name):
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pgid, getattr(signal, f"SIG{name}"))
-        except (ProcessLookupError, PermissionError):
-            pass
 
     def group_alive(self):
         self._popen.poll()

@@ -2,6 +2,7 @@
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import io
 import os
@@ -266,10 +267,9 @@ class _SshProcess(_Process):
             ) from exc
         self._read_pgid()
         block = "".join(f"{name}={value}\n" for name, value in env.items()) + "\n"
-        try:
+        # the command already ended (e.g. sudo refused); see its result
+        with contextlib.suppress(OSError):
             self._chan.sendall(block.encode())
-        except OSError:
-            pass  # the command already ended (e.g. sudo refused); see its result
 
     def _read_pgid(self):
         chan = self._chan
@@ -320,10 +320,8 @@ class _SshProcess(_Process):
             raise BrokenPipeError("the command's standard input is closed") from None
 
     def close_stdin(self):
-        try:
+        with contextlib.suppress(OSError, EOFError):
             self._chan.shutdown_write()
-        except (OSError, EOFError):
-            pass
 
     def wait_exit(self, timeout):
         # Also set when the channel closes without a status (link lost).
@@ -560,10 +558,8 @@ class SshTransport(Transport):
 
 
 def _sftp_remove(sftp, path):
-    try:
+    with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
         sftp.remove(path)
-    except (OSError, EOFError, paramiko.SSHException):
-        pass
 
 
 class _HashingReader:
@@ -571,7 +567,7 @@ class _HashingReader:
         self._raw = raw
         self._digest = hashlib.sha256()
 
-    def read(self, n=-1):
+    def read(self, n=-1):  # pylint: disable=method-required-super  # not an Odoo model
         data = self._raw.read(n)
         self._digest.update(data)
         return data
@@ -585,7 +581,7 @@ class _HashingWriter:
         self._raw = raw
         self._digest = hashlib.sha256()
 
-    def write(self, data):
+    def write(self, data):  # pylint: disable=method-required-super  # not an Odoo model
         self._digest.update(data)
         return self._raw.write(data)
 

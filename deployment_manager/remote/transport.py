@@ -4,6 +4,7 @@ timeouts, cancellation, heartbeats and process-group kills.
 """
 
 import abc
+import contextlib
 import hashlib
 import os
 import re
@@ -52,11 +53,10 @@ def group_has_live_members(pgid):
     except OSError:
         # No procfs: fall back to kill -0, zombies included.
         try:
-            os.killpg(pgid, 0)
+            with contextlib.suppress(PermissionError):
+                os.killpg(pgid, 0)
         except ProcessLookupError:
             return False
-        except PermissionError:
-            pass
         return True
     for name in entries:
         if not name.isdigit():
@@ -168,21 +168,18 @@ class _Execution:
         def loop():
             view = memoryview(data)
             try:
-                for offset in range(0, len(view), READ_CHUNK):
-                    self.proc.write_stdin(bytes(view[offset : offset + READ_CHUNK]))
-            except (OSError, EOFError, ValueError, ConnectionLost):
                 # The command stopped reading; its exit status says why.
-                pass
+                with contextlib.suppress(OSError, EOFError, ValueError, ConnectionLost):
+                    for offset in range(0, len(view), READ_CHUNK):
+                        self.proc.write_stdin(bytes(view[offset : offset + READ_CHUNK]))
             finally:
                 self._close_stdin_quietly()
 
         threading.Thread(target=loop, name="dm-stdin", daemon=True).start()
 
     def _close_stdin_quietly(self):
-        try:
+        with contextlib.suppress(OSError, EOFError, ValueError, ConnectionLost):
             self.proc.close_stdin()
-        except (OSError, EOFError, ValueError, ConnectionLost):
-            pass
 
     def readers_done(self):
         return not any(t.is_alive() for t in self._threads)
@@ -233,7 +230,7 @@ class _StdinStream:
     def writable(self):
         return True
 
-    def write(self, data):
+    def write(self, data):  # pylint: disable=method-required-super  # not an Odoo model
         self._proc.write_stdin(bytes(data))
         return len(data)
 
@@ -526,11 +523,11 @@ class Transport(abc.ABC):
         with open(local_path, "rb") as source:
             cmd = self.start(["sh", "-c", 'cat > "$1"', "sh", tmp_path])
             try:
-                while chunk := source.read(FILE_CHUNK):
-                    digest.update(chunk)
-                    cmd.stdin.write(chunk)
-            except BrokenPipeError:
-                pass  # the result below carries the reason
+                # the result below carries the reason
+                with contextlib.suppress(BrokenPipeError):
+                    while chunk := source.read(FILE_CHUNK):
+                        digest.update(chunk)
+                        cmd.stdin.write(chunk)
             except BaseException:
                 cmd.kill()
                 cmd.wait()
@@ -584,10 +581,8 @@ def _open_new(path, mode=0o600):
 
 
 def _remove_quietly(path):
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def file_sha256(path):

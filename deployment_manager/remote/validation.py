@@ -8,6 +8,7 @@ newline splitting a log line) and they give the administrator an early, clear
 error instead of a confusing remote failure.
 """
 
+import contextlib
 import ipaddress
 import posixpath
 import re
@@ -100,11 +101,8 @@ def validate_hostname(host, field="hostname"):
     _require_str(host, field)
     if host.startswith("-"):
         raise InvalidInput(field, host, "it must not start with '-'")
-    try:
+    with contextlib.suppress(ValueError):
         ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
         return host
     name = host.removesuffix(".")
     if len(name) > 253 or not all(

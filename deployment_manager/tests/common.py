@@ -9,6 +9,7 @@ import sys
 import tempfile
 
 import psycopg2
+import psycopg2.sql
 
 from odoo.tests import new_test_user
 from odoo.tools import config
@@ -190,7 +191,12 @@ def make_environment_copy(name):
     connection.autocommit = True
     try:
         with connection.cursor() as cr:
-            cr.execute(f'CREATE DATABASE "{name}" TEMPLATE "{fixture["db_name"]}"')
+            cr.execute(
+                psycopg2.sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    psycopg2.sql.Identifier(name),
+                    psycopg2.sql.Identifier(fixture["db_name"]),
+                )
+            )
     finally:
         connection.close()
     return dict(
@@ -214,7 +220,11 @@ def drop_databases(prefix):
                 (prefix, prefix.replace("_", "\\_") + "\\_%"),
             )
             for (name,) in cr.fetchall():
-                cr.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+                cr.execute(
+                    psycopg2.sql.SQL("DROP DATABASE {} WITH (FORCE)").format(
+                        psycopg2.sql.Identifier(name)
+                    )
+                )
     finally:
         connection.close()
 

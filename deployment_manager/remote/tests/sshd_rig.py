@@ -6,6 +6,7 @@ listens on a free port of its own 127.0.0.x address. Needs root (sshd's
 privilege separation) and /usr/sbin/sshd.
 """
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -37,12 +38,10 @@ def _children(pid):
         except psutil.NoSuchProcess:
             return []
     found = []
-    try:
+    with contextlib.suppress(OSError):
         for task in os.listdir(f"/proc/{pid}/task"):
             with open(f"/proc/{pid}/task/{task}/children") as handle:
                 found.extend(int(p) for p in handle.read().split())
-    except OSError:
-        pass
     return found
 
 
@@ -151,10 +150,8 @@ class SshdHost:
                 victims.append(pid)
                 pending.extend(_children(pid))
         for pid in victims:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
     # -- internals ---------------------------------------------------------
 

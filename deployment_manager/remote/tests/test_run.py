@@ -1,6 +1,7 @@
 """Running commands on both transports: output, exit codes, timeouts,
 cancellation and dropped links."""
 
+import contextlib
 import itertools
 import os
 import random
@@ -44,11 +45,11 @@ def _command_lines():
     lines = []
     for pid in os.listdir("/proc"):
         if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                    lines.append(handle.read())
-            except OSError:
-                pass
+            with (
+                contextlib.suppress(OSError),
+                open(f"/proc/{pid}/cmdline", "rb") as handle,
+            ):
+                lines.append(handle.read())
     return lines
 
 
