@@ -119,6 +119,8 @@ dm_ensure_system_packages() {
     _dm_need openssh-client command -v ssh-keygen
     _dm_need chromium dm_have_browser
     _dm_need gettext command -v msgfmt
+    _dm_need rsync command -v rsync
+    _dm_need git command -v git
     unset -f _dm_need
     [ "${#missing[@]}" -eq 0 ] && return 0
     dm_say "installing system packages: ${missing[*]}"

@@ -151,6 +151,26 @@ class DeploymentEnvironment(models.Model):
         default="automatic",
         required=True,
     )
+    keep_previous_database = fields.Boolean(
+        string="Keep the previous copy",
+        default=True,
+        help="A replication keeps the database it replaces, as <db>_before_<time>.",
+    )
+    neutralization_rules = fields.Text(
+        help="This environment's own neutralization, after Odoo's: one SQL statement "
+        "per line, e.g. UPDATE fetchmail_server SET active = false",
+    )
+    last_replication_at = fields.Datetime(readonly=True, copy=False)
+    last_replication_bytes = fields.Float(readonly=True, copy=False, digits=(20, 0))
+    replication_state = fields.Selection(
+        [
+            ("neutralized", "Replicated and neutralized"),
+            ("standby", "Replicated, in standby"),
+            ("failed", "Last replication failed"),
+        ],
+        readonly=True,
+        copy=False,
+    )
     backup_ids = fields.One2many("deployment.backup", "environment_id")
     backup_count = fields.Integer(compute="_compute_backup_count")
     log_check_max_errors = fields.Integer(
@@ -565,6 +585,48 @@ class DeploymentEnvironment(models.Model):
         if not self.backup_dir:
             raise UserError(_("Set the backup directory first."))
         return self.env["deployment.operation"]._request("backup", environment=self)
+
+    def _neutralization_rules(self):
+        return [
+            line.strip().rstrip(";")
+            for line in (self.neutralization_rules or "").splitlines()
+            if line.strip() and not line.strip().startswith("--")
+        ]
+
+    def action_replicate(self):
+        """Queue a replication of production into this environment (D1, S1, C2)."""
+        self.ensure_one()
+        if self.environment_type == "production":
+            raise UserError(
+                _("Production is the source of replications, not a target.")
+            )
+        if not self.production_id:
+            raise UserError(_("Set the production this environment is derived from."))
+        return self.env["deployment.operation"]._request("replicate", environment=self)
+
+    def _apply_replication(self, result, operation):
+        self.ensure_one()
+        neutralization = result.get("neutralization")
+        self.write(
+            {
+                "last_replication_at": operation.started_at,
+                "last_replication_bytes": result.get("bytes_streamed") or 0,
+                "replication_state": "neutralized" if neutralization else "standby",
+            }
+        )
+        files = result.get("filestore") or {}
+        return _(
+            "Replicated %(production)s into %(database)s: %(size)s streamed, "
+            "%(moved)s of %(files)s files moved; %(state)s.",
+            production=self.production_id.name,
+            database=result.get("database"),
+            size=_human_size(result.get("bytes_streamed") or 0),
+            moved=files.get("files_moved", 0),
+            files=files.get("files_total", 0),
+            state=dict(
+                self._fields["replication_state"]._description_selection(self.env)
+            )[self.replication_state],
+        )
 
     def action_deploy(self):
         """Open the deployment form: the sources and the modules of the day."""

@@ -58,6 +58,7 @@ KINDS = [
     ("deployment_run", "Deployment"),
     ("rollback", "Rollback"),
     ("deployment_resume", "Deployment (decision)"),
+    ("replicate", "Replicate production"),
 ]
 DECISIONS = [
     ("pending", "Waiting for a decision"),
@@ -285,7 +286,8 @@ class DeploymentOperation(models.Model):
         user = self.env.user
         if not user.has_group(USER_GROUP):
             raise AccessError(_("You are not allowed to run deployment operations."))
-        needs_manager = kind in HOST_KINDS or (
+        # Replication reads production: managers only.
+        needs_manager = kind in (*HOST_KINDS, "replicate") or (
             environment and environment._is_production()
         )
         if needs_manager and not user.has_group(MANAGER_GROUP):
@@ -1025,6 +1027,47 @@ class DeploymentOperation(models.Model):
         )
         return action
 
+    # ------------------------------------------------------------------
+    # Environment refresh (D1, S1, C2)
+    # ------------------------------------------------------------------
+    def _run_replicate(self, journal):
+        target = self.environment_id
+        production = target.production_id
+        if not production:
+            raise OperationFailed(
+                _("%s is derived from no production: set it first.", target.name)
+            )
+        target_spec = target._spec()
+        standby = target.environment_type == "disaster_recovery"
+        source_transport = production.host_id._open_transport()
+        try:
+            result = ops.replicate(
+                journal,
+                source_transport,
+                production._spec(),
+                journal.transport(),
+                target_spec,
+                stamp=self.started_at.strftime("%Y%m%d%H%M%S"),
+                keep_previous=target.keep_previous_database,
+                # Odoo stays stopped until the replica is neutralized; the
+                # recovery site stays in standby, so it sends nothing.
+                start_after=False,
+            )
+        finally:
+            source_transport.close()
+        if standby:
+            result["neutralization"] = None
+            return result
+        result["neutralization"] = ops.neutralize(
+            journal,
+            journal.transport(),
+            target_spec,
+            extra_sql=target._neutralization_rules(),
+        )
+        if target_spec.odoo_start_argv:
+            ops.start_odoo(journal, journal.transport(), target_spec)
+        return result
+
     def _apply_result(self, result):
         """Write what the operation found on its target; return a one-line summary."""
         host = self.host_id.sudo()
@@ -1090,6 +1133,8 @@ class DeploymentOperation(models.Model):
             return _("Backup %s deleted from the host.", self.backup_id.name)
         if self.kind == "log_check":
             return environment._apply_log_check(result, self)
+        if self.kind == "replicate":
+            return environment._apply_replication(result, self)
         if self.kind in ("deployment_run", "deployment_resume") and not result.get(
             "rolled_back"
         ):
@@ -1125,7 +1170,9 @@ class DeploymentOperation(models.Model):
             "rollback",
             "deployment_resume",
         ):
-            pass  # the environment itself is as it was
+            pass  # the environment itself is as it was, or the message says so
+        elif self.kind == "replicate":
+            self.environment_id.sudo().replication_state = "failed"
         elif self.environment_id:
             self.environment_id.sudo().health_state = "error"
 

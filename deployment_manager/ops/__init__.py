@@ -36,6 +36,10 @@ from .deploy import (
     resume_deployment,
     rollback,
     rollback_point,
+    start_odoo,
+    stop_odoo,
     undeploy,
     wait_healthy,
 )
+from .neutralize import NeutralizationFailed, neutralize, verify_neutralization
+from .replicate import replicate

@@ -8,5 +8,6 @@ from . import test_connection_loss
 from . import test_log_check
 from . import test_backup
 from . import test_deployment
+from . import test_replicate
 from . import test_tour
 from . import test_worker_killed

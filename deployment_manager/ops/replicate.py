@@ -1,0 +1,625 @@
+"""Replicate production into another environment (issue 4, operation 1).
+
+The database is dumped on the source host (a plain ``pg_dump``: production
+is never stopped, locked or disconnected) and streamed through the manager
+into a file in the target's work directory, then restored in parallel into a
+new database ``<db>_replica_<stamp>``. The filestore is copied next to it
+under the new database's name; when the target already has a copy, only the
+changed files move (``rsync`` on one host, a ``tar`` of the changed files
+across hosts, after seeding the new directory with hard links of the
+previous copy). Only then is the target's Odoo stopped and the new database
+and filestore swapped in, by the very code a restore uses.
+"""
+
+import contextlib
+import math
+
+from ..remote import RemoteError, pipe
+from .backup import (
+    LONG_TIMEOUT,
+    SHORT_TIMEOUT,
+    checked_database,
+    checked_path,
+    run_anyway,
+    size_text,
+    why,
+)
+from .context import OperationFailed
+from .i18n import _
+
+# The swap, its undo and the clean-up after a failure are restore's; its
+# class is private but this operation is its sibling, not a copy of it.
+from .restore import (
+    STAMP_RE,
+    _Inconsistent,
+    _locale_args,
+    _Restore,
+)
+
+# Constant shell snippets: every value reaches them as a positional argument.
+WRITE_FILE_SH = 'cat > "$1"'
+# Paths come NUL-separated on stdin, relative to $1.
+REMOVE_LISTED_SH = 'cd -- "$1" && xargs -0 -r rm -f --'
+LIST_FIND = ["-type", "f", "-printf", "%s %T@ %P\\0"]
+LOCALE_SQL = (
+    "SELECT pg_encoding_to_char(encoding) || '|' || datcollate || '|' "
+    "|| datctype FROM pg_database WHERE datname = current_database()"
+)
+DROP_OLD_SQL = 'DROP DATABASE IF EXISTS :"old";\n'
+LIST_LIMIT = 1 << 30
+
+
+def replicate(
+    ctx,
+    source_transport,
+    source_spec,
+    target_transport,
+    target_spec,
+    *,
+    stamp,
+    keep_previous=True,
+    start_after=True,
+):
+    """Copy the source environment's database and filestore into the target's.
+
+    ``stamp`` (``yyyymmddHHMMSS``) names the new database
+    ``<target db>_replica_<stamp>`` and the previous one
+    ``<target db>_before_<stamp>`` (kept when ``keep_previous``, else
+    dropped with its filestore once the swap is done). The target's Odoo
+    is stopped around the swap when it has a stop command, and started
+    again unless ``start_after`` is false (the recovery site stays in
+    standby).
+
+    Returns ``{"database", "replica_of", "previous_database",
+    "previous_filestore", "bytes_streamed", "filestore": {"method",
+    "files_total", "files_moved", "bytes_moved", "files_deleted"},
+    "odoo_stopped", "odoo_started", "notes"}``.
+    """
+    job = _Replicate(
+        ctx, source_transport, source_spec, target_transport, target_spec, stamp
+    )
+    return job.run(keep_previous, start_after)
+
+
+class _Replicate(_Restore):
+    """A restore whose database and filestore come from another environment.
+
+    Only restore's swap, stop/start and undo are used: the attributes they
+    read are set here (``__init__`` of restore wants a bundle).
+    """
+
+    def __init__(self, ctx, src_transport, src_spec, transport, spec, stamp):
+        # pylint: disable=super-init-not-called
+        self.ctx = ctx
+        self.src_transport = src_transport
+        self.src_spec = src_spec
+        self.transport = transport
+        self.spec = spec
+        self.stamp = stamp
+        if not isinstance(stamp, str) or not STAMP_RE.fullmatch(stamp):
+            raise OperationFailed(
+                ctx.text(_("Invalid replication stamp %(stamp)s."), stamp=stamp)
+            )
+        self.src_db = checked_database(ctx, src_spec.db_name, "source database")
+        self.db = checked_database(ctx, spec.db_name)
+        self.new = checked_database(ctx, f"{self.db}_replica_{stamp}")
+        self.old = checked_database(ctx, f"{self.db}_before_{stamp}")
+        if not spec.data_dir:
+            raise OperationFailed(
+                ctx.text(
+                    _("The data directory of %(env)s is unknown: set it first."),
+                    env=spec.name,
+                )
+            )
+        if not src_spec.data_dir:
+            raise OperationFailed(
+                ctx.text(
+                    _("The data directory of %(env)s is unknown: set it first."),
+                    env=src_spec.name,
+                )
+            )
+        self.fs_root = checked_path(spec.data_dir, "data directory") + "/filestore"
+        self.src_fs = (
+            checked_path(src_spec.data_dir, "data directory")
+            + f"/filestore/{self.src_db}"
+        )
+        self.dump_file = f"{self._work_dir(spec)}/replicate-{stamp}.dump"
+        self.list_file = f"{self._work_dir(src_spec)}/replicate-{stamp}.files"
+        self.same_host = src_transport.label == transport.label
+        self.db_kwargs = {"env": spec.db_env(), "secrets": spec.db_secrets()}
+        self.secrets = [*src_spec.db_secrets(), *spec.db_secrets()]
+        self.notes = []
+        self.new_created = False
+        self.fs_new_created = False
+        self.stop_attempted = False
+        self.old_exists = False
+        self.resumed = False
+        self.result = {
+            "database": self.db,
+            "replica_of": self.src_db,
+            "previous_database": None,
+            "previous_filestore": None,
+            "bytes_streamed": 0,
+            "filestore": None,
+            "odoo_stopped": False,
+            "odoo_started": False,
+            "notes": self.notes,
+        }
+
+    def _work_dir(self, spec):
+        work_dir = spec.work_dir or getattr(self.ctx, "work_dir", None)
+        if not work_dir:
+            raise OperationFailed(
+                self.ctx.text(
+                    _("The work directory of %(env)s is unknown: set it first."),
+                    env=spec.name,
+                )
+            )
+        return checked_path(work_dir, "work directory")
+
+    # -- the sequence ------------------------------------------------------
+    def run(self, keep_previous, start_after):
+        ctx = self.ctx
+        self.start_after = start_after
+        with ctx.step(_("Check the names of the new database")):
+            self._check_names(None)
+            if self.resumed:
+                # A stream cannot be re-attached: an earlier attempt's
+                # half-made replica is dropped and made again.
+                self._drop_new()
+        try:
+            with ctx.step(_("Stream the database into a new database")):
+                self._copy_database()
+            with ctx.step(_("Copy the filestore into a new directory")):
+                self._copy_filestore()
+            if self.spec.odoo_stop_argv:
+                with ctx.step(_("Stop Odoo")):
+                    self._stop_odoo()
+            else:
+                self.notes.append(
+                    ctx.text(
+                        _(
+                            "No stop command is set: the database was swapped "
+                            "under a running Odoo; restart it."
+                        )
+                    )
+                )
+            with ctx.step(_("Swap in the new database and filestore")):
+                self._swap()
+        except _Inconsistent:
+            raise
+        except (OperationFailed, RemoteError) as error:
+            self._undo()
+            raise OperationFailed(
+                "%s %s"
+                % (
+                    error,
+                    ctx.text(
+                        _(
+                            "The target's previous database %(db)s is untouched "
+                            "and what the replication made was removed."
+                        ),
+                        db=self.db,
+                    ),
+                )
+            ) from error
+        if not keep_previous and self.result["previous_database"]:
+            with ctx.step(_("Drop the previous database and filestore")):
+                self._drop_previous()
+        if self.result["odoo_stopped"] and start_after:
+            with ctx.step(_("Start Odoo")):
+                self._start_odoo()
+        elif self.result["odoo_stopped"]:
+            self.notes.append(ctx.text(_("Odoo was left stopped (standby).")))
+        ctx.progress(100, _("Replicated"))
+        return self.result
+
+    # -- database ----------------------------------------------------------
+    def _copy_database(self):
+        ctx = self.ctx
+        ctx.progress(5, _("Streaming the database"))
+        self._prepare_dump_dir()
+        locale = self._source_locale()
+        argv = [
+            "pg_dump",
+            "-Fc",
+            *self.src_spec.pg_connection_args(),
+            "-d",
+            self.src_db,
+        ]
+        # One message for every report: progress is frequent.
+        message = _("Streaming the database")
+
+        def on_progress(copied):
+            ctx.progress(10, "%s: %s" % (ctx.text(message), size_text(copied)))
+
+        try:
+            result = pipe(
+                self.src_transport,
+                argv,
+                self.transport,
+                ["sh", "-c", WRITE_FILE_SH, "sh", self.dump_file],
+                on_progress=on_progress,
+                src_env=self.src_spec.db_env(),
+                secrets=self.secrets,
+                cancel_event=getattr(ctx, "cancel_event", None),
+            )
+            self.result["bytes_streamed"] = result.bytes_copied
+            for side in (result.src, result.dst):
+                if not side.ok:
+                    raise OperationFailed(
+                        ctx.text(
+                            _(
+                                "Streaming the database %(db)s from %(source)s "
+                                "failed after %(size)s: %(reason)s"
+                            ),
+                            db=self.src_db,
+                            source=self.src_transport.label,
+                            size=size_text(result.bytes_copied),
+                            reason=why(ctx, side),
+                        )
+                    )
+            self._restore_dump(locale)
+        finally:
+            run_anyway(
+                ctx,
+                self.transport,
+                ["rm", "-f", "--", self.dump_file],
+                timeout=SHORT_TIMEOUT,
+            )
+
+    def _prepare_dump_dir(self):
+        directory = self.dump_file.rsplit("/", 1)[0]
+        result = self.ctx.run(self.transport, ["mkdir", "-p", "--", directory])
+        if not result.ok:
+            raise OperationFailed(
+                self.ctx.text(
+                    _("The work directory %(path)s cannot be made: %(reason)s"),
+                    path=directory,
+                    reason=why(self.ctx, result),
+                )
+            )
+
+    def _source_locale(self):
+        """The source database's encoding and locale, as restore's manifest
+        would say them."""
+        ctx = self.ctx
+        spec = self.src_spec
+        result = ctx.run(
+            self.src_transport,
+            spec.psql_argv(LOCALE_SQL),
+            timeout=SHORT_TIMEOUT,
+            env=spec.db_env(),
+            secrets=spec.db_secrets(),
+        )
+        if not result.ok:
+            raise OperationFailed(
+                ctx.text(
+                    _("The source database %(db)s cannot be read: %(reason)s"),
+                    db=self.src_db,
+                    reason=why(ctx, result),
+                )
+            )
+        values = result.stdout.text().strip().split("|")
+        if len(values) != 3:
+            return {}
+        keys = ("database_encoding", "database_collate", "database_ctype")
+        return dict(zip(keys, values, strict=True))
+
+    def _restore_dump(self, locale):
+        ctx = self.ctx
+        ctx.progress(30, _("Restoring into the new database"))
+        connection = self.spec.pg_connection_args()
+        argv = [
+            "createdb",
+            *connection,
+            "-T",
+            "template0",
+            *_locale_args(locale),
+            "--",
+            self.new,
+        ]
+        result = ctx.run(self.transport, argv, timeout=SHORT_TIMEOUT, **self.db_kwargs)
+        if not result.ok:
+            raise OperationFailed(
+                ctx.text(
+                    _("The new database %(name)s cannot be created: %(reason)s"),
+                    name=self.new,
+                    reason=why(ctx, result),
+                )
+            )
+        self.new_created = True
+        argv = [
+            "pg_restore",
+            *connection,
+            "-j",
+            "2",
+            "--no-owner",
+            "-d",
+            self.new,
+            "--",
+            self.dump_file,
+        ]
+        status = ctx.run_detached(
+            self.transport,
+            argv,
+            f"replicate-database-{self.stamp}",
+            timeout=LONG_TIMEOUT,
+            **self.db_kwargs,
+        )
+        if not status.ok:
+            raise OperationFailed(
+                ctx.text(
+                    _("Restoring into the new database %(name)s failed: %(reason)s"),
+                    name=self.new,
+                    reason=why(ctx, status),
+                )
+            )
+
+    def _drop_new(self):
+        self._admin('DROP DATABASE IF EXISTS :"new" WITH (FORCE);\n', new=self.new)
+        run_anyway(
+            self.ctx,
+            self.transport,
+            ["rm", "-rf", "--", f"{self.fs_root}/{self.new}"],
+            timeout=SHORT_TIMEOUT,
+        )
+
+    # -- filestore ---------------------------------------------------------
+    def _copy_filestore(self):
+        ctx = self.ctx
+        ctx.progress(50, _("Copying the filestore"))
+        new_dir = f"{self.fs_root}/{self.new}"
+        previous = f"{self.fs_root}/{self.db}"
+        ctx.run(self.transport, ["mkdir", "-p", "--", self.fs_root]).check()
+        has_source = ctx.run(self.src_transport, ["test", "-d", self.src_fs]).ok
+        has_previous = ctx.run(self.transport, ["test", "-d", previous]).ok
+        self.fs_new_created = True
+        if has_previous:
+            # Hard links: unchanged files cost nothing; changed ones are
+            # replaced (never written into), so the previous copy stays intact.
+            self._check(
+                ctx.run(
+                    self.transport,
+                    ["cp", "-al", "--", previous, new_dir],
+                    timeout=LONG_TIMEOUT,
+                ),
+                _("Seeding the new filestore from %(path)s failed: %(reason)s"),
+                path=previous,
+            )
+        else:
+            ctx.run(self.transport, ["mkdir", "-p", "--", new_dir]).check()
+        if not has_source:
+            self.notes.append(
+                ctx.text(
+                    _("The source has no filestore at %(path)s."), path=self.src_fs
+                )
+            )
+            report = {"method": "none", "files_total": 0, "files_moved": 0}
+            report.update(bytes_moved=0, files_deleted=0)
+            self.result["filestore"] = report
+            return
+        if self.same_host and ctx.run(self.transport, ["rsync", "--version"]).ok:
+            report = self._rsync(new_dir)
+        else:
+            report = self._tar_changes(new_dir, previous if has_previous else None)
+        self.result["filestore"] = report
+        ctx.progress(
+            70,
+            ctx.text(
+                _("Filestore copied: %(files)s files moved (%(size)s)"),
+                files=report["files_moved"],
+                size=size_text(report["bytes_moved"]),
+            ),
+        )
+
+    def _check(self, result, message, **params):
+        if not result.ok:
+            raise OperationFailed(
+                self.ctx.text(message, reason=why(self.ctx, result), **params)
+            )
+        return result
+
+    def _rsync(self, new_dir):
+        argv = ["rsync", "-a", "--delete", "--stats", "--", self.src_fs + "/", new_dir]
+        status = self.ctx.run_detached(
+            self.transport,
+            argv,
+            f"replicate-filestore-{self.stamp}",
+            timeout=LONG_TIMEOUT,
+        )
+        self._check(status, _("Copying the filestore failed: %(reason)s"))
+        stats = _rsync_stats(status.stdout_excerpt or "")
+        return {
+            "method": "rsync",
+            "files_total": stats.get("reg", 0),
+            "files_moved": stats.get("Number of regular files transferred", 0),
+            "bytes_moved": stats.get("Total transferred file size", 0),
+            "files_deleted": stats.get("Number of deleted files", 0),
+        }
+
+    def _list_files(self, transport, directory):
+        """{relative path: (size, whole seconds of mtime)} of the files under it.
+
+        tar keeps whole seconds only: comparing finer would move every file
+        again at the next replication.
+        """
+        result = self.ctx.run(
+            transport,
+            ["find", directory, *LIST_FIND],
+            keep_output=False,
+            timeout=LONG_TIMEOUT,
+            capture_limits={"spool_limit": LIST_LIMIT},
+        )
+        self._check(
+            result,
+            _("The files of %(path)s cannot be listed: %(reason)s"),
+            path=directory,
+        )
+        data = result.stdout.full_bytes()
+        if data is None:
+            raise OperationFailed(
+                self.ctx.text(
+                    _("The filestore %(path)s holds too many files to list."),
+                    path=directory,
+                )
+            )
+        files = {}
+        for entry in data.split(b"\0"):
+            if not entry:
+                continue
+            size, mtime, path = entry.split(b" ", 2)
+            files[path] = (int(size), math.floor(float(mtime)))
+        return files
+
+    def _tar_changes(self, new_dir, previous):
+        ctx = self.ctx
+        source = self._list_files(self.src_transport, self.src_fs)
+        present = self._list_files(self.transport, previous) if previous else {}
+        changed = sorted(p for p, meta in source.items() if present.get(p) != meta)
+        gone = [p for p in present if p not in source]
+        # Changed files are unlinked first: tar then writes new files and
+        # never into an inode the previous copy shares.
+        remove = gone + [p for p in changed if p in present]
+        if remove:
+            self._check(
+                ctx.run(
+                    self.transport,
+                    ["sh", "-c", REMOVE_LISTED_SH, "sh", new_dir],
+                    stdin_data=b"\0".join(remove) + b"\0",
+                    timeout=LONG_TIMEOUT,
+                ),
+                _("Removing outdated files from %(path)s failed: %(reason)s"),
+                path=new_dir,
+            )
+        copied = 0
+        if changed:
+            copied = self._stream_files(changed, new_dir)
+        return {
+            "method": "tar",
+            "files_total": len(source),
+            "files_moved": len(changed),
+            "bytes_moved": sum(source[p][0] for p in changed),
+            "bytes_streamed": copied,
+            "files_deleted": len(gone),
+        }
+
+    def _stream_files(self, changed, new_dir):
+        ctx = self.ctx
+        directory = self.list_file.rsplit("/", 1)[0]
+        ctx.run(self.src_transport, ["mkdir", "-p", "--", directory]).check()
+        self._check(
+            ctx.run(
+                self.src_transport,
+                ["sh", "-c", WRITE_FILE_SH, "sh", self.list_file],
+                stdin_data=b"\0".join(changed) + b"\0",
+                timeout=SHORT_TIMEOUT,
+            ),
+            _("The list of files to copy cannot be written: %(reason)s"),
+        )
+        src_argv = [
+            "tar",
+            "-C",
+            self.src_fs,
+            "--null",
+            "--verbatim-files-from",
+            "--no-recursion",
+            "-cf",
+            "-",
+            "--files-from",
+            self.list_file,
+        ]
+        try:
+            result = pipe(
+                self.src_transport,
+                src_argv,
+                self.transport,
+                ["tar", "-C", new_dir, "-xf", "-"],
+                cancel_event=getattr(ctx, "cancel_event", None),
+            )
+        finally:
+            with contextlib.suppress(RemoteError):
+                run_anyway(ctx, self.src_transport, ["rm", "-f", "--", self.list_file])
+        for side in (result.src, result.dst):
+            self._check(side, _("Copying the filestore failed: %(reason)s"))
+        return result.bytes_copied
+
+    def _undo(self):
+        # A standby (recovery site) stays stopped even when the swap failed.
+        if not self.start_after:
+            self.stop_attempted = False
+        super()._undo()
+
+    # -- after the swap ----------------------------------------------------
+    def _drop_previous(self):
+        ctx = self.ctx
+        old = self.result["previous_database"]
+        result = self._admin(DROP_OLD_SQL, old=old)
+        if result.ok:
+            self.result["previous_database"] = None
+        else:
+            self.notes.append(
+                ctx.text(
+                    _("The previous database %(db)s could not be dropped: %(reason)s"),
+                    db=old,
+                    reason=why(ctx, result),
+                )
+            )
+        previous_fs = self.result["previous_filestore"]
+        if previous_fs:
+            removed = run_anyway(
+                ctx,
+                self.transport,
+                ["rm", "-rf", "--", previous_fs],
+                timeout=LONG_TIMEOUT,
+            )
+            if removed.ok:
+                self.result["previous_filestore"] = None
+
+    def _start_odoo(self):
+        ctx = self.ctx
+        if not self.spec.odoo_start_argv:
+            self.notes.append(
+                ctx.text(_("No start command is set: Odoo was left stopped."))
+            )
+            return
+        ctx.progress(95, _("Starting Odoo"))
+        status = ctx.run_detached(
+            self.transport,
+            self.spec.odoo_start_argv,
+            f"replicate-start-odoo-{self.stamp}",
+            timeout=SHORT_TIMEOUT,
+        )
+        if not status.ok:
+            raise OperationFailed(
+                ctx.text(
+                    _(
+                        "The replica is in place as %(db)s but Odoo did not "
+                        "start: %(reason)s"
+                    ),
+                    db=self.db,
+                    reason=why(ctx, status),
+                )
+            )
+        self.result["odoo_started"] = True
+
+
+def _rsync_stats(text):
+    """The counters of ``rsync --stats`` (``Number of …: 1,234`` lines)."""
+    stats = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition(":")
+        if not sep:
+            continue
+        words = value.strip().split()
+        if not words:
+            continue
+        number = words[0].replace(",", "")
+        if number.isdigit():
+            stats[name.strip()] = int(number)
+        if name.strip() == "Number of files" and "reg:" in value:
+            # Number of files: 108 (reg: 100, dir: 8)
+            reg = value.split("reg:", 1)[1].split(",")[0].strip(" )")
+            if reg.replace(",", "").isdigit():
+                stats["reg"] = int(reg.replace(",", ""))
+    return stats

@@ -1,0 +1,392 @@
+"""Replication and neutralization on real Odoo databases and real SSH hosts.
+
+The source is a copy of a template database with ``mail`` installed (built
+once, about 20 s, kept as ``dm_repl_src_template`` for the next runs; drop
+it to rebuild). Both "hosts" are this machine reached through two sshd on
+different loopback addresses, so the cross-host path is taken.
+"""
+
+import fcntl
+import hashlib
+import os
+import secrets
+import subprocess
+import threading
+import time
+
+import psycopg2
+import pytest
+
+from ...remote import LocalTransport, SshTransport
+from ...remote.tests.sshd_rig import SshdHost
+from ..context import OperationFailed, SimpleContext
+from ..neutralize import neutralize
+from ..replicate import replicate
+from ..spec import EnvironmentSpec
+
+ODOO = "/opt/odoo-venv/bin/odoo"
+TEMPLATE = "dm_repl_src_template"
+TEMPLATE_DATA = "/var/tmp/dm_repl_template_data"
+
+
+def psql(db, sql):
+    """Rows of a query as lists of text, through the real psql (main cluster)."""
+    output = subprocess.run(
+        ["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return [line.split("|") for line in output.splitlines() if line]
+
+
+def databases_like(prefix):
+    return [
+        row[0]
+        for row in psql("postgres", "SELECT datname FROM pg_database")
+        if row[0] == prefix or row[0].startswith(prefix + "_")
+    ]
+
+
+def drop_database(name):
+    subprocess.run(
+        ["dropdb", "--if-exists", "--force", "--", name],
+        check=True,
+        capture_output=True,
+    )
+
+
+def _build_template():
+    os.makedirs(TEMPLATE_DATA, exist_ok=True)
+    with open(TEMPLATE_DATA + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if databases_like(TEMPLATE):
+            done = psql(
+                TEMPLATE,
+                "SELECT count(*) FROM ir_module_module "
+                "WHERE name = 'mail' AND state = 'installed'",
+            )
+            if done == [["1"]]:
+                return
+            drop_database(TEMPLATE)
+        subprocess.run(
+            [
+                ODOO,
+                "-d",
+                TEMPLATE,
+                "-i",
+                "mail",
+                "--stop-after-init",
+                "--without-demo=all",
+                "--no-http",
+                "--data-dir",
+                TEMPLATE_DATA,
+                "--log-level=warn",
+            ],
+            check=True,
+            capture_output=True,
+        )
+
+
+@pytest.fixture(scope="module")
+def template():
+    _build_template()
+    return TEMPLATE
+
+
+@pytest.fixture(scope="module")
+def hosts():
+    with SshdHost("127.0.0.13") as one, SshdHost("127.0.0.14") as two:
+        yield one, two
+
+
+@pytest.fixture
+def transports(hosts):
+    one, two = hosts
+    with SshTransport(one.ssh_config()) as a, SshTransport(two.ssh_config()) as b:
+        yield a, b
+
+
+def _copy_db(template, name):
+    psql("postgres", f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+
+
+def _write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as handle:
+        handle.write(data)
+
+
+def _tree_digests(root):
+    digests = {}
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            path = os.path.join(folder, name)
+            with open(path, "rb") as handle:
+                digests[os.path.relpath(path, root)] = hashlib.sha256(
+                    handle.read()
+                ).hexdigest()
+    return digests
+
+
+class Pair:
+    """A source and a target environment with real databases and filestores."""
+
+    def __init__(self, template, root):
+        token = secrets.token_hex(3)
+        self.src_db = f"dm_repl_src_{token}"
+        self.tgt_db = f"dm_repl_tgt_{token}"
+        _copy_db(template, self.src_db)
+        _copy_db(template, self.tgt_db)
+        psql(
+            self.src_db,
+            "INSERT INTO res_partner (name, active, type, complete_name) "
+            "SELECT 'Replicated ' || g, true, 'contact', 'Replicated ' || g "
+            "FROM generate_series(1, 50) g;"
+            "INSERT INTO ir_mail_server (name, smtp_host, smtp_port, "
+            "smtp_encryption, smtp_authentication, active, sequence) VALUES "
+            "('Production SMTP', 'smtp.example.com', 587, 'starttls', 'login', "
+            "true, 10);"
+            "UPDATE ir_cron SET active = true;",
+        )
+        psql(self.tgt_db, "UPDATE res_partner SET name = 'Old target' WHERE id = 1")
+        self.src_data = os.path.join(root, "src-data")
+        self.tgt_data = os.path.join(root, "tgt-data")
+        self.src_fs = os.path.join(self.src_data, "filestore", self.src_db)
+        self.tgt_fs = os.path.join(self.tgt_data, "filestore", self.tgt_db)
+        for index in range(100):
+            _write(
+                os.path.join(self.src_fs, "%02x" % (index % 16), f"f{index:03d}"),
+                os.urandom(100 + index * 13),
+            )
+        self.source = EnvironmentSpec(
+            name="production",
+            db_name=self.src_db,
+            data_dir=self.src_data,
+            work_dir=os.path.join(root, "src-work"),
+        )
+        self.target = EnvironmentSpec(
+            name="preproduction",
+            odoo_argv=[ODOO],
+            db_name=self.tgt_db,
+            data_dir=self.tgt_data,
+            work_dir=os.path.join(root, "tgt-work"),
+        )
+
+    def cleanup(self):
+        for prefix in (self.src_db, self.tgt_db):
+            for name in databases_like(prefix):
+                drop_database(name)
+
+
+@pytest.fixture
+def pair(template, tmp_path):
+    made = Pair(template, str(tmp_path))
+    yield made
+    made.cleanup()
+
+
+def _partners(db):
+    return psql(db, "SELECT id, name FROM res_partner ORDER BY id")
+
+
+def test_cross_host_replication_then_only_changes(pair, transports):
+    source, target = transports
+    ctx = SimpleContext()
+    during = []
+    stop = threading.Event()
+    connection = psycopg2.connect(dbname=pair.src_db)
+    connection.autocommit = True
+
+    def query_production():
+        # Production keeps serving while it is copied.
+        while not stop.is_set():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM res_partner")
+                during.append(cursor.fetchone()[0])
+            time.sleep(0.02)
+
+    reader = threading.Thread(target=query_production)
+    reader.start()
+    try:
+        result = replicate(
+            ctx, source, pair.source, target, pair.target, stamp="20240101000001"
+        )
+    finally:
+        stop.set()
+        reader.join()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM res_partner")
+        assert cursor.fetchone()[0] == during[0]
+    connection.close()
+    assert len(during) > 3
+    assert result["bytes_streamed"] > 100_000
+    assert result["previous_database"] == f"{pair.tgt_db}_before_20240101000001"
+    assert _partners(pair.tgt_db) == _partners(pair.src_db)
+    assert ["Old target"] in [r[1:] for r in _partners(result["previous_database"])]
+    assert result["filestore"]["method"] == "tar"
+    assert result["filestore"]["files_moved"] == 100
+    assert _tree_digests(pair.tgt_fs) == _tree_digests(pair.src_fs)
+    assert not databases_like(f"{pair.tgt_db}_replica_20240101000001")
+    assert os.listdir(pair.target.work_dir) == []
+
+    # Two files changed, one added, one deleted: only those move.
+    before = _tree_digests(pair.tgt_fs)
+    changed = sorted(before)[:2]
+    for relative in changed:
+        _write(os.path.join(pair.src_fs, relative), os.urandom(333))
+        later = time.time() + 5
+        os.utime(os.path.join(pair.src_fs, relative), (later, later))
+    _write(os.path.join(pair.src_fs, "ff", "new-file"), b"added")
+    os.unlink(os.path.join(pair.src_fs, max(before)))
+    second = replicate(
+        ctx, source, pair.source, target, pair.target, stamp="20240101000002"
+    )
+    assert second["filestore"]["files_moved"] == 3
+    assert second["filestore"]["files_deleted"] == 1
+    assert second["filestore"]["bytes_moved"] == 333 * 2 + 5
+    assert _tree_digests(pair.tgt_fs) == _tree_digests(pair.src_fs)
+    # The previous copy shares its unchanged files' inodes with the new one:
+    # none of them was written through.
+    assert second["previous_filestore"].endswith("_before_20240101000002")
+    assert _tree_digests(second["previous_filestore"]) == before
+
+
+def test_same_host_replication_and_neutralization(pair):
+    ctx = SimpleContext()
+    with LocalTransport() as local:
+        first = replicate(
+            ctx, local, pair.source, local, pair.target, stamp="20240101000011"
+        )
+        assert first["filestore"]["method"] == "rsync"
+        assert first["filestore"]["files_moved"] == 100
+        _write(os.path.join(pair.src_fs, "aa", "one-more"), b"x" * 10)
+        second = replicate(
+            ctx,
+            local,
+            pair.source,
+            local,
+            pair.target,
+            stamp="20240101000012",
+            keep_previous=False,
+        )
+        assert second["previous_database"] is None
+        assert second["previous_filestore"] is None
+        assert not databases_like(f"{pair.tgt_db}_before_20240101000012")
+        assert not os.path.exists(f"{pair.tgt_fs}_before_20240101000012")
+        assert second["filestore"]["files_moved"] == 1
+        assert second["filestore"]["files_total"] == 101
+        assert _tree_digests(pair.tgt_fs) == _tree_digests(pair.src_fs)
+        assert _partners(pair.tgt_db) == _partners(pair.src_db)
+        # The replica still sends mail and runs crons until neutralized.
+        assert psql(
+            pair.tgt_db,
+            "SELECT count(*) FROM ir_mail_server WHERE active",
+        ) == [["1"]]
+        report = neutralize(
+            ctx,
+            local,
+            pair.target,
+            extra_sql=[
+                (
+                    "UPDATE ir_config_parameter SET value = 'http://replica.test' "
+                    "WHERE key = 'web.base.url';"
+                )
+            ],
+        )
+    assert report["ok"], report
+    assert {c["name"] for c in report["checks"]} >= {
+        "is_neutralized",
+        "mail_servers",
+        "crons",
+        "fetchmail_servers",
+    }
+    assert psql(
+        pair.tgt_db,
+        "SELECT name, smtp_host FROM ir_mail_server WHERE active",
+    ) == [["neutralization - disable emails", "invalid"]]
+    assert psql(
+        pair.tgt_db,
+        "SELECT d.module || '.' || d.name FROM ir_cron c JOIN ir_model_data d "
+        "ON d.model = 'ir.cron' AND d.res_id = c.id WHERE c.active",
+    ) == [["base.autovacuum_job"]]
+    assert psql(
+        pair.tgt_db,
+        "SELECT value FROM ir_config_parameter WHERE key IN "
+        "('database.is_neutralized', 'web.base.url') ORDER BY key",
+    ) == [["true"], ["http://replica.test"]]
+    # Production itself was not touched.
+    assert psql(pair.src_db, "SELECT count(*) FROM ir_mail_server WHERE active") == [
+        ["1"]
+    ]
+
+
+def test_neutralization_verification_fails_loudly(pair):
+    ctx = SimpleContext()
+    with (
+        LocalTransport() as local,
+        pytest.raises(OperationFailed, match="not neutralized") as caught,
+    ):
+        neutralize(
+            ctx,
+            local,
+            pair.target,
+            extra_sql=["UPDATE ir_cron SET active = true"],
+        )
+    failed = [c["name"] for c in caught.value.report["checks"] if not c["ok"]]
+    assert failed == ["crons"]
+
+
+def test_stream_killed_half_way_leaves_the_target_untouched(pair, transports):
+    source, target = transports
+    # Enough data for the stream to last; its backend is killed mid-copy.
+    psql(
+        pair.src_db,
+        "CREATE TABLE bulk AS SELECT g AS id, md5(g::text) || md5(random()::text) "
+        "|| md5(random()::text) AS payload FROM generate_series(1, 600000) g",
+    )
+    dump_file = os.path.join(pair.target.work_dir, "replicate-20240101000021.dump")
+    killed = []
+
+    def kill_when_streaming():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if os.path.exists(dump_file) and os.path.getsize(dump_file) > 0:
+                rows = psql(
+                    "postgres",
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    f"WHERE datname = '{pair.src_db}' "
+                    "AND application_name = 'pg_dump'",
+                )
+                if rows:
+                    killed.append(os.path.getsize(dump_file))
+                    return
+            time.sleep(0.005)
+
+    killer = threading.Thread(target=kill_when_streaming)
+    killer.start()
+    try:
+        with pytest.raises(OperationFailed, match="is untouched") as caught:
+            replicate(
+                SimpleContext(),
+                source,
+                pair.source,
+                target,
+                pair.target,
+                stamp="20240101000021",
+            )
+    finally:
+        killer.join()
+    assert killed, "pg_dump ended before it could be killed"
+    assert "Streaming the database" in str(caught.value)
+    assert psql(pair.tgt_db, "SELECT name FROM res_partner WHERE id = 1") == [
+        ["Old target"]
+    ]
+    assert databases_like(f"{pair.tgt_db}_replica_20240101000021") == []
+    assert databases_like(f"{pair.tgt_db}_before_20240101000021") == []
+    assert not os.path.exists(dump_file)
+    assert not os.path.exists(
+        os.path.join(
+            pair.tgt_data, "filestore", f"{pair.tgt_db}_replica_20240101000021"
+        )
+    )
