@@ -171,6 +171,24 @@ class DeploymentEnvironment(models.Model):
         readonly=True,
         copy=False,
     )
+    replication_scheduled = fields.Boolean(
+        string="Replicate on a schedule",
+        help="C2: keep this environment (the recovery site) close to production.",
+    )
+    replication_interval = fields.Integer(string="Every (hours)", default=24)
+    replication_next_at = fields.Datetime(readonly=True, copy=False)
+    recovery_point_limit = fields.Float(
+        string="Recovery point limit (hours)",
+        default=24.0,
+        help="Notify when the last replication of production is older than this.",
+    )
+    recovery_point_age = fields.Float(
+        compute="_compute_recovery_point",
+        string="Recovery point age (hours)",
+        help="Hours since the production data this environment holds was copied.",
+    )
+    recovery_point_stale = fields.Boolean(compute="_compute_recovery_point")
+    stale_notified_at = fields.Datetime(readonly=True, copy=False)
     backup_ids = fields.One2many("deployment.backup", "environment_id")
     backup_count = fields.Integer(compute="_compute_backup_count")
     log_check_max_errors = fields.Integer(
@@ -285,6 +303,66 @@ class DeploymentEnvironment(models.Model):
                 ],
                 limit=1,
             )
+
+    @api.depends("last_replication_at", "recovery_point_limit", "environment_type")
+    def _compute_recovery_point(self):
+        now = fields.Datetime.now()
+        for env in self:
+            if env.last_replication_at:
+                age = (now - env.last_replication_at).total_seconds() / 3600
+            else:
+                age = 0.0
+            env.recovery_point_age = age
+            env.recovery_point_stale = bool(
+                env.environment_type == "disaster_recovery"
+                and env.recovery_point_limit
+                and (not env.last_replication_at or age > env.recovery_point_limit)
+            )
+
+    @api.model
+    def _cron_replication_schedule(self):
+        """Queue the replications that are due; tell when a recovery point is stale."""
+        now = fields.Datetime.now()
+        Operation = self.env["deployment.operation"].with_user(
+            self.env.ref("base.user_root")
+        )
+        due = self.search(
+            [
+                ("replication_scheduled", "=", True),
+                ("production_id", "!=", False),
+                "|",
+                ("replication_next_at", "=", False),
+                ("replication_next_at", "<=", now),
+            ]
+        )
+        for env in due:
+            if env.active_operation_id:
+                continue  # busy: it is tried again at the next run
+            Operation._request("replicate", environment=env)
+            env.replication_next_at = now + timedelta(
+                hours=max(env.replication_interval, 1)
+            )
+        recovery_sites = self.search([("environment_type", "=", "disaster_recovery")])
+        for env in recovery_sites.filtered("recovery_point_stale"):
+            if env.stale_notified_at and (
+                not env.last_replication_at
+                or env.stale_notified_at > env.last_replication_at
+            ):
+                continue  # already told about this recovery point
+            env.message_post(
+                body=_(
+                    "The recovery point of %(env)s is %(age)s hours old, beyond its "
+                    "limit of %(limit)s hours: production changed since and a "
+                    "disaster now would lose that.",
+                    env=env.name,
+                    age=round(env.recovery_point_age, 1)
+                    if env.last_replication_at
+                    else "∞",
+                    limit=env.recovery_point_limit,
+                ),
+                subtype_xmlid="deployment_manager.mt_recovery_point_stale",
+            )
+            env.stale_notified_at = now
 
     def _compute_backup_count(self):
         for env in self:

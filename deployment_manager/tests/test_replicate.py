@@ -2,7 +2,9 @@
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
 import hashlib
 import os
+from datetime import timedelta
 
+from odoo import fields
 from odoo.tests import TransactionCase, tagged
 
 from .common import DeploymentTestMixin, drop_databases, make_environment_copy, query
@@ -151,3 +153,38 @@ class TestReplicate(DeploymentTestMixin, TransactionCase):
         with self.assertRaises(Exception) as caught:
             environment.with_user(self.user).action_replicate()
         self.assertIn("Only deployment managers", str(caught.exception))
+
+    def test_stale_recovery_point_notifies_once(self):
+        """A recovery site whose last copy is older than its limit is told once, with
+        its age; a fresh copy clears it."""
+        environment, _fixture, _marker = self._target(
+            "dm_repl_stale", "disaster_recovery"
+        )
+        environment.sudo().write(
+            {
+                "recovery_point_limit": 24,
+                "last_replication_at": fields.Datetime.now() - timedelta(hours=30),
+            }
+        )
+        self.assertAlmostEqual(environment.recovery_point_age, 30, delta=0.1)
+        self.assertTrue(environment.recovery_point_stale)
+        stale = self.env.ref("deployment_manager.mt_recovery_point_stale")
+        Environment = self.env["deployment.environment"]
+        Environment._cron_replication_schedule()
+        Environment._cron_replication_schedule()
+        told = environment.message_ids.filtered(lambda m: m.subtype_id == stale)
+        self.assertEqual(len(told), 1)
+        self.assertIn("30", told.body)
+        environment.sudo().last_replication_at = fields.Datetime.now()
+        self.assertFalse(environment.recovery_point_stale)
+
+    def test_scheduled_replication_is_queued_when_due(self):
+        """A scheduled replication is queued when due and set for its next time."""
+        environment, _fixture, _marker = self._target(
+            "dm_repl_scheduled", "development"
+        )
+        environment.write({"replication_scheduled": True, "replication_interval": 6})
+        self.env["deployment.environment"]._cron_replication_schedule()
+        operation = self.last_operation(environment_id=environment.id)
+        self.assertEqual((operation.kind, operation.state), ("replicate", "queued"))
+        self.assertGreater(environment.replication_next_at, fields.Datetime.now())
