@@ -189,6 +189,14 @@ class DeploymentEnvironment(models.Model):
     )
     recovery_point_stale = fields.Boolean(compute="_compute_recovery_point")
     stale_notified_at = fields.Datetime(readonly=True, copy=False)
+    drift_checked_at = fields.Datetime(readonly=True, copy=False)
+    drift_count = fields.Integer(readonly=True, copy=False)
+    drift_details = fields.Text(
+        readonly=True,
+        copy=False,
+        help="The options and system parameters that differ from production "
+        "(secrets masked, the environment's own settings left out).",
+    )
     backup_ids = fields.One2many("deployment.backup", "environment_id")
     backup_count = fields.Integer(compute="_compute_backup_count")
     log_check_max_errors = fields.Integer(
@@ -705,6 +713,50 @@ class DeploymentEnvironment(models.Model):
                 self._fields["replication_state"]._description_selection(self.env)
             )[self.replication_state],
         )
+
+    def action_drift_report(self):
+        """Queue a comparison of this environment's configuration with production's."""
+        self.ensure_one()
+        return self.env["deployment.operation"]._request(
+            "drift_report", environment=self
+        )
+
+    def action_apply_configuration(self):
+        """Queue D2 / S2: production's configuration, with this one's own settings."""
+        self.ensure_one()
+        if self.environment_type == "production":
+            raise UserError(_("Production's configuration is the reference."))
+        return self.env["deployment.operation"]._request(
+            "apply_configuration", environment=self
+        )
+
+    def action_align_modules(self):
+        """Queue D3 / S3: production's custom addons and modules on this environment."""
+        self.ensure_one()
+        if self.environment_type == "production":
+            raise UserError(_("Production's modules are the reference."))
+        return self.env["deployment.operation"]._request(
+            "align_modules", environment=self
+        )
+
+    def _apply_drift(self, report):
+        lines = [
+            f"{kind}: {line['key']} — production: {line['source']!s} / "
+            f"{self.name}: {line['target']!s}"
+            for kind, entries in (
+                (_("Option"), report.get("options", [])),
+                (_("System parameter"), report.get("parameters", [])),
+            )
+            for line in entries
+        ]
+        self.write(
+            {
+                "drift_checked_at": fields.Datetime.now(),
+                "drift_count": report.get("count", len(lines)),
+                "drift_details": "\n".join(lines) or False,
+            }
+        )
+        return _("%s difference(s) with production.", self.drift_count)
 
     def action_deploy(self):
         """Open the deployment form: the sources and the modules of the day."""

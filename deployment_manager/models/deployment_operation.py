@@ -59,7 +59,19 @@ KINDS = [
     ("rollback", "Rollback"),
     ("deployment_resume", "Deployment (decision)"),
     ("replicate", "Replicate production"),
+    ("drift_report", "Configuration drift"),
+    ("apply_configuration", "Apply production's configuration"),
+    ("align_modules", "Align modules with production"),
 ]
+# Whose results _apply_refresh_result summarizes.
+REFRESH_AND_DEPLOYMENT_KINDS = (
+    "align_modules",
+    "drift_report",
+    "apply_configuration",
+    "deployment_run",
+    "deployment_resume",
+    "rollback",
+)
 DECISIONS = [
     ("pending", "Waiting for a decision"),
     ("rolled_back", "Rolled back"),
@@ -287,9 +299,13 @@ class DeploymentOperation(models.Model):
         if not user.has_group(USER_GROUP):
             raise AccessError(_("You are not allowed to run deployment operations."))
         # Replication reads production: managers only.
-        needs_manager = kind in (*HOST_KINDS, "replicate") or (
-            environment and environment._is_production()
-        )
+        needs_manager = kind in (
+            *HOST_KINDS,
+            "replicate",
+            "drift_report",
+            "apply_configuration",
+            "align_modules",
+        ) or (environment and environment._is_production())
         if needs_manager and not user.has_group(MANAGER_GROUP):
             raise AccessError(
                 _(
@@ -1068,6 +1084,46 @@ class DeploymentOperation(models.Model):
             ops.start_odoo(journal, journal.transport(), target_spec)
         return result
 
+    def _production_pair(self):
+        """The environment and the production it derives from, with transports."""
+        target = self.environment_id
+        if not target.production_id:
+            raise OperationFailed(
+                _("%s is derived from no production: set it first.", target.name)
+            )
+        return target, target.production_id
+
+    def _run_drift_report(self, journal):
+        target, production = self._production_pair()
+        with contextlib.closing(production.host_id._open_transport()) as source:
+            return ops.drift_report(
+                journal, source, production._spec(), journal.transport(), target._spec()
+            )
+
+    def _run_apply_configuration(self, journal):
+        target, production = self._production_pair()
+        with contextlib.closing(production.host_id._open_transport()) as source:
+            return ops.apply_configuration(
+                journal,
+                source,
+                production._spec(),
+                journal.transport(),
+                target._spec(),
+                stamp=self.started_at.strftime("%Y%m%d%H%M%S"),
+            )
+
+    def _run_align_modules(self, journal):
+        target, production = self._production_pair()
+        with contextlib.closing(production.host_id._open_transport()) as source:
+            return ops.align_modules(
+                journal,
+                source,
+                production._spec(),
+                journal.transport(),
+                target._spec(),
+                stamp=self.started_at.strftime("%Y%m%d%H%M%S"),
+            )
+
     def _apply_result(self, result):
         """Write what the operation found on its target; return a one-line summary."""
         host = self.host_id.sudo()
@@ -1135,6 +1191,34 @@ class DeploymentOperation(models.Model):
             return environment._apply_log_check(result, self)
         if self.kind == "replicate":
             return environment._apply_replication(result, self)
+        if self.kind in REFRESH_AND_DEPLOYMENT_KINDS:
+            return self._apply_refresh_result(result)
+        return ""
+
+    def _apply_refresh_result(self, result):
+        """Summaries of the refresh (D2, D3, S2, S3) and deployment operations."""
+        environment = self.environment_id.sudo()
+        if self.kind == "align_modules":
+            before = result["before"]
+            return _(
+                "Modules aligned with production: %(installed)s installed, "
+                "%(upgraded)s upgraded, %(paths)s addons path(s) copied; no "
+                "difference is left.",
+                installed=len(before.get("to_install", [])),
+                upgraded=len(before.get("to_upgrade", [])),
+                paths=len(result.get("moved_paths", [])),
+            )
+        if self.kind == "drift_report":
+            return environment._apply_drift(result)
+        if self.kind == "apply_configuration":
+            environment._apply_drift(result["after"])
+            return _(
+                "Production's configuration applied: %(before)s difference(s) before, "
+                "%(after)s after; previous file kept as %(backup)s.",
+                before=result["before"]["count"],
+                after=result["after"]["count"],
+                backup=result.get("config_backup"),
+            )
         if self.kind in ("deployment_run", "deployment_resume") and not result.get(
             "rolled_back"
         ):

@@ -43,3 +43,11 @@ from .deploy import (
 )
 from .neutralize import NeutralizationFailed, neutralize, verify_neutralization
 from .replicate import replicate
+from .config_sync import apply_configuration, drift, drift_report
+from .align import (
+    AlignmentFailed,
+    align_modules,
+    describe_difference,
+    module_difference,
+    module_inventory,
+)

@@ -9,5 +9,6 @@ from . import test_log_check
 from . import test_backup
 from . import test_deployment
 from . import test_replicate
+from . import test_configuration
 from . import test_tour
 from . import test_worker_killed
