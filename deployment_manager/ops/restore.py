@@ -7,13 +7,19 @@ failure before the swap drops what was created and leaves the environment as
 it was; the previous database and filestore are kept under
 ``<db>_before_<stamp>`` names until an administrator drops them.
 
-Sources (the addons archives) are not restored yet: the result says so.
+Then, before Odoo starts again, each custom addons path of the environment
+found in the bundle is extracted next to it and swapped in; the current
+sources are kept as ``<path>.before-<stamp>``. A failed source restore puts
+back what it moved and is reported in the result, the database and filestore
+staying restored.
 """
 
+import posixpath
 import re
 import time
 from datetime import datetime, timezone
 
+from ..remote import InvalidInput, validate_path
 from .backup import (
     DUMP,
     LOCALE_RE,
@@ -60,7 +66,16 @@ class _Inconsistent(OperationFailed):
     """The swap went half-way and could not be undone: said as it is."""
 
 
-def restore_bundle(ctx, transport, spec, bundle_dir, *, stop_odoo=True, stamp=None):
+def restore_bundle(
+    ctx,
+    transport,
+    spec,
+    bundle_dir,
+    *,
+    stop_odoo=True,
+    stamp=None,
+    restore_sources=True,
+):
     """Restore the bundle's database and filestore into the environment.
 
     ``stamp`` (``yyyymmddHHMMSS``, UTC) names the new and the previous
@@ -68,13 +83,19 @@ def restore_bundle(ctx, transport, spec, bundle_dir, *, stop_odoo=True, stamp=No
     passes the same stamp again, so the detached restore is re-attached
     rather than confused with another one. With ``stop_odoo`` the
     environment's stop and start commands frame the swap; without, the
-    caller has stopped Odoo itself.
+    caller has stopped Odoo itself. With ``restore_sources`` the bundle's
+    archives of the environment's addons paths replace them (before Odoo is
+    started again); the replaced ones are kept as ``<path>.before-<stamp>``.
 
     Returns ``{"database", "previous_database", "previous_filestore",
     "restored_from", "bundle_database", "bundle_created_at", "odoo_stopped",
-    "odoo_started", "sources_restored": False, "verification", "notes"}``.
+    "odoo_started", "sources_restored", "previous_sources": {path: kept
+    path}, "verification", "notes"}``; when the sources could not be
+    restored, ``sources_restored`` is False and ``sources_error`` says why.
     """
-    return _Restore(ctx, transport, spec, bundle_dir, stamp).run(stop_odoo)
+    return _Restore(ctx, transport, spec, bundle_dir, stamp).run(
+        stop_odoo, restore_sources
+    )
 
 
 class _Restore:
@@ -110,11 +131,12 @@ class _Restore:
             "odoo_stopped": False,
             "odoo_started": False,
             "sources_restored": False,
+            "previous_sources": {},
             "notes": self.notes,
         }
 
     # -- the sequence ------------------------------------------------------
-    def run(self, stop_odoo):
+    def run(self, stop_odoo, restore_sources=True):
         ctx = self.ctx
         report, manifest = verify_with_manifest(
             ctx, self.transport, self.bundle, "restore-verify", (0, 30)
@@ -171,6 +193,11 @@ class _Restore:
                     ),
                 )
             ) from error
+        if restore_sources:
+            with ctx.step(_("Restore the custom addons sources")):
+                self._restore_sources(manifest)
+        else:
+            self.notes.append(ctx.text(_("The sources were not restored, as asked.")))
         if self.result["odoo_stopped"]:
             with ctx.step(_("Start Odoo")):
                 self._start_odoo()
@@ -425,6 +452,139 @@ class _Restore:
             ) from error
         self.new_created = True
         self.result["previous_database"] = None
+
+    # -- sources -------------------------------------------------------------
+    def _restore_sources(self, manifest):
+        """Swap in the bundle's addons archives; never raises OperationFailed.
+
+        Only parts whose source is one of the environment's addons paths are
+        restored. On a failure every path already swapped is put back.
+        """
+        ctx = self.ctx
+        wanted = set()
+        for path in self.spec.addons_paths or ():
+            try:
+                wanted.add(validate_path(path, field="addons path"))
+            except InvalidInput:
+                continue
+        parts = [
+            part
+            for part in manifest["parts"]
+            if part.get("kind") == "addons"
+            and part.get("source") in wanted
+            and part["source"] != "/"
+        ]
+        if not parts:
+            self.notes.append(
+                ctx.text(
+                    _(
+                        "The bundle holds none of the environment's addons paths: "
+                        "the sources were left as they are."
+                    )
+                )
+            )
+            return
+        ctx.progress(90, _("Restoring the custom addons sources"))
+        done = []  # (path, staging, kept path or None), swapped in
+        stagings = []
+        try:
+            for part in parts:
+                path = part["source"]
+                staging = f"{posixpath.dirname(path)}/.restore-{self.stamp}"
+                if staging not in stagings:
+                    stagings.append(staging)
+                done.append(self._swap_source(part, path, staging))
+        except OperationFailed as error:
+            problems = self._unswap_sources(done)
+            reason = " ".join([str(error), *problems])
+            self.result["sources_restored"] = False
+            self.result["sources_error"] = reason
+            self.notes.append(
+                ctx.text(_("The sources were not restored: %(reason)s"), reason=reason)
+            )
+        else:
+            self.result["sources_restored"] = True
+            self.result["previous_sources"] = {
+                path: kept for path, _staging, kept in done if kept
+            }
+        for staging in stagings:
+            run_anyway(
+                ctx, self.transport, ["rm", "-rf", "--", staging], timeout=SHORT_TIMEOUT
+            )
+
+    def _swap_source(self, part, path, staging):
+        ctx = self.ctx
+        name = posixpath.basename(path)
+        archive = checked_path(f"{self.bundle}/{part.get('file')}", "archive")
+        extracted = f"{staging}/{name}"
+        kept = f"{path}.before-{self.stamp}"
+
+        def fail(message, result=None, **params):
+            if result is not None:
+                params["reason"] = why(ctx, result)
+            raise OperationFailed(ctx.text(message, path=path, **params))
+
+        for argv in (
+            ["mkdir", "-p", "--", staging],
+            ["rm", "-rf", "--", extracted],
+            ["tar", "-C", staging, "-xf", archive, "--", name],
+        ):
+            result = ctx.run(self.transport, argv, timeout=3600)
+            if not result.ok:
+                fail(_("%(path)s cannot be extracted: %(reason)s"), result)
+        if not ctx.run(self.transport, ["test", "-d", extracted]).ok:
+            fail(_("The archive of %(path)s holds no directory %(name)s."), name=name)
+        if ctx.run(self.transport, ["test", "-e", kept]).ok:
+            fail(_("%(kept)s already exists: %(path)s was left as it is."), kept=kept)
+        had_one = ctx.run(self.transport, ["test", "-e", path]).ok
+        if had_one:
+            result = ctx.run(self.transport, ["mv", "-T", "--", path, kept])
+            if not result.ok:
+                fail(_("%(path)s cannot be moved: %(reason)s"), result)
+        result = ctx.run(self.transport, ["mv", "-T", "--", extracted, path])
+        if not result.ok:
+            if had_one:
+                back = run_anyway(ctx, self.transport, ["mv", "-T", "--", kept, path])
+                if not back.ok:
+                    fail(
+                        _(
+                            "The restored %(path)s cannot be moved into place and "
+                            "the previous one stays at %(kept)s: %(reason)s"
+                        ),
+                        result,
+                        kept=kept,
+                    )
+            fail(
+                _("The restored %(path)s cannot be moved into place: %(reason)s"),
+                result,
+            )
+        return path, staging, kept if had_one else None
+
+    def _unswap_sources(self, done):
+        """Put back the sources swapped so far; the problems met, as text."""
+        ctx = self.ctx
+        problems = []
+        for path, staging, kept in reversed(done):
+            name = posixpath.basename(path)
+            away = run_anyway(
+                ctx, self.transport, ["mv", "-T", "--", path, f"{staging}/{name}"]
+            )
+            back = away
+            if away.ok and kept:
+                back = run_anyway(ctx, self.transport, ["mv", "-T", "--", kept, path])
+            if not back.ok:
+                problems.append(
+                    ctx.text(
+                        _(
+                            "%(path)s could not be put back (the previous sources "
+                            "are at %(kept)s): %(reason)s"
+                        ),
+                        path=path,
+                        kept=kept or "-",
+                        reason=why(ctx, back),
+                    )
+                )
+        return problems
 
     def _start_odoo(self):
         ctx = self.ctx

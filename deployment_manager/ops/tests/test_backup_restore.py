@@ -152,7 +152,7 @@ def test_restore_brings_back_the_backup(fresh_production, local, tmp_path):
     previous = result["previous_database"]
     assert result["database"] == production.db
     assert previous.startswith(f"{production.db}_before_")
-    assert result["sources_restored"] is False
+    assert result["sources_restored"] is True
     assert result["odoo_stopped"] and result["odoo_started"]
     with open(log) as handle:
         assert handle.read().split() == ["stop", "start"]
@@ -164,6 +164,38 @@ def test_restore_brings_back_the_backup(fresh_production, local, tmp_path):
     assert tree_hashes(production.filestore) == files_at_backup
     assert "00/written-after-backup" in tree_hashes(result["previous_filestore"])
     assert not [d for d in databases_like(production.db) if "_restore_" in d]
+
+
+def test_restore_brings_back_the_sources(fresh_production, local, tmp_path):
+    """A restore puts the backed-up custom addons back in place; the sources
+    changed after the backup are kept as <path>.before-<stamp>."""
+    production = fresh_production
+    ctx = context(tmp_path)
+    bundle, manifest = take_backup(ctx, local, production)
+    assert manifest["verification"]["ok"]
+    manifest_py = "custom_sales/__manifest__.py"
+    with open(f"{production.addons}/{manifest_py}", "rb") as handle:
+        at_backup = handle.read()
+    sources_at_backup = tree_hashes(production.addons)
+    with open(f"{production.addons}/{manifest_py}", "ab") as handle:
+        handle.write(b"# changed after the backup\n")
+    with open(f"{production.addons}/custom_sales/new_after_backup.py", "w") as handle:
+        handle.write("NEW = True\n")
+
+    result = restore_bundle(ctx, local, production.spec, bundle, stamp="20240102030405")
+
+    kept = f"{production.addons}.before-20240102030405"
+    assert result["sources_restored"] is True
+    assert result["previous_sources"] == {production.addons: kept}
+    with open(f"{production.addons}/{manifest_py}", "rb") as handle:
+        assert handle.read() == at_backup
+    assert tree_hashes(production.addons) == sources_at_backup
+    assert not os.path.exists(f"{production.addons}/custom_sales/new_after_backup.py")
+    with open(f"{kept}/{manifest_py}", "rb") as handle:
+        assert handle.read() == at_backup + b"# changed after the backup\n"
+    assert os.path.exists(f"{kept}/custom_sales/new_after_backup.py")
+    parent = os.path.dirname(production.addons)
+    assert not [name for name in os.listdir(parent) if name.startswith(".restore-")]
 
 
 def damage_file(path, how):
