@@ -3,6 +3,7 @@
 """What the tests share: real sshd hosts, a real Odoo environment, users."""
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -238,3 +239,29 @@ def query(dbname, sql, params=()):
             return cr.fetchall() if cr.description else None
     finally:
         connection.close()
+
+
+def production_environment_vals(prod, host_id, name="Production"):
+    """The fields of an environment that operates a test production server
+    (``ops/tests/production.py``): its program, files, database and services."""
+    spec = prod.spec
+    return {
+        "name": name,
+        "environment_type": "production",
+        "host_id": host_id,
+        "odoo_command": shlex.join(spec.odoo_argv),
+        "odoo_config_path": spec.config_path,
+        "db_name": spec.db_name,
+        "db_port": spec.db_port,
+        "data_dir": spec.data_dir,
+        "addons_paths": prod.addons,
+        "log_file": spec.log_file,
+        "backup_dir": spec.backup_dir,
+        "odoo_stop_command": shlex.join(spec.odoo_stop_argv),
+        "odoo_start_command": shlex.join(spec.odoo_start_argv),
+        "odoo_restart_command": shlex.join(spec.odoo_restart_argv),
+        "odoo_status_command": shlex.join(spec.odoo_status_argv),
+        "pg_restart_command": shlex.join(spec.pg_restart_argv),
+        "pg_status_command": shlex.join(spec.pg_status_argv),
+        "health_url": spec.health_url,
+    }

@@ -4,7 +4,6 @@
 
 import base64
 import os
-import shlex
 import tempfile
 
 from odoo.exceptions import AccessError
@@ -19,7 +18,7 @@ from ..ops.tests.production import (
     remove_production,
     sample,
 )
-from .common import DeploymentTestMixin
+from .common import DeploymentTestMixin, production_environment_vals
 
 
 @tagged("post_install", "-at_install")
@@ -38,28 +37,8 @@ class TestDeployment(DeploymentTestMixin, TransactionCase):
         self.root = tempfile.mkdtemp(prefix="dm_deploy_")
         self.prod = make_production(os.path.join(self.root, "production"))
         self.addCleanup(remove_production, self.prod)
-        spec = self.prod.spec
         self.environment = self.env["deployment.environment"].create(
-            {
-                "name": "Production",
-                "environment_type": "production",
-                "host_id": self.host.id,
-                "odoo_command": shlex.join(spec.odoo_argv),
-                "odoo_config_path": spec.config_path,
-                "db_name": spec.db_name,
-                "db_port": spec.db_port,
-                "data_dir": spec.data_dir,
-                "addons_paths": self.prod.addons,
-                "log_file": spec.log_file,
-                "backup_dir": spec.backup_dir,
-                "odoo_stop_command": shlex.join(spec.odoo_stop_argv),
-                "odoo_start_command": shlex.join(spec.odoo_start_argv),
-                "odoo_restart_command": shlex.join(spec.odoo_restart_argv),
-                "odoo_status_command": shlex.join(spec.odoo_status_argv),
-                "pg_restart_command": shlex.join(spec.pg_restart_argv),
-                "pg_status_command": shlex.join(spec.pg_status_argv),
-                "health_url": spec.health_url,
-            }
+            production_environment_vals(self.prod, self.host.id, "Production")
         )
 
     def deploy(self, modules, install, backup=False):

@@ -1,14 +1,13 @@
 # Copyright 2026 deployment_manager contributors
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
 import os
-import shlex
 import tempfile
 import threading
 
 from odoo import SUPERUSER_ID, api
 from odoo.tests import HttpCase, tagged
 
-from .common import ensure_fixture_environment
+from .common import ensure_fixture_environment, production_environment_vals
 
 
 def _start_worker(case):
@@ -86,30 +85,11 @@ class TestDeploymentTour(HttpCase):
         repo = make_git_repo(
             os.path.join(root, "repo"), [("v1", [sample("v1", "dm_sample_good")])]
         )
-        spec = prod.spec
         host = self.env["deployment.host"].create(
             {"name": "This server", "kind": "local"}
         )
         environment = self.env["deployment.environment"].create(
-            {
-                "name": "Tour production",
-                "environment_type": "production",
-                "host_id": host.id,
-                "odoo_command": shlex.join(spec.odoo_argv),
-                "odoo_config_path": spec.config_path,
-                "db_name": spec.db_name,
-                "db_port": spec.db_port,
-                "data_dir": spec.data_dir,
-                "addons_paths": prod.addons,
-                "log_file": spec.log_file,
-                "backup_dir": spec.backup_dir,
-                "odoo_stop_command": shlex.join(spec.odoo_stop_argv),
-                "odoo_start_command": shlex.join(spec.odoo_start_argv),
-                "odoo_status_command": shlex.join(spec.odoo_status_argv),
-                "pg_restart_command": shlex.join(spec.pg_restart_argv),
-                "pg_status_command": shlex.join(spec.pg_status_argv),
-                "health_url": spec.health_url,
-            }
+            production_environment_vals(prod, host.id, "Tour production")
         )
         self.env["ir.default"].set("deployment.run.wizard", "git_url", repo)
         stop = _start_worker(self)

@@ -4,7 +4,6 @@
 
 import base64
 import os
-import shlex
 import signal
 import socket
 import subprocess
@@ -16,7 +15,12 @@ from odoo.tests import BaseCase, tagged
 from odoo.tools import config
 
 from ..remote import LocalTransport, poll_detached
-from .common import drop_databases, make_environment_copy, odoo_command
+from .common import (
+    drop_databases,
+    make_environment_copy,
+    odoo_command,
+    production_environment_vals,
+)
 
 MANAGER_DB = os.environ.get("DM_E2E_DB", "dm_e2e_manager")
 ADMIN = ("admin", "admin")
@@ -333,7 +337,6 @@ class TestWorkerKilled(BaseCase):
         ensure_template()
         prod = make_production(os.path.join(self.workdir, "production"))
         self.addCleanup(remove_production, prod)
-        spec = prod.spec
         self._start_server()
         self.call(
             "ir.config_parameter",
@@ -349,25 +352,7 @@ class TestWorkerKilled(BaseCase):
         environment_id = self.call(
             "deployment.environment",
             "create",
-            {
-                "name": "Production to deploy",
-                "environment_type": "production",
-                "host_id": host_id,
-                "odoo_command": shlex.join(spec.odoo_argv),
-                "odoo_config_path": spec.config_path,
-                "db_name": spec.db_name,
-                "db_port": spec.db_port,
-                "data_dir": spec.data_dir,
-                "addons_paths": prod.addons,
-                "log_file": spec.log_file,
-                "backup_dir": spec.backup_dir,
-                "odoo_stop_command": shlex.join(spec.odoo_stop_argv),
-                "odoo_start_command": shlex.join(spec.odoo_start_argv),
-                "odoo_status_command": shlex.join(spec.odoo_status_argv),
-                "pg_restart_command": shlex.join(spec.pg_restart_argv),
-                "pg_status_command": shlex.join(spec.pg_status_argv),
-                "health_url": spec.health_url,
-            },
+            production_environment_vals(prod, host_id, "Production to deploy"),
         )
         archive = make_zip(
             os.path.join(self.workdir, "release.zip"), [sample("v1", "dm_sample_good")]
