@@ -793,7 +793,7 @@ class DeploymentOperation(models.Model):
             journal.transport(),
             self.environment_id._spec(),
             self.backup_id.bundle_dir,
-            stamp=self.started_at.strftime("%Y%m%d%H%M%S"),
+            stamp=self._stamp(),
         )
 
     def _run_delete_backup(self, journal):
@@ -1063,7 +1063,7 @@ class DeploymentOperation(models.Model):
                 production._spec(),
                 journal.transport(),
                 target_spec,
-                stamp=self.started_at.strftime("%Y%m%d%H%M%S"),
+                stamp=self._stamp(),
                 keep_previous=target.keep_previous_database,
                 # Odoo stays stopped until the replica is neutralized; the
                 # recovery site stays in standby, so it sends nothing.
@@ -1093,36 +1093,34 @@ class DeploymentOperation(models.Model):
             )
         return target, target.production_id
 
-    def _run_drift_report(self, journal):
+    def _stamp(self):
+        """This operation's own time stamp: a worker taking it up again after a
+        restart names what it makes the same way, and re-attaches to it."""
+        return self.started_at.strftime("%Y%m%d%H%M%S")
+
+    def _from_production(self, journal, function, **kwargs):
+        """Run an ops function from production (source) to this environment."""
         target, production = self._production_pair()
         with contextlib.closing(production.host_id._open_transport()) as source:
-            return ops.drift_report(
-                journal, source, production._spec(), journal.transport(), target._spec()
+            return function(
+                journal,
+                source,
+                production._spec(),
+                journal.transport(),
+                target._spec(),
+                **kwargs,
             )
+
+    def _run_drift_report(self, journal):
+        return self._from_production(journal, ops.drift_report)
 
     def _run_apply_configuration(self, journal):
-        target, production = self._production_pair()
-        with contextlib.closing(production.host_id._open_transport()) as source:
-            return ops.apply_configuration(
-                journal,
-                source,
-                production._spec(),
-                journal.transport(),
-                target._spec(),
-                stamp=self.started_at.strftime("%Y%m%d%H%M%S"),
-            )
+        return self._from_production(
+            journal, ops.apply_configuration, stamp=self._stamp()
+        )
 
     def _run_align_modules(self, journal):
-        target, production = self._production_pair()
-        with contextlib.closing(production.host_id._open_transport()) as source:
-            return ops.align_modules(
-                journal,
-                source,
-                production._spec(),
-                journal.transport(),
-                target._spec(),
-                stamp=self.started_at.strftime("%Y%m%d%H%M%S"),
-            )
+        return self._from_production(journal, ops.align_modules, stamp=self._stamp())
 
     def _apply_result(self, result):
         """Write what the operation found on its target; return a one-line summary."""
