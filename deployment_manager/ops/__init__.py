@@ -43,6 +43,7 @@ from .deploy import (
 )
 from .neutralize import NeutralizationFailed, neutralize, verify_neutralization
 from .replicate import replicate
+from .module_tests import parse_test_log, run_module_tests
 from .config_sync import apply_configuration, drift, drift_report
 from .align import (
     AlignmentFailed,

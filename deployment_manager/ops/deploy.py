@@ -853,7 +853,7 @@ def _prepare_zip(ctx, transport, spec, local_zip, addons_path, modules, stamp, o
         raise _fail(
             ctx, _("The addons path %(path)s does not exist."), path=addons_path
         )
-    _require_space(ctx, transport, [(addons_path, size)])
+    require_space(ctx, transport, [(addons_path, size)])
     work_dir = _work_dir(ctx, spec)
     remote_zip = f"{work_dir}/deploy-{stamp}.zip"
     incoming = f"{addons_path}/.incoming-{stamp}"
@@ -1403,7 +1403,7 @@ def _disk_used(ctx, transport, path):
     return int(words[0]) if result.ok and words and words[0].isdigit() else None
 
 
-def _require_space(ctx, transport, needs):
+def require_space(ctx, transport, needs):
     """Refuse early when a filesystem lacks room: ``needs`` is [(path, bytes)]."""
     problems = []
     for path, size in needs:
@@ -1428,6 +1428,20 @@ def _require_space(ctx, transport, needs):
 
 def _rollback_point_space(ctx, transport, spec, notes):
     """Room for the database copy and the filestore copy, where measurable."""
+    needs, _db_size = database_copy_needs(ctx, transport, spec, notes)
+    filestore = spec.filestore_path()
+    if filestore and _exists(ctx, transport, filestore):
+        used = _disk_used(ctx, transport, filestore)
+        if used:
+            needs.append((filestore, used))
+    require_space(ctx, transport, needs)
+
+
+def database_copy_needs(ctx, transport, spec, notes):
+    """([(PostgreSQL's data directory, the database's size)], size): the room
+    a copy of the environment's database takes, for :func:`require_space`.
+    When the data directory cannot be read (a remote or locked-down
+    PostgreSQL) the list is empty and ``notes`` says so."""
     needs = []
     result = _run(
         ctx,
@@ -1462,12 +1476,7 @@ def _rollback_point_space(ctx, transport, spec, notes):
                 size=size_text(db_size),
             )
         )
-    filestore = spec.filestore_path()
-    if filestore and _exists(ctx, transport, filestore):
-        used = _disk_used(ctx, transport, filestore)
-        if used:
-            needs.append((filestore, used))
-    _require_space(ctx, transport, needs)
+    return needs, db_size
 
 
 # ----------------------------------------------------------------------

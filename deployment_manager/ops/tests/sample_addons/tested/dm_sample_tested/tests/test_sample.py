@@ -1,0 +1,14 @@
+from odoo.tests import TransactionCase
+
+
+class TestSample(TransactionCase):
+    def test_partner_is_created(self):
+        partner = self.env["res.partner"].create({"name": "Sample partner"})
+        self.assertEqual(partner.display_name, "Sample partner")
+
+    def test_fails_on_purpose(self):
+        self.assertEqual(
+            self.env["res.partner"].search_count([("name", "=", "Nobody")]),
+            1,
+            "this test fails on purpose",
+        )
