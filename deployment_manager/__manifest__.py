@@ -25,6 +25,8 @@
         "views/deployment_backup_views.xml",
         "wizards/deployment_restore_wizard_views.xml",
         "wizards/deployment_run_wizard_views.xml",
+        "views/deployment_test_views.xml",
+        "report/deployment_test_run_report.xml",
         "views/deployment_menus.xml",
     ],
     "assets": {

@@ -121,6 +121,8 @@ dm_ensure_system_packages() {
     _dm_need gettext command -v msgfmt
     _dm_need rsync command -v rsync
     _dm_need git command -v git
+    # The test reports are printed to PDF by Odoo through wkhtmltopdf.
+    _dm_need wkhtmltopdf command -v wkhtmltopdf
     unset -f _dm_need
     [ "${#missing[@]}" -eq 0 ] && return 0
     dm_say "installing system packages: ${missing[*]}"

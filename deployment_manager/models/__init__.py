@@ -6,3 +6,5 @@ from . import deployment_operation_step
 from . import deployment_operation_command
 from . import deployment_backup
 from . import deployment_log_finding
+from . import deployment_test_run
+from . import deployment_test_case

@@ -228,6 +228,8 @@ class DeploymentEnvironment(models.Model):
     )
     log_finding_ids = fields.One2many("deployment.log.finding", "environment_id")
     log_finding_count = fields.Integer(compute="_compute_backup_count")
+    test_run_ids = fields.One2many("deployment.test.run", "environment_id")
+    test_run_count = fields.Integer(compute="_compute_backup_count")
     health_url = fields.Char(
         string="Health check URL", help="e.g. https://erp.example.com/web/health"
     )
@@ -378,6 +380,7 @@ class DeploymentEnvironment(models.Model):
                 env.backup_ids.filtered(lambda b: b.state != "deleted")
             )
             env.log_finding_count = len(env.log_finding_ids)
+            env.test_run_count = len(env.test_run_ids)
 
     @api.depends("database_size", "filestore_size", "backup_free_space")
     def _compute_size_display(self):
@@ -784,6 +787,35 @@ class DeploymentEnvironment(models.Model):
             "type": "ir.actions.act_window",
             "name": _("Backups of %s", self.name),
             "res_model": "deployment.backup",
+            "view_mode": "list,form",
+            "domain": [("environment_id", "=", self.id)],
+        }
+
+    def action_run_module_tests(self):
+        """Open the form that queues the new module's tests on a copy (D4, D5)."""
+        self.ensure_one()
+        if self._is_production():
+            raise UserError(
+                _(
+                    "Tests never run on production's server: run them on the "
+                    "development environment, on a copy of its replicated database."
+                )
+            )
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Run a module's tests"),
+            "res_model": "deployment.test.wizard",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_environment_id": self.id},
+        }
+
+    def action_view_test_runs(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Test runs of %s", self.name),
+            "res_model": "deployment.test.run",
             "view_mode": "list,form",
             "domain": [("environment_id", "=", self.id)],
         }

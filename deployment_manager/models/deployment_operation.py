@@ -62,6 +62,7 @@ KINDS = [
     ("drift_report", "Configuration drift"),
     ("apply_configuration", "Apply production's configuration"),
     ("align_modules", "Align modules with production"),
+    ("module_tests", "Module tests"),
 ]
 # Whose results _apply_refresh_result summarizes.
 REFRESH_AND_DEPLOYMENT_KINDS = (
@@ -1122,6 +1123,25 @@ class DeploymentOperation(models.Model):
     def _run_align_modules(self, journal):
         return self._from_production(journal, ops.align_modules, stamp=self._stamp())
 
+    # ------------------------------------------------------------------
+    # The new module's tests on real data (D4, D5)
+    # ------------------------------------------------------------------
+    def _run_module_tests(self, journal):
+        environment = self.environment_id
+        if environment._is_production():
+            raise OperationFailed(
+                _("Tests never run on production's server: use a development copy.")
+            )
+        params = self.params or {}
+        return ops.run_module_tests(
+            journal,
+            journal.transport(),
+            environment._spec(),
+            params.get("module") or "",
+            stamp=self._stamp(),
+            mode=params.get("mode") or "auto",
+        )
+
     def _apply_result(self, result):
         """Write what the operation found on its target; return a one-line summary."""
         host = self.host_id.sudo()
@@ -1191,6 +1211,11 @@ class DeploymentOperation(models.Model):
             return environment._apply_replication(result, self)
         if self.kind in REFRESH_AND_DEPLOYMENT_KINDS:
             return self._apply_refresh_result(result)
+        if self.kind == "module_tests":
+            run = (
+                self.env["deployment.test.run"].sudo()._create_from_result(self, result)
+            )
+            return run._summary()
         return ""
 
     def _apply_refresh_result(self, result):

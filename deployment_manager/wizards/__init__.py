@@ -1,3 +1,4 @@
 from . import deployment_restore_wizard
 from . import deployment_run_wizard
 from . import deployment_ignore_wizard
+from . import deployment_test_wizard
