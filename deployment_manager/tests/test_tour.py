@@ -105,3 +105,61 @@ class TestDeploymentTour(HttpCase):
         self.assertEqual(
             prod.module_state("dm_sample_good"), ("installed", "18.0.1.0.0")
         )
+
+
+@tagged("post_install", "-at_install")
+class TestModuleTestsTour(HttpCase):
+    def test_run_module_tests_and_record_a_manual_test(self):
+        """In the browser: run the new module's tests from the development
+        environment, read each result, then record a test done by hand."""
+        from ..ops.tests.production import (
+            copy_module,
+            ensure_cluster,
+            ensure_template,
+            make_production,
+            remove_production,
+            sample,
+        )
+
+        ensure_cluster()
+        ensure_template()
+        root = tempfile.mkdtemp(prefix="dm_module_tests_tour_")
+        dev = make_production(os.path.join(root, "development"), start=False)
+        self.addCleanup(remove_production, dev)
+        copy_module(sample("tested", "dm_sample_tested"), dev.addons)
+        host = self.env["deployment.host"].create(
+            {"name": "This server", "kind": "local"}
+        )
+        production = self.env["deployment.environment"].create(
+            {
+                **production_environment_vals(dev, host.id, "Tour production"),
+                "db_name": "dm_tour_production_elsewhere",
+            }
+        )
+        environment = self.env["deployment.environment"].create(
+            {
+                **production_environment_vals(dev, host.id, "Tour development"),
+                "environment_type": "development",
+                "production_id": production.id,
+            }
+        )
+        stop = _start_worker(self)
+        try:
+            self.start_tour(
+                f"/odoo/action-deployment_manager.action_deployment_environment/{environment.id}",
+                "deployment_manager_module_tests_tour",
+                login="admin",
+                timeout=300,
+            )
+        finally:
+            stop()
+        run = self.env["deployment.test.run"].search(
+            [("environment_id", "=", environment.id)]
+        )
+        self.assertEqual((run.passed_count, run.failed_count), (1, 1))
+        case = self.env["deployment.test.case"].search(
+            [("name", "=", "Create a partner by hand")]
+        )
+        self.assertEqual(case.result, "passed")
+        self.assertEqual(case.environment_id, environment)
+        self.assertEqual(case.tester_id.login, "admin")
