@@ -619,8 +619,14 @@ class DeploymentOperation(models.Model):
             if not self.env.cr.fetchone()[0]:
                 continue  # its worker is alive, only slow to beat
             operation._release()
-            if operation.deployment_state or operation.command_ids.filtered(
-                lambda c: c.detached and c.detached_state == "running"
+            # A module test run is named by its stamp: taken up again, it
+            # finds its copy and re-attaches to its commands.
+            if (
+                operation.deployment_state
+                or operation.kind == "module_tests"
+                or operation.command_ids.filtered(
+                    lambda c: c.detached and c.detached_state == "running"
+                )
             ):
                 operation._in_requester_language()._resume()
             else:

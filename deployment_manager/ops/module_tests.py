@@ -289,34 +289,41 @@ class _TestRun:
                 )
             )
         self.copy_made = True  # from here on, whatever exists of it goes
-        if self.copy in existing.stdout.text().split():
-            # A previous worker of this very operation made it.
-            return
-        needs, db_size = database_copy_needs(ctx, self.transport, self.spec, self.notes)
-        require_space(ctx, self.transport, [*needs, (self.work_dir, db_size)])
         connection = self.spec.pg_connection_args()
-        _run(ctx, self.transport, ["mkdir", "-p", "--", self.work_dir], COMMAND_FAILED)
-        self._detached(
-            ["pg_dump", *connection, "-Fc", "-f", self.dump, "--", self.db],
-            f"tests-dump-{self.stamp}",
-            _("The database %(db)s cannot be dumped: %(reason)s"),
-            db=self.db,
-        )
-        ctx.progress(25, _("Restoring the copy"))
-        created = ctx.run(
-            self.transport,
-            ["createdb", *connection, "-T", "template0", "--", self.copy],
-            timeout=SHORT_TIMEOUT,
-            **self.db_kwargs,
-        )
-        if not created.ok:
-            raise OperationFailed(
-                ctx.text(
-                    _("The copy %(db)s cannot be created: %(reason)s"),
-                    db=self.copy,
-                    reason=why(ctx, created),
-                )
+        # A previous worker of this very operation may have made it: then the
+        # restore below re-attaches to its own (or reads how it ended).
+        if self.copy not in existing.stdout.text().split():
+            needs, db_size = database_copy_needs(
+                ctx, self.transport, self.spec, self.notes
             )
+            require_space(ctx, self.transport, [*needs, (self.work_dir, db_size)])
+            _run(
+                ctx,
+                self.transport,
+                ["mkdir", "-p", "--", self.work_dir],
+                COMMAND_FAILED,
+            )
+            self._detached(
+                ["pg_dump", *connection, "-Fc", "-f", self.dump, "--", self.db],
+                f"tests-dump-{self.stamp}",
+                _("The database %(db)s cannot be dumped: %(reason)s"),
+                db=self.db,
+            )
+            created = ctx.run(
+                self.transport,
+                ["createdb", *connection, "-T", "template0", "--", self.copy],
+                timeout=SHORT_TIMEOUT,
+                **self.db_kwargs,
+            )
+            if not created.ok:
+                raise OperationFailed(
+                    ctx.text(
+                        _("The copy %(db)s cannot be created: %(reason)s"),
+                        db=self.copy,
+                        reason=why(ctx, created),
+                    )
+                )
+        ctx.progress(25, _("Restoring the copy"))
         self._detached(
             ["pg_restore", *connection, "-j", "2", "-d", self.copy, "--", self.dump],
             f"tests-restore-{self.stamp}",

@@ -419,3 +419,97 @@ class TestWorkerKilled(BaseCase):
             ],
         )
         self.assertEqual(installs, 1, "the install was re-attached to, not run twice")
+
+    def test_module_tests_interrupted_by_a_killed_manager_end_after_restart(self):
+        """A module test run whose manager is killed while Odoo runs the tests is
+        taken up again after restart: it re-attaches to that same run, records its
+        results and drops the throwaway copy."""
+        from ..ops.tests.production import (
+            copy_module,
+            databases_like,
+            ensure_cluster,
+            ensure_template,
+            make_production,
+            remove_production,
+            sample,
+        )
+
+        ensure_cluster()
+        ensure_template()
+        dev = make_production(os.path.join(self.workdir, "development"), start=False)
+        self.addCleanup(remove_production, dev)
+        copy_module(sample("tested", "dm_sample_tested"), dev.addons)
+        self._start_server()
+        self.call(
+            "ir.config_parameter",
+            "set_param",
+            "deployment_manager.heartbeat_grace_seconds",
+            "1",
+        )
+        host_id = self.call(
+            "deployment.host",
+            "create",
+            {"name": "Development host", "kind": "local", "work_dir": self.workdir},
+        )
+        environment_id = self.call(
+            "deployment.environment",
+            "create",
+            {
+                **production_environment_vals(dev, host_id, "Development to test"),
+                "environment_type": "development",
+            },
+        )
+        wizard_id = self.call(
+            "deployment.test.wizard",
+            "create",
+            {"environment_id": environment_id, "module": "dm_sample_tested"},
+        )
+        action = self.call("deployment.test.wizard", "action_confirm", [wizard_id])
+        operation_id = action["res_id"]
+        test_commands = [
+            ("operation_id", "=", operation_id),
+            ("detached_key", "=like", "module-tests-%"),
+        ]
+
+        def testing():
+            return self.call(
+                "deployment.operation.command",
+                "search_count",
+                [*test_commands, ("detached_state", "=", "running")],
+            )
+
+        self.wait_for(testing, 120, "the tests never started")
+        self._kill_server()
+        self._start_server()
+
+        def finished():
+            [operation] = self.call(
+                "deployment.operation",
+                "read",
+                [operation_id],
+                ["state", "attempt", "error_message"],
+            )
+            return (
+                operation if operation["state"] not in ("queued", "running") else None
+            )
+
+        operation = self.wait_for(finished, 300, "the test run was never reconciled")
+        self.assertEqual(operation["state"], "done", operation["error_message"])
+        self.assertEqual(operation["attempt"], 2)
+        [run] = self.call(
+            "deployment.test.run",
+            "search_read",
+            [("operation_id", "=", operation_id)],
+            ["passed_count", "failed_count", "verdict"],
+        )
+        self.assertEqual(
+            (run["passed_count"], run["failed_count"], run["verdict"]), (1, 1, "failed")
+        )
+        self.assertEqual(
+            self.call("deployment.operation.command", "search_count", test_commands),
+            1,
+            "the test run was re-attached to, not run twice",
+        )
+        self.assertEqual(
+            [name for name in databases_like(dev.db) if "_tests_" in name], []
+        )

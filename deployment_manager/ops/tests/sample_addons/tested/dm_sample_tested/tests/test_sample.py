@@ -1,8 +1,12 @@
+import time
+
 from odoo.tests import TransactionCase
 
 
 class TestSample(TransactionCase):
     def test_partner_is_created(self):
+        # Long enough for test_worker_killed to kill the manager meanwhile.
+        time.sleep(3)
         partner = self.env["res.partner"].create({"name": "Sample partner"})
         self.assertEqual(partner.display_name, "Sample partner")
 
