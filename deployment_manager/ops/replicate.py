@@ -88,6 +88,8 @@ class _Replicate(_Restore):
     read are set here (``__init__`` of restore wants a bundle).
     """
 
+    KEY_PREFIX = "replicate"
+
     def __init__(self, ctx, src_transport, src_spec, transport, spec, stamp):
         # pylint: disable=super-init-not-called
         self.ctx = ctx
@@ -576,32 +578,12 @@ class _Replicate(_Restore):
             if removed.ok:
                 self.result["previous_filestore"] = None
 
-    def _start_odoo(self):
-        ctx = self.ctx
-        if not self.spec.odoo_start_argv:
-            self.notes.append(
-                ctx.text(_("No start command is set: Odoo was left stopped."))
-            )
-            return
-        ctx.progress(95, _("Starting Odoo"))
-        status = ctx.run_detached(
-            self.transport,
-            self.spec.odoo_start_argv,
-            f"replicate-start-odoo-{self.stamp}",
-            timeout=SHORT_TIMEOUT,
+    def _not_started_message(self, reason):
+        return self.ctx.text(
+            _("The replica is in place as %(db)s but Odoo did not start: %(reason)s"),
+            db=self.db,
+            reason=reason,
         )
-        if not status.ok:
-            raise OperationFailed(
-                ctx.text(
-                    _(
-                        "The replica is in place as %(db)s but Odoo did not "
-                        "start: %(reason)s"
-                    ),
-                    db=self.db,
-                    reason=why(ctx, status),
-                )
-            )
-        self.result["odoo_started"] = True
 
 
 def _rsync_stats(text):

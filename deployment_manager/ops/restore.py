@@ -99,6 +99,9 @@ def restore_bundle(
 
 
 class _Restore:
+    # Names the detached commands of the operation (``<prefix>-start-odoo-…``).
+    KEY_PREFIX = "restore"
+
     def __init__(self, ctx, transport, spec, bundle_dir, stamp):
         self.ctx = ctx
         self.transport = transport
@@ -597,23 +600,24 @@ class _Restore:
         status = ctx.run_detached(
             self.transport,
             self.spec.odoo_start_argv,
-            f"restore-start-odoo-{self.stamp}",
+            f"{self.KEY_PREFIX}-start-odoo-{self.stamp}",
             timeout=SHORT_TIMEOUT,
         )
         if not status.ok:
-            raise OperationFailed(
-                ctx.text(
-                    _(
-                        "The bundle was restored into %(db)s (the previous "
-                        "database is kept as %(old)s) but Odoo did not start: "
-                        "%(reason)s"
-                    ),
-                    db=self.db,
-                    old=self.result["previous_database"] or "-",
-                    reason=why(ctx, status),
-                )
-            )
+            raise OperationFailed(self._not_started_message(why(ctx, status)))
         self.result["odoo_started"] = True
+
+    def _not_started_message(self, reason):
+        return self.ctx.text(
+            _(
+                "The bundle was restored into %(db)s (the previous "
+                "database is kept as %(old)s) but Odoo did not start: "
+                "%(reason)s"
+            ),
+            db=self.db,
+            old=self.result["previous_database"] or "-",
+            reason=reason,
+        )
 
     def _undo(self):
         """Remove what this restore created; start Odoo again if it was stopped."""

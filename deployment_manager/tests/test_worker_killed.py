@@ -141,6 +141,23 @@ class TestWorkerKilled(BaseCase):
             time.sleep(0.5)
         raise AssertionError(message)
 
+    def wait_until_ended(self, operation_id, timeout, message, *fields):
+        """The operation (state, attempt, error_message and ``fields``) once it
+        is neither queued nor running."""
+
+        def ended():
+            [operation] = self.call(
+                "deployment.operation",
+                "read",
+                [operation_id],
+                ["state", "attempt", "error_message", *fields],
+            )
+            return (
+                operation if operation["state"] not in ("queued", "running") else None
+            )
+
+        return self.wait_for(ended, timeout, message)
+
     def test_detached_command_survives_and_operation_reattaches(self):
         """Killing the manager mid-operation leaves the detached command running;
         after restart the operation re-attaches to it and records its real exit code.
@@ -201,18 +218,9 @@ class TestWorkerKilled(BaseCase):
 
         self._start_server()
 
-        def finished():
-            [operation] = self.call(
-                "deployment.operation",
-                "read",
-                [operation_id],
-                ["state", "attempt", "error_message"],
-            )
-            return (
-                operation if operation["state"] not in ("queued", "running") else None
-            )
-
-        operation = self.wait_for(finished, 90, "the operation was never reconciled")
+        operation = self.wait_until_ended(
+            operation_id, 90, "the operation was never reconciled"
+        )
         self.assertEqual(operation["state"], "done", operation["error_message"])
         self.assertEqual(operation["attempt"], 2, "taken up by a second worker")
         commands = self.call(
@@ -283,18 +291,9 @@ class TestWorkerKilled(BaseCase):
         self._kill_server()
         self._start_server()
 
-        def finished():
-            [operation] = self.call(
-                "deployment.operation",
-                "read",
-                [operation_id],
-                ["state", "attempt", "error_message", "backup_id"],
-            )
-            return (
-                operation if operation["state"] not in ("queued", "running") else None
-            )
-
-        operation = self.wait_for(finished, 300, "the backup was never reconciled")
+        operation = self.wait_until_ended(
+            operation_id, 300, "the backup was never reconciled", "backup_id"
+        )
         self.assertEqual(operation["state"], "done", operation["error_message"])
         self.assertEqual(operation["attempt"], 2)
         [backup] = self.call(
@@ -391,18 +390,9 @@ class TestWorkerKilled(BaseCase):
         self.assertNotEqual(http_status(prod.health_url), 200, "production is stopped")
         self._start_server()
 
-        def finished():
-            [operation] = self.call(
-                "deployment.operation",
-                "read",
-                [operation_id],
-                ["state", "attempt", "error_message", "downtime"],
-            )
-            return (
-                operation if operation["state"] not in ("queued", "running") else None
-            )
-
-        operation = self.wait_for(finished, 300, "the deployment was never reconciled")
+        operation = self.wait_until_ended(
+            operation_id, 300, "the deployment was never reconciled", "downtime"
+        )
         self.assertEqual(operation["state"], "done", operation["error_message"])
         self.assertEqual(operation["attempt"], 2)
         self.assertGreater(operation["downtime"], 0)
@@ -482,18 +472,9 @@ class TestWorkerKilled(BaseCase):
         self._kill_server()
         self._start_server()
 
-        def finished():
-            [operation] = self.call(
-                "deployment.operation",
-                "read",
-                [operation_id],
-                ["state", "attempt", "error_message"],
-            )
-            return (
-                operation if operation["state"] not in ("queued", "running") else None
-            )
-
-        operation = self.wait_for(finished, 300, "the test run was never reconciled")
+        operation = self.wait_until_ended(
+            operation_id, 300, "the test run was never reconciled"
+        )
         self.assertEqual(operation["state"], "done", operation["error_message"])
         self.assertEqual(operation["attempt"], 2)
         [run] = self.call(
