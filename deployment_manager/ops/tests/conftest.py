@@ -17,6 +17,7 @@ import pytest
 from ...remote import LocalTransport, SshTransport
 from ...remote.tests.sshd_rig import SshdHost
 from ..spec import EnvironmentSpec
+from .pg import databases_like, drop_database, psql
 
 ODOO_VERSION_ARGV = ["sh", "-c", "echo Odoo Server 18.0-test", "odoo"]
 # Never valid anywhere: only there to prove it never reaches a command line.
@@ -26,33 +27,6 @@ INSTALLED_MODULES = [
     ("custom_sales", "18.0.1.0.2"),
     ("web", "18.0.1.0"),
 ]
-
-
-def psql(db, sql):
-    """Rows of a query as lists of text, through the real psql."""
-    output = subprocess.run(
-        ["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return [line.split("|") for line in output.splitlines() if line]
-
-
-def databases_like(prefix):
-    return [
-        row[0]
-        for row in psql("postgres", "SELECT datname FROM pg_database")
-        if row[0] == prefix or row[0].startswith(prefix + "_")
-    ]
-
-
-def drop_database(name):
-    subprocess.run(
-        ["dropdb", "--if-exists", "--force", "--", name],
-        check=True,
-        capture_output=True,
-    )
 
 
 def git(path, *args):

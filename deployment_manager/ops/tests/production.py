@@ -33,6 +33,7 @@ import urllib.error
 import urllib.request
 
 from ..spec import EnvironmentSpec
+from . import pg
 
 PG_VERSION = "15"
 CLUSTER = "dmprod"
@@ -112,36 +113,15 @@ def _run(argv, check=True, **kwargs):
 
 def psql(db, sql):
     """Rows of a query as lists of text, on the production cluster."""
-    output = _run(
-        [
-            "psql",
-            "-X",
-            "-A",
-            "-t",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-p",
-            str(PORT),
-            "-d",
-            db,
-            "-c",
-            sql,
-        ]
-    ).stdout
-    return [line.split("|") for line in output.splitlines() if line]
+    return pg.psql(db, sql, PORT)
 
 
 def databases_like(prefix):
-    return [
-        row[0]
-        for row in psql("postgres", "SELECT datname FROM pg_database")
-        if row[0] == prefix or row[0].startswith(prefix + "_")
-    ]
+    return pg.databases_like(prefix, PORT)
 
 
 def drop_database(name):
-    _run(["dropdb", "-p", str(PORT), "--if-exists", "--force", "--", name])
+    pg.drop_database(name, PORT)
 
 
 def free_port():

@@ -23,37 +23,11 @@ from ..context import OperationFailed, SimpleContext
 from ..neutralize import neutralize
 from ..replicate import replicate
 from ..spec import EnvironmentSpec
+from .pg import databases_like, drop_database, psql
 
 ODOO = "/opt/odoo-venv/bin/odoo"
 TEMPLATE = "dm_repl_src_template"
 TEMPLATE_DATA = "/var/tmp/dm_repl_template_data"
-
-
-def psql(db, sql):
-    """Rows of a query as lists of text, through the real psql (main cluster)."""
-    output = subprocess.run(
-        ["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return [line.split("|") for line in output.splitlines() if line]
-
-
-def databases_like(prefix):
-    return [
-        row[0]
-        for row in psql("postgres", "SELECT datname FROM pg_database")
-        if row[0] == prefix or row[0].startswith(prefix + "_")
-    ]
-
-
-def drop_database(name):
-    subprocess.run(
-        ["dropdb", "--if-exists", "--force", "--", name],
-        check=True,
-        capture_output=True,
-    )
 
 
 def _build_template():
