@@ -81,6 +81,9 @@ STEP_PARTS = {
     "Copy the filestore into a new directory": "filestore",
 }
 PARTS = ("database", "filestore", "other")
+# Every database a run makes: the source, and the copies (with replicate()'s
+# _replica_<stamp> and _before_<stamp> suffixes).
+MADE = (SOURCE, f"{PREFIX}_hand_", f"{PREFIX}_tool_")
 
 
 class StepContext(bb.TimedContext):
@@ -134,7 +137,7 @@ def our_databases(port):
     rows = psql(
         "postgres",
         "SELECT datname || '|' || coalesce(shobj_description(oid, 'pg_database'), "
-        f"'') FROM pg_database WHERE datname LIKE '{PREFIX}%'",
+        f"'') FROM pg_database WHERE starts_with(datname, '{PREFIX}')",
         port,
     )
     found = {}
@@ -426,6 +429,8 @@ class Bench:
         self.expected = None
         self.problems = []
         self.ratios = []
+        self.source_tree = None  # (files, bytes) before any was added
+        self.dump_alone = None
         self.added = []  # files added to the source, removed at the end
 
     def target(self, name):
@@ -475,6 +480,11 @@ class Bench:
             f"{fs['files_total']:,} files moved ({fs['bytes_moved'] / MB:,.0f} MB), "
             f"{len(ctx.commands)} commands"
         )
+        if fs["files_total"] != self.expected[1][0]:
+            print(
+                f"  NOTE: replicate() reports files_total {fs['files_total']:,}, "
+                f"the source holds {self.expected[1][0]:,} files"
+            )
         print("\n".join(step_details(ctx)), flush=True)
 
     def run(self, one, two):
@@ -492,6 +502,11 @@ class Bench:
         hand_local_db, _d, hand_local_fs, _w = self.target("hand_local")
         hand_ssh_db, _d, hand_ssh_fs, _w = self.target("hand_ssh")
         rounds = [(0, "")] if args.no_second else [(0, ""), (1, "_2")]
+        # The floor of any copy: the dump alone, to a file, on one host.
+        quiet(port)
+        dump = f"{self.copies}/alone.dump"
+        self.dump_alone = timed(["pg_dump", "-Fc", "-p", str(port), "-f", dump, SOURCE])
+        os.unlink(dump)
         with (
             LocalTransport() as local,
             SshTransport(one.ssh_config()) as src_t,
@@ -543,12 +558,14 @@ class Bench:
 def summary(bench, port):
     rows = bench.expected[0].split()
     db_size = int(psql(SOURCE, "SELECT pg_database_size(current_database())", port))
-    files, size = bench.expected[1]
+    files, size = bench.source_tree
     print(
         f"\nsource: database {db_size / MB:,.0f} MB ({int(rows[0]) + int(rows[1]):,} "
-        f"rows), filestore {files:,} files, {size / MB:,.0f} MB; "
-        f"{os.cpu_count()} CPUs"
+        f"rows), filestore {files:,} files, {size / MB:,.0f} MB"
+        + (f" (then {len(bench.added):,} added)" if bench.added else "")
+        + f"; {os.cpu_count()} CPUs"
     )
+    print(f"pg_dump -Fc alone, to a file: {bench.dump_alone:.2f} s")
     for title, ratio in bench.ratios:
         print(f"replicate / by hand, {title}: {ratio:.2f}x")
     for problem in bench.problems:
@@ -576,7 +593,8 @@ def main():
     try:
         bench.src_fs = prepare(args, bench.data_dir, existing)
         bb.warm_up(SOURCE, args.port, bench.src_fs)
-        bench.expected = (counts(SOURCE, args.port), bb.tree_size(bench.src_fs))
+        bench.source_tree = bb.tree_size(bench.src_fs)
+        bench.expected = (counts(SOURCE, args.port), bench.source_tree)
         with SshdHost(SOURCE_HOST) as one, SshdHost(TARGET_HOST) as two:
             bench.run(one, two)
         summary(bench, args.port)
@@ -585,9 +603,10 @@ def main():
             with contextlib.suppress(OSError):
                 os.unlink(path)
         for name, comment in our_databases(args.port).items():
-            # Every one is ours: marked, or made by this run (a replica left
-            # half-made carries no mark: dropped even with --keep).
-            if not args.keep or not ours(comment):
+            # Marked: kept with --keep. Unmarked: a half-made replica of this
+            # run (dropped even with --keep), or not ours (left alone).
+            keep = args.keep if ours(comment) else not name.startswith(MADE)
+            if not keep:
                 drop(name, args.port)
         if not args.keep:
             shutil.rmtree(bench.copies, ignore_errors=True)

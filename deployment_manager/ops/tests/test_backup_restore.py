@@ -198,6 +198,47 @@ def test_restore_brings_back_the_sources(fresh_production, local, tmp_path):
     assert not [name for name in os.listdir(parent) if name.startswith(".restore-")]
 
 
+def test_sources_that_cannot_all_be_restored_are_all_put_back(
+    fresh_production, local, tmp_path
+):
+    """Two addons paths, the second of which cannot be swapped (a previous
+    restore's copy is in the way): the first, already swapped, is put back;
+    the database is restored all the same and the notes say why the sources
+    were not."""
+    production = fresh_production
+    second = os.path.join(os.path.dirname(production.addons), "more_addons")
+    os.makedirs(os.path.join(second, "extra_module"))
+    with open(os.path.join(second, "extra_module", "__manifest__.py"), "w") as handle:
+        handle.write("{'name': 'Extra', 'version': '18.0.1.0.0'}\n")
+    production.spec = dataclasses.replace(
+        production.spec, addons_paths=[production.addons, second]
+    )
+    ctx = context(tmp_path)
+    bundle, manifest = take_backup(ctx, local, production)
+    assert manifest["verification"]["ok"]
+    rows_at_backup = production.rows()
+    with open(f"{production.addons}/custom_sales/new_after_backup.py", "w") as handle:
+        handle.write("NEW = True\n")
+    first_now, second_now = tree_hashes(production.addons), tree_hashes(second)
+    stamp = "20240102030405"
+    in_the_way = f"{second}.before-{stamp}"
+    os.makedirs(in_the_way)
+
+    result = restore_bundle(ctx, local, production.spec, bundle, stamp=stamp)
+
+    assert result["sources_restored"] is False
+    assert f"{in_the_way} already exists" in result["sources_error"]
+    assert any("The sources were not restored" in note for note in result["notes"])
+    assert production.rows() == rows_at_backup
+    # Both paths hold what they held before the restore.
+    assert tree_hashes(production.addons) == first_now
+    assert tree_hashes(second) == second_now
+    assert not os.path.exists(f"{production.addons}.before-{stamp}")
+    assert os.listdir(in_the_way) == []
+    parent = os.path.dirname(production.addons)
+    assert not [name for name in os.listdir(parent) if name.startswith(".restore-")]
+
+
 def damage_file(path, how):
     size = os.path.getsize(path)
     with open(path, "r+b") as handle:
