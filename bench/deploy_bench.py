@@ -48,7 +48,8 @@ if "deployment_manager" not in sys.modules:
     sys.modules["deployment_manager"] = package
 
 from deployment_manager.ops.context import SimpleContext
-from deployment_manager.ops.deploy import HEALTH_POLL, LABELS, deployment_run
+from deployment_manager.ops.deploy import LABELS, deployment_run
+from deployment_manager.ops.deploy_base import HEALTH_POLL
 from deployment_manager.ops.tests.production import (
     CLUSTER,
     ODOO,

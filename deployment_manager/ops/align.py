@@ -22,15 +22,9 @@ import re
 from ..remote import InvalidInput, RemoteError, pipe, validate_module_name
 from .backup import checked_database, checked_path, run_anyway, size_text, why
 from .context import OperationFailed
-from .deploy import (
-    STAMP_RE,
-    install_upgrade,
-    new_stamp,
-    start_odoo,
-    stop_odoo,
-    wait_healthy,
-)
+from .deploy_base import STAMP_RE, new_stamp
 from .i18n import _
+from .odoo_control import install_upgrade, start_odoo, stop_odoo, wait_healthy
 
 SHORT_TIMEOUT = 300
 HASH_TIMEOUT = 3600

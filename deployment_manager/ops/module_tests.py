@@ -30,12 +30,11 @@ from ..remote import InvalidInput, RemoteError, validate_module_name
 from ..remote.masking import mask
 from .backup import LONG_TIMEOUT, SHORT_TIMEOUT, checked_database, run_anyway, why
 from .context import OperationFailed
-from .deploy import (
+from .deploy_base import (
     COMMAND_FAILED,
     MAX_LOG_BYTES,
     _admin,
     _existing,
-    _filestore_root,
     _module_states,
     _run,
     _stamp,
@@ -43,11 +42,12 @@ from .deploy import (
     database_copy_needs,
     effective_spec,
     environment_python,
-    exception_summary,
     require_space,
 )
 from .i18n import _
 from .logcheck import LEVELS, parse_records
+from .odoo_control import exception_summary
+from .rollback import _filestore_root
 
 TESTS_TIMEOUT = 6 * 3600
 # Odoo's 63-byte limit on database names, less "_tests_" and a stamp.

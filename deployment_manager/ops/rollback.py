@@ -1,0 +1,365 @@
+"""Rollback point and rollback (BRIEF J4; issue 3, operation 8).
+
+:func:`rollback_point` copies the database (``CREATE DATABASE … TEMPLATE``,
+Odoo stopped: no write is lost) and the filestore; :func:`rollback` swaps
+them back in and puts the sources back.
+
+Names made from a stamp (``yyyymmddHHMMSS``, UTC) are deterministic, so a
+step repeated after a restart finds what the first attempt did.
+"""
+
+import posixpath
+
+from ..remote import (
+    RemoteError,
+)
+from .backup import checked_database, checked_path, run_anyway, why
+from .context import OperationFailed
+from .deploy_base import (
+    COMMAND_FAILED,
+    COPY_TIMEOUT,
+    DROP_SQL,
+    HEALTH_TIMEOUT,
+    POINT_ATTEMPTS,
+    POINT_SQL,
+    RENAME_POINT_SQL,
+    SWAP_ATTEMPTS,
+    SWAP_SQL,
+    DeploymentFailed,
+    _admin,
+    _existing,
+    _existing_databases,
+    _exists,
+    _fail,
+    _now_iso,
+    _run,
+    _sleep,
+    _stamp,
+)
+from .i18n import _
+from .odoo_control import (
+    _start_odoo,
+    _stop_odoo,
+    _wait_healthy,
+)
+from .sources import (
+    _undeploy,
+)
+
+
+# ----------------------------------------------------------------------
+# Rollback point and rollback
+# ----------------------------------------------------------------------
+def _point_names(ctx, spec, stamp):
+    db = checked_database(ctx, spec.db_name)
+    point = checked_database(ctx, f"{db}_rb_{stamp}", "rollback point name")
+    failed = checked_database(ctx, f"{db}_failed_{stamp}", "failed database name")
+    return db, point, failed
+
+
+def _filestore_root(spec):
+    if not spec.data_dir:
+        return None
+    return f"{checked_path(spec.data_dir, 'data directory')}/filestore"
+
+
+def rollback_point(ctx, transport, spec, *, stamp=None, key="rollback-point"):
+    """Copy the database and its filestore, Odoo being stopped.
+
+    ``CREATE DATABASE "<db>_rb_<stamp>" TEMPLATE "<db>"`` refuses while
+    anything is connected to the database: it is never taken of a live one.
+    The filestore is copied with ``cp -a --reflink=auto`` to
+    ``<data_dir>/filestore/<db>_rb_<stamp>``. Taken up again with the same
+    stamp, an existing copy is kept. Returns {"database", "filestore",
+    "created_at", "stamp", "notes"}.
+    """
+    with ctx.step(_("Take the rollback point")):
+        ctx.progress(10, _("Copying the database and the filestore"))
+        return _rollback_point(ctx, transport, spec, _stamp(ctx, stamp), key)
+
+
+def _rollback_point(ctx, transport, spec, stamp, key):
+    db, point, _failed = _point_names(ctx, spec, stamp)
+    root = _filestore_root(spec)
+    notes = []
+    names = _existing_databases(ctx, transport, spec, [db, point])
+    if db not in names:
+        raise _fail(ctx, _("The database %(db)s does not exist."), db=db)
+    created = False
+    if point in names:
+        notes.append(
+            ctx.text(_("The copy %(name)s was already there: kept."), name=point)
+        )
+    else:
+        for attempt in range(1, POINT_ATTEMPTS + 1):
+            result = _admin(
+                ctx,
+                transport,
+                spec,
+                POINT_SQL,
+                timeout=COPY_TIMEOUT,
+                db=db,
+                point=point,
+            )
+            if result.ok:
+                created = True
+                break
+            if attempt == POINT_ATTEMPTS:
+                raise _fail(
+                    ctx,
+                    _(
+                        "The database could not be copied (is Odoo really stopped? "
+                        "nothing may be connected to %(db)s): %(reason)s"
+                    ),
+                    result,
+                    db=db,
+                )
+            _sleep(ctx, attempt * 2)
+    source = f"{root}/{db}" if root else None
+    target = f"{root}/{point}" if root else None
+    if source is None:
+        notes.append(ctx.text(_("The data directory is unknown: no filestore copy.")))
+    elif not _exists(ctx, transport, source):
+        notes.append(ctx.text(_("There is no filestore at %(path)s."), path=source))
+        target = None
+    else:
+        failure = None
+        try:
+            status = ctx.run_detached(
+                transport,
+                ["cp", "-a", "--reflink=auto", "-T", "--", source, target],
+                f"{key}-filestore",
+                timeout=COPY_TIMEOUT,
+            )
+            if not status.ok:
+                failure = why(ctx, status)
+        except RemoteError as error:
+            failure = str(error)
+        if failure:
+            run_anyway(ctx, transport, ["rm", "-rf", "--", target])
+            if created:
+                _admin(ctx, transport, spec, DROP_SQL, name=point)
+            raise _fail(
+                ctx,
+                _("The filestore could not be copied: %(reason)s"),
+                reason=failure,
+            )
+    return {
+        "database": point,
+        "filestore": target,
+        "source_database": db,
+        "source_filestore": source if target else None,
+        "created_at": _now_iso(),
+        "stamp": stamp,
+        "notes": notes,
+    }
+
+
+def drop_rollback_point(ctx, transport, spec, point):
+    """Drop a rollback point (or a failed copy: same keys) once it is no
+    longer wanted; the environment's own database is never dropped."""
+    with ctx.step(_("Drop the rollback point")):
+        db = checked_database(ctx, spec.db_name)
+        name = checked_database(ctx, point.get("database"))
+        if name == db:
+            raise _fail(ctx, _("%(db)s is the environment's database."), db=db)
+        result = _admin(ctx, transport, spec, DROP_SQL, name=name)
+        if not result.ok:
+            raise _fail(
+                ctx, _("%(name)s could not be dropped: %(reason)s"), result, name=name
+            )
+        filestore = point.get("filestore")
+        root = _filestore_root(spec)
+        if filestore:
+            filestore = checked_path(filestore, "filestore copy")
+            if (
+                root is None
+                or posixpath.dirname(filestore) != root
+                or filestore == (f"{root}/{db}")
+            ):
+                raise _fail(
+                    ctx, _("Unexpected filestore path %(path)s."), path=filestore
+                )
+            _run(ctx, transport, ["rm", "-rf", "--", filestore], COMMAND_FAILED)
+        return {"dropped": name, "filestore_removed": filestore}
+
+
+def rollback(
+    ctx,
+    transport,
+    spec,
+    point,
+    deployed=None,
+    *,
+    key_prefix="rollback",
+    health_timeout=HEALTH_TIMEOUT,
+):
+    """Put production back to ``point`` (from :func:`rollback_point`).
+
+    Stops Odoo; renames the current database to ``<db>_failed_<stamp>``
+    (its sessions terminated) and the copy to ``<db>``, in one transaction;
+    moves the filestores likewise; puts the sources back (``deployed``, see
+    :func:`undeploy`); starts Odoo and waits for health. Each part checks
+    what is already done, so it can be repeated after an interruption.
+    Returns {"database", "failed_database", "failed_filestore",
+    "restored_from", "point_created_at", "sources", "health", "done"}.
+    """
+    return _Rollback(ctx, transport, spec, point, deployed, key_prefix).run(
+        health_timeout
+    )
+
+
+class _Rollback:
+    def __init__(self, ctx, transport, spec, point, deployed, key_prefix):
+        self.ctx, self.transport, self.spec = ctx, transport, spec
+        self.point, self.deployed, self.prefix = point, deployed, key_prefix
+        stamp = _stamp(ctx, point.get("stamp"))
+        self.db, self.copy, self.failed = _point_names(ctx, spec, stamp)
+        if point.get("database") != self.copy:
+            raise _fail(
+                ctx,
+                _("Unexpected rollback point %(name)s."),
+                name=point.get("database"),
+            )
+        self.root = _filestore_root(spec)
+        self.result = {
+            "database": self.db,
+            "restored_from": self.copy,
+            "point_created_at": point.get("created_at"),
+            "failed_database": None,
+            "failed_filestore": None,
+            "sources": [],
+            "health": None,
+            "done": [],
+        }
+
+    def run(self, health_timeout):
+        ctx = self.ctx
+        parts = (
+            (_("Roll back: stop Odoo"), 10, self._stop),
+            (_("Roll back: restore the database and filestore"), 30, self._swap),
+            (_("Roll back: put the previous sources back"), 60, self._sources),
+            (_("Roll back: start Odoo"), 75, self._start),
+            (_("Roll back: wait for health"), 85, lambda: self._health(health_timeout)),
+        )
+        for label, percent, action in parts:
+            try:
+                with ctx.step(label):
+                    ctx.progress(percent, label)
+                    action()
+            except OperationFailed as error:
+                raise DeploymentFailed(
+                    ctx.text(
+                        _(
+                            "The rollback stopped at “%(step)s”: %(error)s. "
+                            "Done so far: %(done)s."
+                        ),
+                        step=ctx.text(label),
+                        error=error,
+                        done="; ".join(self.result["done"]) or "-",
+                    ),
+                    self.result,
+                ) from error
+        return self.result
+
+    def _stop(self):
+        _stop_odoo(self.ctx, self.transport, self.spec, f"{self.prefix}-odoo-stop")
+        self.result["done"].append(self.ctx.text(_("Odoo stopped")))
+
+    def _swap(self):
+        ctx = self.ctx
+        names = _existing_databases(
+            ctx, self.transport, self.spec, [self.db, self.copy, self.failed]
+        )
+        if self.copy in names and self.failed in names:
+            raise _fail(
+                ctx,
+                _("%(name)s already exists: the rollback cannot go on."),
+                name=self.failed,
+            )
+        if self.copy in names:
+            sql = SWAP_SQL if self.db in names else RENAME_POINT_SQL
+            for attempt in range(1, SWAP_ATTEMPTS + 1):
+                result = _admin(
+                    ctx,
+                    self.transport,
+                    self.spec,
+                    sql,
+                    db=self.db,
+                    point=self.copy,
+                    failed=self.failed,
+                )
+                if result.ok:
+                    break
+                if attempt == SWAP_ATTEMPTS:
+                    raise _fail(
+                        ctx, _("The databases could not be swapped: %(reason)s"), result
+                    )
+                _sleep(ctx, attempt)
+            if self.db in names:
+                self.result["failed_database"] = self.failed
+        elif self.failed in names and self.db in names:
+            self.result["failed_database"] = self.failed  # done by an earlier attempt
+        else:
+            raise _fail(
+                ctx, _("The rollback copy %(name)s is missing."), name=self.copy
+            )
+        self.result["done"].append(
+            ctx.text(
+                _(
+                    "database %(db)s restored from %(copy)s (the failed one kept as "
+                    "%(failed)s)"
+                ),
+                db=self.db,
+                copy=self.copy,
+                failed=self.result["failed_database"] or "-",
+            )
+        )
+        self._swap_filestore()
+
+    def _swap_filestore(self):
+        ctx = self.ctx
+        saved = self.point.get("filestore")
+        if not saved:
+            return
+        if self.root is None or saved != f"{self.root}/{self.copy}":
+            raise _fail(ctx, _("Unexpected filestore path %(path)s."), path=saved)
+        current = f"{self.root}/{self.db}"
+        failed = f"{self.root}/{self.failed}"
+        existing = _existing(ctx, self.transport, [saved, current, failed])
+        if saved not in existing:
+            if current in existing:
+                return  # moved back by an earlier attempt
+            raise _fail(ctx, _("The filestore copy %(path)s is missing."), path=saved)
+        if current in existing:
+            if failed in existing:
+                raise _fail(ctx, _("%(path)s already exists."), path=failed)
+            _run(
+                ctx,
+                self.transport,
+                ["mv", "-T", "--", current, failed],
+                _("The failed filestore cannot be moved aside: %(reason)s"),
+            )
+            self.result["failed_filestore"] = failed
+        _run(
+            ctx,
+            self.transport,
+            ["mv", "-T", "--", saved, current],
+            _("The filestore copy cannot be moved into place: %(reason)s"),
+        )
+        self.result["done"].append(ctx.text(_("filestore restored")))
+
+    def _sources(self):
+        if self.deployed:
+            self.result["sources"] = _undeploy(self.ctx, self.transport, self.deployed)
+            self.result["done"].append(self.ctx.text(_("previous sources put back")))
+
+    def _start(self):
+        _start_odoo(self.ctx, self.transport, self.spec, f"{self.prefix}-odoo-start")
+        self.result["done"].append(self.ctx.text(_("Odoo started")))
+
+    def _health(self, timeout):
+        self.result["health"] = _wait_healthy(
+            self.ctx, self.transport, self.spec, timeout
+        )
+        self.result["done"].append(self.ctx.text(_("Odoo healthy")))
