@@ -9,6 +9,10 @@ registry.category("web_tour.tours").add("deployment_manager_discover_tour", {
     steps: () => [
         ...stepUtils.goToAppSteps("deployment_manager.menu_deployment_root", "Open Deployment"),
         {
+            content: "The app is loaded: its menu has settled",
+            trigger: ".o-kanban-button-new",
+        },
+        {
             content: "Open the hosts",
             trigger: ".o_menu_sections button:contains(Configuration), .o_menu_sections a:contains(Configuration)",
             run: "click",
