@@ -29,11 +29,14 @@ into another new database, the filestore refreshed with ``rsync -a
 SSH); ``replicate()`` seeds the new filestore with hard links of the
 previous copy and moves only the new files.
 
-It prints each time, the tool's steps and the ratios "replicate / by hand",
-and checks every copy (row counts, number and size of the files). The
-databases and the files are removed at the end unless ``--keep``. Run from
-the repository root, as root (sshd, and a PostgreSQL superuser through peer
-authentication):
+It also times ``pg_dump -Fc -f`` alone, the floor of any copy. It prints
+each time, the tool's steps (commands run and waited for, detached commands
+with their own duration, what streamed through the manager) and the ratios
+"replicate / by hand", and checks every copy (row counts, number and size of
+the files). The target's Odoo stop and start commands are left empty: no
+Odoo runs, and neutralization is not part of replicate(). The databases and
+the files are removed at the end unless ``--keep``. Run from the repository
+root, as root (sshd, and a PostgreSQL superuser through peer authentication):
 
     /opt/odoo-venv/bin/python bench/replicate_bench.py [--db-mb 500] [--files 10000]
 """
@@ -47,6 +50,7 @@ import random
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -229,9 +233,17 @@ def timed_pipeline(left, right):
     """``left | right``; seconds."""
     start = time.perf_counter()
     first = subprocess.Popen(left, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
-    second = subprocess.Popen(right, stdin=first.stdout)
-    first.stdout.close()
-    codes = (first.wait(), second.wait())
+    procs = [first]
+    try:
+        procs.append(subprocess.Popen(right, stdin=first.stdout))
+        first.stdout.close()
+        codes = tuple(proc.wait() for proc in procs)
+    except BaseException:
+        # Interrupted: neither side is left running.
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+        raise
     if any(codes):
         raise RuntimeError(f"{left} | {right} failed: exit codes {codes}")
     return time.perf_counter() - start
@@ -573,8 +585,14 @@ def summary(bench, port):
     print("all copies checked: ok" if not bench.problems else "copies differ")
 
 
+def interrupted(signum, _frame):
+    # Killed like interrupted: what was made is removed on the way out.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main():
     args = parse_args()
+    signal.signal(signal.SIGTERM, interrupted)
     base = args.dir or tempfile.gettempdir()
     bench = Bench(args, base)
     existing = our_databases(args.port)
