@@ -13,6 +13,7 @@ and filestore swapped in, by the very code a restore uses.
 
 import contextlib
 import math
+import re
 
 from ..remote import RemoteError, pipe
 from .backup import (
@@ -47,6 +48,8 @@ LOCALE_SQL = (
 )
 DROP_OLD_SQL = 'DROP DATABASE IF EXISTS :"old";\n'
 LIST_LIMIT = 1 << 30
+# The thousands keep their separators: "reg: 10,000".
+REGULAR_FILES_RE = re.compile(r"reg: ([0-9][0-9,]*)")
 
 
 def replicate(
@@ -599,9 +602,8 @@ def _rsync_stats(text):
         number = words[0].replace(",", "")
         if number.isdigit():
             stats[name.strip()] = int(number)
-        if name.strip() == "Number of files" and "reg:" in value:
-            # Number of files: 108 (reg: 100, dir: 8)
-            reg = value.split("reg:", 1)[1].split(",")[0].strip(" )")
-            if reg.replace(",", "").isdigit():
-                stats["reg"] = int(reg.replace(",", ""))
+        # Number of files: 1,108 (reg: 1,100, dir: 8)
+        regular = REGULAR_FILES_RE.search(value)
+        if name.strip() == "Number of files" and regular:
+            stats["reg"] = int(regular.group(1).replace(",", ""))
     return stats

@@ -21,7 +21,7 @@ from ...remote import LocalTransport, SshTransport
 from ...remote.tests.sshd_rig import SshdHost
 from ..context import OperationFailed, SimpleContext
 from ..neutralize import neutralize
-from ..replicate import replicate
+from ..replicate import _rsync_stats, replicate
 from ..spec import EnvironmentSpec
 from .pg import databases_like, drop_database, psql
 
@@ -364,3 +364,19 @@ def test_stream_killed_half_way_leaves_the_target_untouched(pair, transports):
             pair.tgt_data, "filestore", f"{pair.tgt_db}_replica_20240101000021"
         )
     )
+
+
+def test_rsync_counts_read_with_thousands_separators(tmp_path):
+    """rsync writes "reg: 1,001": all of it is read, not the "1"."""
+    source = tmp_path / "source"
+    source.mkdir()
+    for index in range(1001):
+        (source / f"f{index}").write_bytes(b"x")
+    output = subprocess.run(
+        ["rsync", "-a", "--stats", f"{source}/", str(tmp_path / "target")],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "reg: 1,001" in output
+    assert _rsync_stats(output)["reg"] == 1001
