@@ -472,10 +472,12 @@ def _rollback_point_space(ctx, transport, spec, notes):
 
 def database_copy_needs(ctx, transport, spec, notes):
     """([(PostgreSQL's data directory, the database's size)], size): the room
-    a copy of the environment's database takes, for :func:`require_space`.
-    When the data directory cannot be read (a remote or locked-down
-    PostgreSQL) the list is empty and ``notes`` says so."""
-    needs = []
+    a copy of the environment's database takes, for :func:`require_space`."""
+    db_size = database_size(ctx, transport, spec)
+    return data_directory_needs(ctx, transport, spec, db_size, notes), db_size
+
+
+def database_size(ctx, transport, spec):
     result = _run(
         ctx,
         transport,
@@ -484,13 +486,21 @@ def database_copy_needs(ctx, transport, spec, notes):
         env=spec.db_env(),
         secrets=spec.db_secrets(),
     )
-    db_size = int(result.stdout.text().strip() or 0)
-    local_db = spec.db_host in (None, "localhost", "127.0.0.1", "::1")
+    return int(result.stdout.text().strip() or 0)
+
+
+def data_directory_needs(ctx, transport, spec, size, notes):
+    """[(PostgreSQL's data directory, size)] on the environment's cluster.
+
+    When the data directory cannot be read (a remote or locked-down
+    PostgreSQL) the list is empty and ``notes`` says so."""
     data_directory = None
-    if local_db:
+    if spec.db_host in (None, "localhost", "127.0.0.1", "::1"):
+        # The maintenance database: the environment's own may not exist yet.
         result = ctx.run(
             transport,
-            spec.psql_argv(DATA_DIRECTORY_SQL),
+            spec.admin_psql_argv(),
+            stdin_data=f"{DATA_DIRECTORY_SQL};\n".encode(),
             env=spec.db_env(),
             secrets=spec.db_secrets(),
             timeout=60,
@@ -498,15 +508,14 @@ def database_copy_needs(ctx, transport, spec, notes):
         text = result.stdout.text().strip() if result.ok else ""
         data_directory = text if text.startswith("/") else None
     if data_directory:
-        needs.append((data_directory, db_size))
-    else:
-        notes.append(
-            ctx.text(
-                _(
-                    "The room for the database copy (%(size)s) could not be "
-                    "checked: PostgreSQL's data directory is not readable from here."
-                ),
-                size=size_text(db_size),
-            )
+        return [(data_directory, size)]
+    notes.append(
+        ctx.text(
+            _(
+                "The room for the database copy (%(size)s) could not be "
+                "checked: PostgreSQL's data directory is not readable from here."
+            ),
+            size=size_text(size),
         )
-    return needs, db_size
+    )
+    return []

@@ -26,6 +26,7 @@ from .backup import (
     why,
 )
 from .context import OperationFailed
+from .deploy_base import data_directory_needs, database_size, require_space
 from .i18n import _
 
 # The swap, its undo and the clean-up after a failure are restore's; its
@@ -224,6 +225,7 @@ class _Replicate(_Restore):
         ctx = self.ctx
         ctx.progress(5, _("Streaming the database"))
         self._prepare_dump_dir()
+        self._check_space()
         locale = self._source_locale()
         argv = [
             "pg_dump",
@@ -272,6 +274,17 @@ class _Replicate(_Restore):
                 ["rm", "-f", "--", self.dump_file],
                 timeout=SHORT_TIMEOUT,
             )
+
+    def _check_space(self):
+        """Room on the target for the dump and for the new database, counted
+        at the source database's size as a backup counts it: refused before
+        production is read at all."""
+        size = database_size(self.ctx, self.src_transport, self.src_spec)
+        directory = self.dump_file.rsplit("/", 1)[0]
+        needs = data_directory_needs(
+            self.ctx, self.transport, self.spec, size, self.notes
+        )
+        require_space(self.ctx, self.transport, [(directory, size), *needs])
 
     def _prepare_dump_dir(self):
         directory = self.dump_file.rsplit("/", 1)[0]

@@ -6,6 +6,7 @@ it to rebuild). Both "hosts" are this machine reached through two sshd on
 different loopback addresses, so the cross-host path is taken.
 """
 
+import dataclasses
 import fcntl
 import hashlib
 import os
@@ -364,6 +365,39 @@ def test_stream_killed_half_way_leaves_the_target_untouched(pair, transports):
             pair.tgt_data, "filestore", f"{pair.tgt_db}_replica_20240101000021"
         )
     )
+
+
+def test_not_enough_room_on_the_target_is_refused_before_reading_production(
+    pair, transports, tmp_path
+):
+    """The target's work directory on a 1 MiB file system: refused up front,
+    saying what is needed and what is free; production was not dumped and the
+    target is as it was."""
+    source, target = transports
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", tiny], check=True)
+    try:
+        with pytest.raises(OperationFailed) as caught:
+            replicate(
+                SimpleContext(),
+                source,
+                pair.source,
+                target,
+                dataclasses.replace(pair.target, work_dir=str(tiny)),
+                stamp="20240101000031",
+            )
+        message = str(caught.value)
+        assert "Not enough disk space" in message
+        assert f"{tiny}: " in message and "1.0 MiB free" in message
+        assert "is untouched" in message
+        assert os.listdir(tiny) == []
+    finally:
+        subprocess.run(["umount", str(tiny)], check=True)
+    assert psql(pair.tgt_db, "SELECT name FROM res_partner WHERE id = 1") == [
+        ["Old target"]
+    ]
+    assert databases_like(f"{pair.tgt_db}_replica_20240101000031") == []
 
 
 def test_rsync_counts_read_with_thousands_separators(tmp_path):
