@@ -342,7 +342,7 @@ def report(hand, tool):
     print(f"  {point:+6.2f} rollback point taken while stopped (database + filestore)")
     print(
         f"  {polls:+6.2f} detached commands: launch, and their end seen at the "
-        f"next poll (every {HEALTH_POLL:.0f} s)"
+        "next poll (0.2 s apart for 15 s, then 1 s)"
     )
     print(
         f"  {reads:+6.2f} verification reads (install log, module states, pg_isready)"
