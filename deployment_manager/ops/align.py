@@ -454,13 +454,19 @@ def align_modules(
             key="align-install-upgrade",
             stamp=stamp,
         )
-    except OperationFailed:
+    except OperationFailed as error:
         # Leave the target as it was found: running, with the new sources.
         if target_spec.odoo_start_argv:
             try:
                 start_odoo(ctx, target_transport, target_spec, key="align-odoo-start")
-            except OperationFailed:
-                pass
+            except OperationFailed as start_error:
+                raise OperationFailed(
+                    ctx.text(
+                        _("%(error)s Odoo could not be started again: %(reason)s"),
+                        error=error,
+                        reason=start_error,
+                    )
+                ) from error
         raise
     if target_spec.odoo_start_argv:
         start_odoo(ctx, target_transport, target_spec, key="align-odoo-start")

@@ -566,7 +566,7 @@ class _Replicate(_Restore):
         # A standby (recovery site) stays stopped even when the swap failed.
         if not self.start_after:
             self.stop_attempted = False
-        super()._undo()
+        return super()._undo()
 
     # -- after the swap ----------------------------------------------------
     def _drop_previous(self):

@@ -14,7 +14,6 @@ class DeploymentTestWizard(models.TransientModel):
 
     environment_id = fields.Many2one("deployment.environment", required=True)
     module = fields.Char(
-        string="Module",
         required=True,
         help="Technical name of the module whose tests run, e.g. my_new_module.",
     )
