@@ -25,14 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import types
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if "deployment_manager" not in sys.modules:
-    # The addon's __init__ imports Odoo; its plain-Python parts do not.
-    package = types.ModuleType("deployment_manager")
-    package.__path__ = [os.path.join(ROOT, "deployment_manager")]
-    sys.modules["deployment_manager"] = package
+import _addon  # noqa: F401 - before the addon is imported
 
 from deployment_manager.ops.context import SimpleContext
 from deployment_manager.ops.logcheck import (
