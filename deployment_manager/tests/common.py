@@ -265,3 +265,34 @@ def production_environment_vals(prod, host_id, name="Production"):
         "pg_status_command": shlex.join(spec.pg_status_argv),
         "health_url": spec.health_url,
     }
+
+
+def make_tested_development(root, cleanup):
+    """The files and database of a development environment (its Odoo not
+    started) whose custom addons hold ``dm_sample_tested``, a module with one
+    passing and one failing test; ``cleanup`` (a test's addCleanup or
+    addClassCleanup) removes them."""
+    from ..ops.tests.production import (
+        copy_module,
+        ensure_cluster,
+        ensure_template,
+        make_production,
+        remove_production,
+        sample,
+    )
+
+    ensure_cluster()
+    ensure_template()
+    development = make_production(os.path.join(root, "development"), start=False)
+    cleanup(remove_production, development)
+    copy_module(sample("tested", "dm_sample_tested"), development.addons)
+    return development
+
+
+def development_environment_vals(development, host_id, name, **vals):
+    """The fields of a development environment operating ``development``."""
+    return {
+        **production_environment_vals(development, host_id, name),
+        "environment_type": "development",
+        **vals,
+    }

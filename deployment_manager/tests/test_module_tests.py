@@ -6,7 +6,6 @@ stored as test documentation and printed."""
 
 import base64
 import io
-import os
 import tempfile
 
 from PyPDF2 import PdfReader
@@ -15,16 +14,13 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, tagged
 from odoo.tools import html2plaintext
 
-from ..ops.tests.production import (
-    copy_module,
-    databases_like,
-    ensure_cluster,
-    ensure_template,
-    make_production,
-    remove_production,
-    sample,
+from ..ops.tests.production import databases_like
+from .common import (
+    DeploymentTestMixin,
+    development_environment_vals,
+    make_tested_development,
+    production_environment_vals,
 )
-from .common import DeploymentTestMixin, production_environment_vals
 
 
 def pdf_text(pdf):
@@ -41,18 +37,11 @@ class TestModuleTests(DeploymentTestMixin, HttpCase):
     def setUpClass(cls):
         super().setUpClass()
         cls._setup_users()
-        ensure_cluster()
-        ensure_template()
         cls.host = cls._create_ssh_host(cls._start_sshd("127.0.0.21"))
         root = tempfile.mkdtemp(prefix="dm_module_tests_")
-        cls.dev = make_production(os.path.join(root, "development"), start=False)
-        cls.addClassCleanup(remove_production, cls.dev)
-        copy_module(sample("tested", "dm_sample_tested"), cls.dev.addons)
+        cls.dev = make_tested_development(root, cls.addClassCleanup)
         cls.development = cls.env["deployment.environment"].create(
-            {
-                **production_environment_vals(cls.dev, cls.host.id, "Development"),
-                "environment_type": "development",
-            }
+            development_environment_vals(cls.dev, cls.host.id, "Development")
         )
         cls.production = cls.env["deployment.environment"].create(
             {

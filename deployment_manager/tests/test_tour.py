@@ -7,7 +7,12 @@ import threading
 from odoo import SUPERUSER_ID, api
 from odoo.tests import HttpCase, tagged
 
-from .common import ensure_fixture_environment, production_environment_vals
+from .common import (
+    development_environment_vals,
+    ensure_fixture_environment,
+    make_tested_development,
+    production_environment_vals,
+)
 
 
 def _start_worker(case):
@@ -112,21 +117,8 @@ class TestModuleTestsTour(HttpCase):
     def test_run_module_tests_and_record_a_manual_test(self):
         """In the browser: run the new module's tests from the development
         environment, read each result, then record a test done by hand."""
-        from ..ops.tests.production import (
-            copy_module,
-            ensure_cluster,
-            ensure_template,
-            make_production,
-            remove_production,
-            sample,
-        )
-
-        ensure_cluster()
-        ensure_template()
         root = tempfile.mkdtemp(prefix="dm_module_tests_tour_")
-        dev = make_production(os.path.join(root, "development"), start=False)
-        self.addCleanup(remove_production, dev)
-        copy_module(sample("tested", "dm_sample_tested"), dev.addons)
+        dev = make_tested_development(root, self.addCleanup)
         host = self.env["deployment.host"].create(
             {"name": "This server", "kind": "local"}
         )
@@ -137,11 +129,9 @@ class TestModuleTestsTour(HttpCase):
             }
         )
         environment = self.env["deployment.environment"].create(
-            {
-                **production_environment_vals(dev, host.id, "Tour development"),
-                "environment_type": "development",
-                "production_id": production.id,
-            }
+            development_environment_vals(
+                dev, host.id, "Tour development", production_id=production.id
+            )
         )
         stop = _start_worker(self)
         try:

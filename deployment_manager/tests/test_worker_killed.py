@@ -16,8 +16,10 @@ from odoo.tools import config
 
 from ..remote import LocalTransport, poll_detached
 from .common import (
+    development_environment_vals,
     drop_databases,
     make_environment_copy,
+    make_tested_development,
     odoo_command,
     production_environment_vals,
 )
@@ -141,6 +143,23 @@ class TestWorkerKilled(BaseCase):
             time.sleep(0.5)
         raise AssertionError(message)
 
+    def _start_manager(self):
+        """Start the manager server; a worker gone is judged so after 1 s."""
+        self._start_server()
+        self.call(
+            "ir.config_parameter",
+            "set_param",
+            "deployment_manager.heartbeat_grace_seconds",
+            "1",
+        )
+
+    def _local_host(self, name):
+        return self.call(
+            "deployment.host",
+            "create",
+            {"name": name, "kind": "local", "work_dir": self.workdir},
+        )
+
     def wait_until_ended(self, operation_id, timeout, message, *fields):
         """The operation (state, attempt, error_message and ``fields``) once it
         is neither queued nor running."""
@@ -163,18 +182,8 @@ class TestWorkerKilled(BaseCase):
         after restart the operation re-attaches to it and records its real exit code.
         """
         self._proxies()
-        self._start_server()
-        self.call(
-            "ir.config_parameter",
-            "set_param",
-            "deployment_manager.heartbeat_grace_seconds",
-            "1",
-        )
-        host_id = self.call(
-            "deployment.host",
-            "create",
-            {"name": "This server", "kind": "local", "work_dir": self.workdir},
-        )
+        self._start_manager()
+        host_id = self._local_host("This server")
         environment_id = self.call(
             "deployment.environment",
             "create",
@@ -240,13 +249,7 @@ class TestWorkerKilled(BaseCase):
     def test_backup_interrupted_by_a_killed_manager_completes_after_restart(self):
         """A backup whose manager is killed while the filestore is archived is taken up
         again after restart: the bundle completes and verifies, never half-written."""
-        self._start_server()
-        self.call(
-            "ir.config_parameter",
-            "set_param",
-            "deployment_manager.heartbeat_grace_seconds",
-            "1",
-        )
+        self._start_manager()
         name = "dm_e2e_backup_source"
         fixture = make_environment_copy(name)
         self.addCleanup(drop_databases, name)
@@ -254,11 +257,7 @@ class TestWorkerKilled(BaseCase):
         big = os.path.join(fixture["data_dir"], "filestore", name, "0a", "big")
         subprocess.run(["fallocate", "-l", "3G", big], check=True)
         self.addCleanup(os.remove, big)
-        host_id = self.call(
-            "deployment.host",
-            "create",
-            {"name": "Backup host", "kind": "local", "work_dir": self.workdir},
-        )
+        host_id = self._local_host("Backup host")
         environment_id = self.call(
             "deployment.environment",
             "create",
@@ -336,18 +335,8 @@ class TestWorkerKilled(BaseCase):
         ensure_template()
         prod = make_production(os.path.join(self.workdir, "production"))
         self.addCleanup(remove_production, prod)
-        self._start_server()
-        self.call(
-            "ir.config_parameter",
-            "set_param",
-            "deployment_manager.heartbeat_grace_seconds",
-            "1",
-        )
-        host_id = self.call(
-            "deployment.host",
-            "create",
-            {"name": "Deployment host", "kind": "local", "work_dir": self.workdir},
-        )
+        self._start_manager()
+        host_id = self._local_host("Deployment host")
         environment_id = self.call(
             "deployment.environment",
             "create",
@@ -414,40 +403,15 @@ class TestWorkerKilled(BaseCase):
         """A module test run whose manager is killed while Odoo runs the tests is
         taken up again after restart: it re-attaches to that same run, records its
         results and drops the throwaway copy."""
-        from ..ops.tests.production import (
-            copy_module,
-            databases_like,
-            ensure_cluster,
-            ensure_template,
-            make_production,
-            remove_production,
-            sample,
-        )
+        from ..ops.tests.production import databases_like
 
-        ensure_cluster()
-        ensure_template()
-        dev = make_production(os.path.join(self.workdir, "development"), start=False)
-        self.addCleanup(remove_production, dev)
-        copy_module(sample("tested", "dm_sample_tested"), dev.addons)
-        self._start_server()
-        self.call(
-            "ir.config_parameter",
-            "set_param",
-            "deployment_manager.heartbeat_grace_seconds",
-            "1",
-        )
-        host_id = self.call(
-            "deployment.host",
-            "create",
-            {"name": "Development host", "kind": "local", "work_dir": self.workdir},
-        )
+        dev = make_tested_development(self.workdir, self.addCleanup)
+        self._start_manager()
+        host_id = self._local_host("Development host")
         environment_id = self.call(
             "deployment.environment",
             "create",
-            {
-                **production_environment_vals(dev, host_id, "Development to test"),
-                "environment_type": "development",
-            },
+            development_environment_vals(dev, host_id, "Development to test"),
         )
         wizard_id = self.call(
             "deployment.test.wizard",
