@@ -20,9 +20,9 @@ difference non-empty.
 import re
 
 from ..remote import InvalidInput, RemoteError, pipe, validate_module_name
-from .backup import checked_database, checked_path, run_anyway, size_text, why
+from .backup import checked_path, run_anyway, size_text, why
 from .context import OperationFailed
-from .deploy_base import STAMP_RE, new_stamp
+from .deploy_base import STAMP_RE, _module_states, new_stamp
 from .i18n import _
 from .odoo_control import install_upgrade, start_odoo, stop_odoo, wait_healthy
 
@@ -32,10 +32,6 @@ COPY_TIMEOUT = 6 * 3600
 HEX64_RE = re.compile(r"[0-9a-f]{64}")
 COMMIT_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
-INSTALLED_SQL = (
-    "SELECT name, COALESCE(latest_version, '') FROM ir_module_module "
-    "WHERE state = 'installed' ORDER BY name"
-)
 GIT_ENV = {"GIT_TERMINAL_PROMPT": "0"}
 # Derived files Odoo's Python writes beside the sources: never compared.
 DERIVED = ("__pycache__", "*.pyc")
@@ -110,19 +106,10 @@ def _exists(ctx, transport, paths):
 
 
 def _installed(ctx, transport, spec):
-    checked_database(ctx, spec.db_name)
-    result = _run(
-        ctx,
-        transport,
-        spec.psql_argv(INSTALLED_SQL),
-        _("The installed modules cannot be read: %(reason)s"),
-        env=spec.db_env(),
-        secrets=spec.db_secrets(),
-    )
+    """{name: version} of the installed modules whose names are valid."""
     modules = {}
-    for line in result.stdout.text().splitlines():
-        name, sep, version = line.partition("|")
-        if not sep:
+    for name, (state, version) in _module_states(ctx, transport, spec).items():
+        if state != "installed":
             continue
         try:
             modules[validate_module_name(name.strip())] = version.strip()

@@ -519,3 +519,9 @@ def data_directory_needs(ctx, transport, spec, size, notes):
         )
     )
     return []
+
+
+def _filestore_root(spec):
+    if not spec.data_dir:
+        return None
+    return f"{checked_path(spec.data_dir, 'data directory')}/filestore"

@@ -35,6 +35,7 @@ from .deploy_base import (
     MAX_LOG_BYTES,
     _admin,
     _existing,
+    _filestore_root,
     _module_states,
     _run,
     _stamp,
@@ -47,7 +48,6 @@ from .deploy_base import (
 from .i18n import _
 from .logcheck import LEVELS, parse_records
 from .odoo_control import exception_summary
-from .rollback import _filestore_root
 
 TESTS_TIMEOUT = 6 * 3600
 # Odoo's 63-byte limit on database names, less "_tests_" and a stamp.

@@ -31,6 +31,7 @@ from .deploy_base import (
     _existing_databases,
     _exists,
     _fail,
+    _filestore_root,
     _now_iso,
     _run,
     _sleep,
@@ -55,12 +56,6 @@ def _point_names(ctx, spec, stamp):
     point = checked_database(ctx, f"{db}_rb_{stamp}", "rollback point name")
     failed = checked_database(ctx, f"{db}_failed_{stamp}", "failed database name")
     return db, point, failed
-
-
-def _filestore_root(spec):
-    if not spec.data_dir:
-        return None
-    return f"{checked_path(spec.data_dir, 'data directory')}/filestore"
 
 
 def rollback_point(ctx, transport, spec, *, stamp=None, key="rollback-point"):
