@@ -34,7 +34,6 @@ from .i18n import _
 from .restore import (
     STAMP_RE,
     _Inconsistent,
-    _locale_args,
     _Restore,
 )
 
@@ -173,6 +172,7 @@ class _Replicate(_Restore):
                 # A stream cannot be re-attached: an earlier attempt's
                 # half-made replica is dropped and made again.
                 self._drop_new()
+                self.resumed = False
         try:
             with ctx.step(_("Stream the database into a new database")):
                 self._copy_database()
@@ -325,54 +325,9 @@ class _Replicate(_Restore):
         return dict(zip(keys, values, strict=True))
 
     def _restore_dump(self, locale):
-        ctx = self.ctx
-        ctx.progress(30, _("Restoring into the new database"))
-        connection = self.spec.pg_connection_args()
-        argv = [
-            "createdb",
-            *connection,
-            "-T",
-            "template0",
-            *_locale_args(locale),
-            "--",
-            self.new,
-        ]
-        result = ctx.run(self.transport, argv, timeout=SHORT_TIMEOUT, **self.db_kwargs)
-        if not result.ok:
-            raise OperationFailed(
-                ctx.text(
-                    _("The new database %(name)s cannot be created: %(reason)s"),
-                    name=self.new,
-                    reason=why(ctx, result),
-                )
-            )
-        self.new_created = True
-        argv = [
-            "pg_restore",
-            *connection,
-            "-j",
-            "2",
-            "--no-owner",
-            "-d",
-            self.new,
-            "--",
-            self.dump_file,
-        ]
-        status = ctx.run_detached(
-            self.transport,
-            argv,
-            f"replicate-database-{self.stamp}",
-            timeout=LONG_TIMEOUT,
-            **self.db_kwargs,
-        )
-        if not status.ok:
-            raise OperationFailed(
-                ctx.text(
-                    _("Restoring into the new database %(name)s failed: %(reason)s"),
-                    name=self.new,
-                    reason=why(ctx, status),
-                )
-            )
+        self.ctx.progress(30, _("Restoring into the new database"))
+        # The source's roles need not exist on the target's cluster.
+        self._restore_into_new(self.dump_file, locale, ("--no-owner",))
 
     def _drop_new(self):
         self._admin('DROP DATABASE IF EXISTS :"new" WITH (FORCE);\n', new=self.new)

@@ -249,8 +249,14 @@ class _Restore:
         self.resumed = self.new in names
 
     def _restore_database(self, manifest):
+        self.ctx.progress(35, _("Restoring the database into a new database"))
+        self._restore_into_new(f"{self.bundle}/{DUMP}", manifest)
+
+    def _restore_into_new(self, dump, locale, options=()):
+        """Create the new database with ``locale`` (unless a resumed run of
+        this operation made it) and ``pg_restore -j 2`` the dump into it,
+        detached: a worker taking the operation up again re-attaches."""
         ctx = self.ctx
-        ctx.progress(35, _("Restoring the database into a new database"))
         connection = self.spec.pg_connection_args()
         if not self.resumed:
             argv = [
@@ -258,7 +264,7 @@ class _Restore:
                 *connection,
                 "-T",
                 "template0",
-                *_locale_args(manifest),
+                *_locale_args(locale),
                 "--",
                 self.new,
             ]
@@ -274,20 +280,11 @@ class _Restore:
                     )
                 )
         self.new_created = True
-        argv = [
-            "pg_restore",
-            *connection,
-            "-j",
-            "2",
-            "-d",
-            self.new,
-            "--",
-            f"{self.bundle}/{DUMP}",
-        ]
+        argv = ["pg_restore", *connection, "-j", "2", *options, "-d", self.new]
         status = ctx.run_detached(
             self.transport,
-            argv,
-            f"restore-database-{self.stamp}",
+            [*argv, "--", dump],
+            f"{self.KEY_PREFIX}-database-{self.stamp}",
             timeout=LONG_TIMEOUT,
             **self.db_kwargs,
         )
