@@ -23,9 +23,10 @@ from ..remote import (
     validate_path,
 )
 from .backup import checked_database, checked_path, size_text, why
+from .config_sync import read_config
 from .context import OperationFailed
 from .i18n import _
-from .odoo_config import parse_odoo_config, split_addons_path
+from .odoo_config import split_addons_path
 
 SERIES = "18.0"
 SERVICE_TIMEOUT = 600
@@ -308,17 +309,7 @@ def _sleep(ctx, seconds):
 
 def _read_config(ctx, transport, spec):
     """The Odoo configuration's ``[options]``; {} when there is none to read."""
-    if not spec.config_path:
-        return {}
-    # The file holds passwords: its content is never journaled.
-    result = _run(
-        ctx,
-        transport,
-        ["cat", "--", spec.config_path],
-        _("The configuration file cannot be read: %(reason)s"),
-        keep_output=False,
-    )
-    return parse_odoo_config(result.stdout.text())
+    return read_config(ctx, transport, spec) if spec.config_path else {}
 
 
 def _config_addons_paths(options):
