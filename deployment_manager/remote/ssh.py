@@ -254,22 +254,49 @@ class _SshProcess(_Process):
         self._t = transport
         self._pending = b""
         command = owner.wrap_argv(["setsid", "-w", "sh", "-c", _WRAPPER, "sh", *argv])
+        self._chan = self._open_channel()
         try:
-            self._chan = transport.open_session(timeout=owner.config.connect_timeout)
             self._chan.exec_command(shlex.join(command))
         except (paramiko.SSHException, EOFError, OSError) as exc:
-            if not transport.is_active():
+            # The request may have reached the host: the command may be
+            # running, so it is not started a second time.
+            if not self._t.is_active():
                 raise owner._lost(exc, "starting a command") from exc
-            # E.g. the server's MaxSessions reached: the link itself is fine.
             raise RemoteError(
-                f"{owner.label} refused to open a channel for a command: {exc}.",
-                "channel_failed",
+                f"{owner.label} refused to run a command: {exc}.", "channel_failed"
             ) from exc
         self._read_pgid()
         block = "".join(f"{name}={value}\n" for name, value in env.items()) + "\n"
         # the command already ended (e.g. sudo refused); see its result
         with contextlib.suppress(OSError):
             self._chan.sendall(block.encode())
+
+    def _open_channel(self):
+        owner = self._owner
+        try:
+            return self._t.open_session(timeout=owner.config.connect_timeout)
+        except paramiko.ChannelException as exc:
+            # E.g. the server's MaxSessions reached: the link itself is fine.
+            raise RemoteError(
+                f"{owner.label} refused to open a channel for a command: {exc}.",
+                "channel_failed",
+            ) from exc
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            first = exc
+        # The link went down while idle between two commands (sshd restarted,
+        # a NAT forgot the flow); paramiko may not have noticed yet. Nothing
+        # of this command was sent, so it is safe to start it on a new
+        # connection; a link that fails again is reported as lost.
+        self._t = owner._reconnect(self._t)
+        try:
+            return self._t.open_session(timeout=owner.config.connect_timeout)
+        except paramiko.ChannelException as exc:
+            raise RemoteError(
+                f"{owner.label} refused to open a channel for a command: {exc}.",
+                "channel_failed",
+            ) from exc
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise owner._lost(exc, "starting a command") from first
 
     def _read_pgid(self):
         chan = self._chan
@@ -405,6 +432,16 @@ class SshTransport(Transport):
                 self._client = self._connect()
                 transport = self._client.get_transport()
             return transport
+
+    def _reconnect(self, dead):
+        """A new connection in place of ``dead`` (unless another thread has
+        already replaced it)."""
+        with self._lock:
+            client = self._client
+            if client is not None and client.get_transport() is dead:
+                client.close()
+                self._client = None
+        return self._transport()
 
     def _connect(self):
         config = self.config

@@ -263,6 +263,27 @@ def test_dropped_link_raises_connection_lost(fresh_host):
     transport.close()
 
 
+def test_link_dropped_between_commands_is_reopened_for_the_next(fresh_host):
+    """A link that dies while idle does not fail the next command: nothing of
+    it was sent, so it runs on a new connection. The command is issued right
+    after the kill, before paramiko has read the EOF, so the transport still
+    looks alive when the channel is asked for."""
+    with SshTransport(fresh_host.ssh_config()) as transport:
+        # Kept referenced so that no two clients share an id().
+        clients = {}
+        for attempt in range(5):
+            result = transport.run(["echo", f"attempt {attempt}"])
+            assert result.ok
+            assert result.stdout.text() == f"attempt {attempt}\n"
+            clients[id(transport._client)] = transport._client
+            fresh_host.kill_sessions()
+        result = transport.run(["echo", "after"])
+        assert result.stdout.text() == "after\n"
+        clients[id(transport._client)] = transport._client
+    # Each kill really cut the link: every command after one used a new one.
+    assert len(clients) == 6
+
+
 def test_use_sudo_prefixes_every_command(tmp_path, monkeypatch):
     """With use_sudo, commands run through `sudo -n --`."""
     stub = tmp_path / "sudo"
