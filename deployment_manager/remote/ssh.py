@@ -273,30 +273,23 @@ class _SshProcess(_Process):
 
     def _open_channel(self):
         owner = self._owner
-        try:
-            return self._t.open_session(timeout=owner.config.connect_timeout)
-        except paramiko.ChannelException as exc:
-            # E.g. the server's MaxSessions reached: the link itself is fine.
-            raise RemoteError(
-                f"{owner.label} refused to open a channel for a command: {exc}.",
-                "channel_failed",
-            ) from exc
-        except (paramiko.SSHException, EOFError, OSError) as exc:
-            first = exc
-        # The link went down while idle between two commands (sshd restarted,
-        # a NAT forgot the flow); paramiko may not have noticed yet. Nothing
-        # of this command was sent, so it is safe to start it on a new
-        # connection; a link that fails again is reported as lost.
-        self._t = owner._reconnect(self._t)
-        try:
-            return self._t.open_session(timeout=owner.config.connect_timeout)
-        except paramiko.ChannelException as exc:
-            raise RemoteError(
-                f"{owner.label} refused to open a channel for a command: {exc}.",
-                "channel_failed",
-            ) from exc
-        except (paramiko.SSHException, EOFError, OSError) as exc:
-            raise owner._lost(exc, "starting a command") from first
+        for attempt in (1, 2):
+            try:
+                return self._t.open_session(timeout=owner.config.connect_timeout)
+            except paramiko.ChannelException as exc:
+                # E.g. the server's MaxSessions reached: the link is fine.
+                raise RemoteError(
+                    f"{owner.label} refused to open a channel for a command: {exc}.",
+                    "channel_failed",
+                ) from exc
+            except (paramiko.SSHException, EOFError, OSError) as exc:
+                if attempt == 2:
+                    raise owner._lost(exc, "starting a command") from exc
+            # The link went down while idle between two commands (sshd
+            # restarted, a NAT forgot the flow); paramiko may not have noticed
+            # yet. Nothing of this command was sent, so it is safe to start it
+            # on a new connection; a link that fails again is reported lost.
+            self._t = owner._reconnect(self._t)
 
     def _read_pgid(self):
         chan = self._chan
