@@ -204,19 +204,24 @@ def _read_config_text(ctx, transport, spec):
     return data.decode("utf-8", "replace")
 
 
-def read_config(ctx, transport, spec):
-    """The ``[options]`` of the environment's configuration file, as a dict."""
-    text = _read_config_text(ctx, transport, spec)
+def _parsed(ctx, path, parse, *args):
+    """``parse(*args)``, a file that cannot be parsed said in a clear error."""
     try:
-        return parse_odoo_config(text)
+        return parse(*args)
     except configparser.Error as error:
         raise OperationFailed(
             ctx.text(
                 _("Configuration file %(path)s cannot be parsed: %(reason)s"),
-                path=spec.config_path,
+                path=path,
                 reason=str(error).splitlines()[0],
             )
         ) from None
+
+
+def read_config(ctx, transport, spec):
+    """The ``[options]`` of the environment's configuration file, as a dict."""
+    text = _read_config_text(ctx, transport, spec)
+    return _parsed(ctx, spec.config_path, parse_odoo_config, text)
 
 
 def _database_spec(spec, options):
@@ -433,7 +438,9 @@ def apply_configuration(
         ctx.text(_("Read the configuration of %(env)s"), env=source_spec.name)
     ):
         source_text = _read_config_text(ctx, source_transport, source_spec)
-        source_options = parse_odoo_config(source_text)
+        source_options = _parsed(
+            ctx, source_spec.config_path, parse_odoo_config, source_text
+        )
         source_params = read_parameters(
             ctx,
             source_transport,
@@ -444,7 +451,9 @@ def apply_configuration(
         ctx.text(_("Read the configuration of %(env)s"), env=target_spec.name)
     ):
         target_text = _read_config_text(ctx, target_transport, target_spec)
-        target_options = parse_odoo_config(target_text)
+        target_options = _parsed(
+            ctx, target_spec.config_path, parse_odoo_config, target_text
+        )
         target_db_spec = _database_spec(target_spec, target_options)
         target_params = read_parameters(
             ctx, target_transport, target_db_spec, exclude=exclude_parameters
@@ -459,18 +468,15 @@ def apply_configuration(
     )
 
     with ctx.step(_("Write the configuration file")):
-        try:
-            new_text = merged_config_text(
-                source_text, target_text, target_spec, own_options
-            )
-        except configparser.Error as error:
-            raise OperationFailed(
-                ctx.text(
-                    _("Configuration file %(path)s cannot be parsed: %(reason)s"),
-                    path=source_spec.config_path,
-                    reason=str(error).splitlines()[0],
-                )
-            ) from None
+        new_text = _parsed(
+            ctx,
+            source_spec.config_path,
+            merged_config_text,
+            source_text,
+            target_text,
+            target_spec,
+            own_options,
+        )
         backup = _replace_file(
             ctx, target_transport, target_spec.config_path, new_text, stamp
         )

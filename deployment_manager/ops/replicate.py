@@ -178,36 +178,17 @@ class _Replicate(_Restore):
                 self._copy_database()
             with ctx.step(_("Copy the filestore into a new directory")):
                 self._copy_filestore()
-            if self.spec.odoo_stop_argv:
-                with ctx.step(_("Stop Odoo")):
-                    self._stop_odoo()
-            else:
-                self.notes.append(
-                    ctx.text(
-                        _(
-                            "No stop command is set: the database was swapped "
-                            "under a running Odoo; restart it."
-                        )
-                    )
-                )
-            with ctx.step(_("Swap in the new database and filestore")):
-                self._swap()
+            self._stop_then_swap(_("Swap in the new database and filestore"))
         except _Inconsistent:
             raise
         except (OperationFailed, RemoteError) as error:
-            self._undo()
-            raise OperationFailed(
-                "%s %s"
-                % (
-                    error,
-                    ctx.text(
-                        _(
-                            "The target's previous database %(db)s is untouched "
-                            "and what the replication made was removed."
-                        ),
-                        db=self.db,
-                    ),
-                )
+            raise self._undone(
+                error,
+                _(
+                    "The target's previous database %(db)s is untouched "
+                    "and what the replication made was removed."
+                ),
+                db=self.db,
             ) from error
         if not keep_previous and self.result["previous_database"]:
             with ctx.step(_("Drop the previous database and filestore")):

@@ -168,33 +168,16 @@ class _Restore:
                 self._restore_database(manifest)
             with ctx.step(_("Restore the filestore into a new directory")):
                 self._restore_filestore(filestore)
-            if stop_odoo and self.spec.odoo_stop_argv:
-                with ctx.step(_("Stop Odoo")):
-                    self._stop_odoo()
-            elif stop_odoo:
-                self.notes.append(
-                    ctx.text(
-                        _(
-                            "No stop command is set: the database was swapped "
-                            "under a running Odoo; restart it."
-                        )
-                    )
-                )
-            with ctx.step(_("Swap in the restored database and filestore")):
-                self._swap()
+            self._stop_then_swap(
+                _("Swap in the restored database and filestore"), stop_odoo
+            )
         except _Inconsistent:
             raise
         except OperationFailed as error:
-            self._undo()
-            raise OperationFailed(
-                "%s %s"
-                % (
-                    error,
-                    ctx.text(
-                        _("The environment's database %(db)s was not touched."),
-                        db=self.db,
-                    ),
-                )
+            raise self._undone(
+                error,
+                _("The environment's database %(db)s was not touched."),
+                db=self.db,
             ) from error
         if restore_sources:
             with ctx.step(_("Restore the custom addons sources")):
@@ -208,6 +191,30 @@ class _Restore:
         return self.result
 
     # -- steps -------------------------------------------------------------
+    def _stop_then_swap(self, swap_step, stop_odoo=True):
+        """Stop Odoo (or say the swap happens under it), then swap the new
+        database and filestore in."""
+        ctx = self.ctx
+        if stop_odoo and self.spec.odoo_stop_argv:
+            with ctx.step(_("Stop Odoo")):
+                self._stop_odoo()
+        elif stop_odoo:
+            self.notes.append(
+                ctx.text(
+                    _(
+                        "No stop command is set: the database was swapped "
+                        "under a running Odoo; restart it."
+                    )
+                )
+            )
+        with ctx.step(swap_step):
+            self._swap()
+
+    def _undone(self, error, message, **params):
+        """Undo what was made; the failure to raise, saying what stayed."""
+        self._undo()
+        return OperationFailed("%s %s" % (error, self.ctx.text(message, **params)))
+
     def _admin(self, sql, timeout=120, **variables):
         return self.ctx.run(
             self.transport,

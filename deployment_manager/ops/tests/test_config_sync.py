@@ -336,6 +336,19 @@ def test_existing_backup_is_never_overwritten(pair, local):
         apply_configuration(ctx, local, pair.source, local, pair.target, stamp="../x")
 
 
+def test_unparsable_target_configuration_is_a_clear_error(pair, local):
+    """A configuration file Odoo's parser would refuse stops the operation
+    before anything is written, naming the file."""
+    ctx = SimpleContext()
+    broken = "db_name = a\n[options]\n"  # an option before any section
+    _write(pair.target.config_path, broken)
+    with pytest.raises(OperationFailed, match="cannot be parsed") as info:
+        apply_configuration(ctx, local, pair.source, local, pair.target, stamp="p1")
+    assert pair.target.config_path in str(info.value)
+    assert pair.target_config_text() == broken
+    assert not os.path.exists(pair.target.config_path + ".before-p1")
+
+
 def test_excluded_parameters_are_left_alone(pair, local):
     """Keys the target's neutralization rewrites are neither compared nor written."""
     ctx = SimpleContext()
