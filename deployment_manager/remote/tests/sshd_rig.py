@@ -101,6 +101,7 @@ class SshdHost:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+            self._keep_log()
             self.process = None
         if self.workdir and self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -181,7 +182,8 @@ class SshdHost:
             "UsePAM no",
             "StrictModes no",
             "PermitRootLogin prohibit-password",
-            "LogLevel ERROR",
+            # INFO: sshd says why it closes a connection ("Disconnecting ...").
+            "LogLevel INFO",
             "Subsystem sftp internal-sftp",
         ]
         with open(self.config_path, "w") as handle:
@@ -215,6 +217,16 @@ class SshdHost:
             self.process.terminate()
             self.process.wait(5)
             self.process = None
+
+    def _keep_log(self):
+        """Copy sshd's log into $DM_SSHD_LOG_DIR, when set: setup/run-tests
+        shows what sshd said when a test failed on a dropped connection."""
+        keep_dir = os.environ.get("DM_SSHD_LOG_DIR")
+        if not keep_dir or not os.path.exists(self._log_path):
+            return
+        os.makedirs(keep_dir, exist_ok=True)
+        name = f"sshd-{self.address}-{self.port}-{self.process.pid}.log"
+        shutil.copyfile(self._log_path, os.path.join(keep_dir, name))
 
     def _read_log(self):
         try:
