@@ -10,7 +10,7 @@ one host, through a ``LocalTransport`` for both sides:
 (a) by hand: ``createdb``, ``pg_dump -Fc src | pg_restore -d new``,
     ``rsync -a`` of the filestore into the target's data directory;
 (b) ``replicate()``: the dump streamed through the manager into a file,
-    ``pg_restore -j 2`` into a new database, ``rsync`` of the filestore into
+    ``pg_restore`` (one job per CPU) into a new database, ``rsync`` of the filestore into
     a new directory, then the swap.
 
 two hosts, the source through an sshd on 127.0.0.40 and the target through
@@ -19,7 +19,7 @@ another on 127.0.0.41 (both this machine):
     ``ssh src pg_dump -Fc | ssh dst pg_restore -d new``, then
     ``ssh src tar -cf - | ssh dst tar -xf -`` of the filestore;
 (b) ``replicate()`` with an ``SshTransport`` on each side: the same stream
-    through the manager (paramiko), ``pg_restore -j 2``, a ``tar`` of the
+    through the manager (paramiko), a parallel ``pg_restore``, a ``tar`` of the
     files through the manager, the swap.
 
 Then, unless ``--no-second``, ``--new-files`` files are added to the source

@@ -122,6 +122,34 @@ def size_text(size):
     return "%.1f MiB" % (size / MIB)
 
 
+# pg_restore with one job per CPU of the host it runs on (at most
+# MAX_RESTORE_JOBS): index builds and data loads run in parallel where
+# there are cores for them, and a small host is not oversubscribed.
+MAX_RESTORE_JOBS = 8
+PARALLEL_RESTORE_SH = (
+    'j=$(nproc 2>/dev/null) || j=2; case $j in ""|*[!0-9]*) j=2 ;; esac; '
+    'if [ "$j" -gt "$1" ]; then j=$1; fi; shift; exec pg_restore -j "$j" "$@"'
+)
+
+
+def pg_restore_argv(connection, database, dump, options=()):
+    """``pg_restore`` of the custom-format ``dump`` into ``database``, in
+    parallel (PARALLEL_RESTORE_SH)."""
+    return [
+        "sh",
+        "-c",
+        PARALLEL_RESTORE_SH,
+        "sh",
+        str(MAX_RESTORE_JOBS),
+        *connection,
+        *options,
+        "-d",
+        database,
+        "--",
+        dump,
+    ]
+
+
 def run_anyway(ctx, transport, argv, **kwargs):
     """Clean-up after a failure: journaled when possible.
 

@@ -3,8 +3,8 @@
 On an environment (development, as a rule), on a throwaway copy of its
 database:
 
-1. the database is copied (``pg_dump`` into the work directory, then
-   ``pg_restore -j 2`` into ``<db>_tests_<stamp>``: the environment's Odoo
+1. the database is copied (``pg_dump`` into the work directory, then a
+   parallel ``pg_restore`` into ``<db>_tests_<stamp>``: the environment's Odoo
    keeps running, which a ``CREATE DATABASE … TEMPLATE`` would not allow) and
    its filestore is copied as hard links (Odoo never rewrites a stored file,
    it writes new ones, so the copy costs no room and the original is safe);
@@ -28,7 +28,14 @@ from dataclasses import replace
 
 from ..remote import InvalidInput, RemoteError, validate_module_name
 from ..remote.masking import mask
-from .backup import LONG_TIMEOUT, SHORT_TIMEOUT, checked_database, run_anyway, why
+from .backup import (
+    LONG_TIMEOUT,
+    SHORT_TIMEOUT,
+    checked_database,
+    pg_restore_argv,
+    run_anyway,
+    why,
+)
 from .context import OperationFailed
 from .deploy_base import (
     COMMAND_FAILED,
@@ -325,7 +332,7 @@ class _TestRun:
                 )
         ctx.progress(25, _("Restoring the copy"))
         self._detached(
-            ["pg_restore", *connection, "-j", "2", "-d", self.copy, "--", self.dump],
+            pg_restore_argv(connection, self.copy, self.dump),
             f"tests-restore-{self.stamp}",
             _("The copy %(db)s cannot be restored: %(reason)s"),
             db=self.copy,

@@ -27,6 +27,7 @@ from .backup import (
     SHORT_TIMEOUT,
     checked_database,
     checked_path,
+    pg_restore_argv,
     run_anyway,
     verify_with_manifest,
     why,
@@ -261,7 +262,7 @@ class _Restore:
 
     def _restore_into_new(self, dump, locale, options=()):
         """Create the new database with ``locale`` (unless a resumed run of
-        this operation made it) and ``pg_restore -j 2`` the dump into it,
+        this operation made it) and restore the dump into it in parallel,
         detached: a worker taking the operation up again re-attaches."""
         ctx = self.ctx
         connection = self.spec.pg_connection_args()
@@ -287,10 +288,9 @@ class _Restore:
                     )
                 )
         self.new_created = True
-        argv = ["pg_restore", *connection, "-j", "2", *options, "-d", self.new]
         status = ctx.run_detached(
             self.transport,
-            [*argv, "--", dump],
+            pg_restore_argv(connection, self.new, dump, options),
             f"{self.KEY_PREFIX}-database-{self.stamp}",
             timeout=LONG_TIMEOUT,
             **self.db_kwargs,

@@ -10,10 +10,17 @@ import tarfile
 
 import pytest
 
-from ..backup import backup_bundle, remove_bundle, verify_bundle
+from ..backup import (
+    MAX_RESTORE_JOBS,
+    backup_bundle,
+    pg_restore_argv,
+    remove_bundle,
+    verify_bundle,
+)
 from ..context import OperationFailed, SimpleContext
 from ..restore import restore_bundle
 from .conftest import DB_PASSWORD, INSTALLED_MODULES, databases_like, psql
+from .pg import drop_database
 
 EXPECTED_FILES = {
     "database.dump": "database",
@@ -400,3 +407,30 @@ def test_interrupted_bundle_is_taken_up_again(production, local, tmp_path):
     with pytest.raises(OperationFailed, match="already exists"):
         backup_bundle(ctx, local, production.spec, bundle)
     assert verify_bundle(ctx, local, bundle)["ok"]
+
+
+def test_restores_run_one_job_per_cpu(local, tmp_path):
+    """pg_restore_argv loads a dump with as many jobs as the host has CPUs
+    (at most MAX_RESTORE_JOBS): with two or more, pg_restore runs in parallel
+    mode, whose verbose output launches items instead of processing them."""
+    source, target = "dm_parallel_src", "dm_parallel_dst"
+    dump = str(tmp_path / "parallel.dump")
+    for name in (source, target):
+        drop_database(name)
+    try:
+        subprocess.run(["createdb", "--", source], check=True)
+        psql(source, "CREATE TABLE t AS SELECT g AS n FROM generate_series(1, 1000) g")
+        psql(source, "CREATE INDEX t_n ON t (n)")
+        subprocess.run(["pg_dump", "-Fc", "-f", dump, "--", source], check=True)
+        subprocess.run(["createdb", "--", target], check=True)
+        result = local.run(pg_restore_argv([], target, dump, ["--verbose"]))
+        assert result.ok, result.stderr.text()
+        assert psql(target, "SELECT count(*) FROM t") == [["1000"]]
+        log = result.stderr.text()
+        if min(os.cpu_count(), MAX_RESTORE_JOBS) >= 2:
+            assert "launching item" in log
+        else:
+            assert "launching item" not in log
+    finally:
+        for name in (source, target):
+            drop_database(name)
