@@ -10,8 +10,8 @@ one host, through a ``LocalTransport`` for both sides:
 (a) by hand: ``createdb``, ``pg_dump -Fc src | pg_restore -d new``,
     ``rsync -a`` of the filestore into the target's data directory;
 (b) ``replicate()``: the dump streamed through the manager into a file,
-    ``pg_restore`` (one job per CPU) into a new database, ``rsync`` of the filestore into
-    a new directory, then the swap.
+    ``pg_restore`` (one job per CPU) into a new database, ``rsync`` of the
+    filestore into a new directory, then the swap.
 
 two hosts, the source through an sshd on 127.0.0.40 and the target through
 another on 127.0.0.41 (both this machine):

@@ -162,6 +162,10 @@ def _open_socket(hostname, port, timeout, keepalive=0):
     # when those bytes stay unacknowledged, so a silently dropped link
     # surfaces as ConnectionLost instead of a hang of many minutes.
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    # Each command is a few small packets (channel open, exec request, its
+    # stdin's end): with Nagle's algorithm each waited for the server's
+    # delayed ACK, 40 ms a command (bench/ssh_command_bench.py).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if keepalive and hasattr(socket, "TCP_USER_TIMEOUT"):
         user_timeout_ms = int(max(30, 4 * keepalive) * 1000)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, user_timeout_ms)
