@@ -9,9 +9,10 @@ cache warm, in two settings:
 one host, through a ``LocalTransport`` for both sides:
 (a) by hand: ``createdb``, ``pg_dump -Fc src | pg_restore -d new``,
     ``rsync -a`` of the filestore into the target's data directory;
-(b) ``replicate()``: the dump streamed through the manager into a file,
-    ``pg_restore`` (one job per CPU) into a new database, ``rsync`` of the
-    filestore into a new directory, then the swap.
+(b) ``replicate()``: the dump streamed through the manager, loaded into a
+    new database as it comes and kept in a file, from which the indexes are
+    then built in parallel; ``rsync`` of the filestore into a new directory,
+    then the swap.
 
 two hosts, the source through an sshd on 127.0.0.40 and the target through
 another on 127.0.0.41 (both this machine):

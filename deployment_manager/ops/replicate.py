@@ -2,8 +2,10 @@
 
 The database is dumped on the source host (a plain ``pg_dump``: production
 is never stopped, locked or disconnected) and streamed through the manager
-into a file in the target's work directory, then restored in parallel into a
-new database ``<db>_replica_<stamp>``. The filestore is copied next to it
+to the target, where ``pg_restore`` loads the schema and the data into a new
+database ``<db>_replica_<stamp>`` as they arrive while the stream is also
+written to a file in the work directory; the indexes and constraints are
+then built from that file in parallel (one job per CPU). The filestore is copied next to it
 under the new database's name; when the target already has a copy, only the
 changed files move (``rsync`` on one host, a ``tar`` of the changed files
 across hosts, after seeding the new directory with hard links of the
@@ -39,6 +41,22 @@ from .restore import (
 
 # Constant shell snippets: every value reaches them as a positional argument.
 WRITE_FILE_SH = 'cat > "$1"'
+# The dump arrives on stdin: it is written to the file $1 and, as it comes,
+# loaded by the command "$2"... (pg_restore of the schema and the data). The
+# load's status first (its error says why); then the file's, whose copy the
+# index builds will read; the rest of the stream is read to the end even if
+# the load did not need it, so that the file is whole.
+STREAM_LOAD_SH = """\
+f=$1; shift
+rm -f -- "$f.tee"
+{ tee -- "$f.tmp"; echo "$?" > "$f.tee"; } |
+  { "$@"; rc=$?; [ "$rc" -ne 0 ] || cat > /dev/null; exit "$rc"; }
+rc=$?
+t=$(cat -- "$f.tee" 2> /dev/null); rm -f -- "$f.tee"
+[ "$rc" -eq 0 ] || exit "$rc"
+if [ "$t" != 0 ]; then echo "the dump could not be written to $f" >&2; exit 1; fi
+mv -f -- "$f.tmp" "$f"
+"""
 # Paths come NUL-separated on stdin, relative to $1.
 REMOVE_LISTED_SH = 'cd -- "$1" && xargs -0 -r rm -f --'
 LIST_FIND = ["-type", "f", "-printf", "%s %T@ %P\\0"]
@@ -208,6 +226,7 @@ class _Replicate(_Restore):
         self._prepare_dump_dir()
         self._check_space()
         locale = self._source_locale()
+        self._create_new(locale)
         argv = [
             "pg_dump",
             "-Fc",
@@ -226,9 +245,24 @@ class _Replicate(_Restore):
                 self.src_transport,
                 argv,
                 self.transport,
-                ["sh", "-c", WRITE_FILE_SH, "sh", self.dump_file],
+                [
+                    "sh",
+                    "-c",
+                    STREAM_LOAD_SH,
+                    "sh",
+                    self.dump_file,
+                    "pg_restore",
+                    *self.spec.pg_connection_args(),
+                    # The source's roles need not exist on the target's cluster.
+                    "--no-owner",
+                    "--section=pre-data",
+                    "--section=data",
+                    "-d",
+                    self.new,
+                ],
                 on_progress=on_progress,
                 src_env=self.src_spec.db_env(),
+                dst_env=self.spec.db_env(),
                 secrets=self.secrets,
                 cancel_event=getattr(ctx, "cancel_event", None),
             )
@@ -247,12 +281,13 @@ class _Replicate(_Restore):
                             reason=why(ctx, side),
                         )
                     )
-            self._restore_dump(locale)
+            self._build_indexes()
         finally:
+            dump = self.dump_file
             run_anyway(
                 ctx,
                 self.transport,
-                ["rm", "-f", "--", self.dump_file],
+                ["rm", "-f", "--", dump, f"{dump}.tmp", f"{dump}.tee"],
                 timeout=SHORT_TIMEOUT,
             )
 
@@ -305,10 +340,13 @@ class _Replicate(_Restore):
         keys = ("database_encoding", "database_collate", "database_ctype")
         return dict(zip(keys, values, strict=True))
 
-    def _restore_dump(self, locale):
+    def _build_indexes(self):
+        """The rest of the dump (indexes, constraints, triggers) from the
+        file the stream left, with one job per CPU: the schema and the data
+        were loaded while production was being dumped, the way a dump piped
+        into pg_restore goes, and the index builds run in parallel."""
         self.ctx.progress(30, _("Restoring into the new database"))
-        # The source's roles need not exist on the target's cluster.
-        self._restore_into_new(self.dump_file, locale, ("--no-owner",))
+        self._restore_file(self.dump_file, ("--no-owner", "--section=post-data"))
 
     def _drop_new(self):
         self._admin('DROP DATABASE IF EXISTS :"new" WITH (FORCE);\n', new=self.new)

@@ -264,30 +264,36 @@ class _Restore:
         """Create the new database with ``locale`` (unless a resumed run of
         this operation made it) and restore the dump into it in parallel,
         detached: a worker taking the operation up again re-attaches."""
-        ctx = self.ctx
-        connection = self.spec.pg_connection_args()
         if not self.resumed:
-            argv = [
-                "createdb",
-                *connection,
-                "-T",
-                "template0",
-                *_locale_args(locale),
-                "--",
-                self.new,
-            ]
-            result = ctx.run(
-                self.transport, argv, timeout=SHORT_TIMEOUT, **self.db_kwargs
-            )
-            if not result.ok:
-                raise OperationFailed(
-                    ctx.text(
-                        _("The new database %(name)s cannot be created: %(reason)s"),
-                        name=self.new,
-                        reason=why(ctx, result),
-                    )
+            self._create_new(locale)
+        self._restore_file(dump, options)
+
+    def _create_new(self, locale):
+        ctx = self.ctx
+        argv = [
+            "createdb",
+            *self.spec.pg_connection_args(),
+            "-T",
+            "template0",
+            *_locale_args(locale),
+            "--",
+            self.new,
+        ]
+        result = ctx.run(self.transport, argv, timeout=SHORT_TIMEOUT, **self.db_kwargs)
+        if not result.ok:
+            raise OperationFailed(
+                ctx.text(
+                    _("The new database %(name)s cannot be created: %(reason)s"),
+                    name=self.new,
+                    reason=why(ctx, result),
                 )
+            )
         self.new_created = True
+
+    def _restore_file(self, dump, options=()):
+        ctx = self.ctx
+        self.new_created = True
+        connection = self.spec.pg_connection_args()
         status = ctx.run_detached(
             self.transport,
             pg_restore_argv(connection, self.new, dump, options),

@@ -321,12 +321,14 @@ def test_stream_killed_half_way_leaves_the_target_untouched(pair, transports):
         "|| md5(random()::text) AS payload FROM generate_series(1, 600000) g",
     )
     dump_file = os.path.join(pair.target.work_dir, "replicate-20240101000021.dump")
+    # The stream is written under this name until it is whole.
+    partial = dump_file + ".tmp"
     killed = []
 
     def kill_when_streaming():
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if os.path.exists(dump_file) and os.path.getsize(dump_file) > 0:
+            if os.path.exists(partial) and os.path.getsize(partial) > 0:
                 rows = psql(
                     "postgres",
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -334,7 +336,7 @@ def test_stream_killed_half_way_leaves_the_target_untouched(pair, transports):
                     "AND application_name = 'pg_dump'",
                 )
                 if rows:
-                    killed.append(os.path.getsize(dump_file))
+                    killed.append(os.path.getsize(partial))
                     return
             time.sleep(0.005)
 
@@ -360,6 +362,7 @@ def test_stream_killed_half_way_leaves_the_target_untouched(pair, transports):
     assert databases_like(f"{pair.tgt_db}_replica_20240101000021") == []
     assert databases_like(f"{pair.tgt_db}_before_20240101000021") == []
     assert not os.path.exists(dump_file)
+    assert not os.path.exists(partial)
     assert not os.path.exists(
         os.path.join(
             pair.tgt_data, "filestore", f"{pair.tgt_db}_replica_20240101000021"
