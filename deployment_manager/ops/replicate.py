@@ -5,12 +5,12 @@ is never stopped, locked or disconnected) and streamed through the manager
 to the target, where ``pg_restore`` loads the schema and the data into a new
 database ``<db>_replica_<stamp>`` as they arrive while the stream is also
 written to a file in the work directory; the indexes and constraints are
-then built from that file in parallel (one job per CPU). The filestore is copied next to it
-under the new database's name; when the target already has a copy, only the
-changed files move (``rsync`` on one host, a ``tar`` of the changed files
-across hosts, after seeding the new directory with hard links of the
-previous copy). Only then is the target's Odoo stopped and the new database
-and filestore swapped in, by the very code a restore uses.
+then built from that file in parallel (one job per CPU). The filestore is
+copied next to it under the new database's name; when the target already has
+a copy, only the changed files move (``rsync`` on one host, a ``tar`` of the
+changed files across hosts, after seeding the new directory with hard links
+of the previous copy). Only then is the target's Odoo stopped and the new
+database and filestore swapped in, by the very code a restore uses.
 """
 
 import contextlib
