@@ -403,6 +403,73 @@ def test_not_enough_room_on_the_target_is_refused_before_reading_production(
     assert databases_like(f"{pair.tgt_db}_replica_20240101000031") == []
 
 
+def test_disk_filling_up_during_the_stream_leaves_the_target_untouched(
+    pair, transports, tmp_path
+):
+    """The work directory has room when the replication starts, then another
+    process fills its file system while the dump streams in: the load into the
+    new database may well succeed, but the file the indexes would be built
+    from is not whole, so the replication fails, says why, and removes what it
+    made."""
+    source, target = transports
+    psql(
+        pair.src_db,
+        "CREATE TABLE bulk AS SELECT g AS id, md5(g::text) || md5(random()::text) "
+        "|| md5(random()::text) AS payload FROM generate_series(1, 600000) g",
+    )
+    size = int(psql(pair.src_db, "SELECT pg_database_size(current_database())")[0][0])
+    work = tmp_path / "work"
+    work.mkdir()
+    # Room for the space check (database size, 10 % more, a 64 MiB margin).
+    room = int(size * 1.1) + 80 * 1024 * 1024
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={room}", "tmpfs", work], check=True
+    )
+    partial = os.path.join(work, "replicate-20240101000041.dump.tmp")
+    filled = []
+
+    def fill_when_streaming():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if os.path.exists(partial) and os.path.getsize(partial) > 0:
+                with open(os.path.join(work, "filler"), "wb") as handle:
+                    try:
+                        while True:
+                            handle.write(b"\0" * (1 << 20))
+                            handle.flush()
+                    except OSError:
+                        filled.append(os.path.getsize(partial))
+                return
+            time.sleep(0.005)
+
+    filler = threading.Thread(target=fill_when_streaming)
+    filler.start()
+    try:
+        with pytest.raises(OperationFailed, match="is untouched") as caught:
+            replicate(
+                SimpleContext(),
+                source,
+                pair.source,
+                target,
+                dataclasses.replace(pair.target, work_dir=str(work)),
+                stamp="20240101000041",
+            )
+        filler.join()
+        assert filled, "the stream ended before the disk could be filled"
+        message = str(caught.value)
+        assert "Streaming the database" in message
+        assert "No space left on device" in message
+        assert os.listdir(work) == ["filler"]
+    finally:
+        filler.join()
+        subprocess.run(["umount", str(work)], check=True)
+    assert psql(pair.tgt_db, "SELECT name FROM res_partner WHERE id = 1") == [
+        ["Old target"]
+    ]
+    assert databases_like(f"{pair.tgt_db}_replica_20240101000041") == []
+    assert databases_like(f"{pair.tgt_db}_before_20240101000041") == []
+
+
 def test_rsync_counts_read_with_thousands_separators(tmp_path):
     """rsync writes "reg: 1,001": all of it is read, not the "1"."""
     source = tmp_path / "source"
