@@ -312,62 +312,69 @@ def test_neutralization_verification_fails_loudly(pair):
     assert failed == ["crons"]
 
 
-def test_stream_killed_half_way_leaves_the_target_untouched(pair, transports):
-    source, target = transports
-    # Enough data for the stream to last; its backend is killed mid-copy.
+def _add_bulk(pair):
+    """Enough data in the source for its stream to last a while."""
     psql(
         pair.src_db,
         "CREATE TABLE bulk AS SELECT g AS id, md5(g::text) || md5(random()::text) "
         "|| md5(random()::text) AS payload FROM generate_series(1, 600000) g",
     )
-    dump_file = os.path.join(pair.target.work_dir, "replicate-20240101000021.dump")
+
+
+def _fail_mid_stream(pair, transports, stamp, fault, target_spec=None):
+    """Replicate while ``fault()`` is done from another thread as soon as the
+    stream has begun to reach the target (its partial file is not empty);
+    ``fault`` returns True once done. Checks that the replication failed
+    saying the target is untouched, and that it is; returns the error."""
+    source, target = transports
+    spec = target_spec or pair.target
+    dump_file = os.path.join(spec.work_dir, f"replicate-{stamp}.dump")
     # The stream is written under this name until it is whole.
     partial = dump_file + ".tmp"
-    killed = []
+    done = []
 
-    def kill_when_streaming():
+    def watch():
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if os.path.exists(partial) and os.path.getsize(partial) > 0:
-                rows = psql(
-                    "postgres",
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    f"WHERE datname = '{pair.src_db}' "
-                    "AND application_name = 'pg_dump'",
-                )
-                if rows:
-                    killed.append(os.path.getsize(partial))
-                    return
+            if os.path.exists(partial) and os.path.getsize(partial) > 0 and fault():
+                done.append(True)
+                return
             time.sleep(0.005)
 
-    killer = threading.Thread(target=kill_when_streaming)
-    killer.start()
+    watcher = threading.Thread(target=watch)
+    watcher.start()
     try:
         with pytest.raises(OperationFailed, match="is untouched") as caught:
-            replicate(
-                SimpleContext(),
-                source,
-                pair.source,
-                target,
-                pair.target,
-                stamp="20240101000021",
-            )
+            replicate(SimpleContext(), source, pair.source, target, spec, stamp=stamp)
     finally:
-        killer.join()
-    assert killed, "pg_dump ended before it could be killed"
+        watcher.join()
+    assert done, "the stream ended before the fault could happen"
     assert "Streaming the database" in str(caught.value)
     assert psql(pair.tgt_db, "SELECT name FROM res_partner WHERE id = 1") == [
         ["Old target"]
     ]
-    assert databases_like(f"{pair.tgt_db}_replica_20240101000021") == []
-    assert databases_like(f"{pair.tgt_db}_before_20240101000021") == []
+    assert databases_like(f"{pair.tgt_db}_replica_{stamp}") == []
+    assert databases_like(f"{pair.tgt_db}_before_{stamp}") == []
     assert not os.path.exists(dump_file)
     assert not os.path.exists(partial)
     assert not os.path.exists(
-        os.path.join(
-            pair.tgt_data, "filestore", f"{pair.tgt_db}_replica_20240101000021"
-        )
+        os.path.join(pair.tgt_data, "filestore", f"{pair.tgt_db}_replica_{stamp}")
     )
+    return caught.value
+
+
+def test_stream_killed_half_way_leaves_the_target_untouched(pair, transports):
+    """Production's pg_dump backend is killed mid-copy."""
+    _add_bulk(pair)
+
+    def kill_pg_dump():
+        return psql(
+            "postgres",
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{pair.src_db}' AND application_name = 'pg_dump'",
+        )
+
+    _fail_mid_stream(pair, transports, "20240101000021", kill_pg_dump)
 
 
 def test_not_enough_room_on_the_target_is_refused_before_reading_production(
@@ -411,12 +418,7 @@ def test_disk_filling_up_during_the_stream_leaves_the_target_untouched(
     new database may well succeed, but the file the indexes would be built
     from is not whole, so the replication fails, says why, and removes what it
     made."""
-    source, target = transports
-    psql(
-        pair.src_db,
-        "CREATE TABLE bulk AS SELECT g AS id, md5(g::text) || md5(random()::text) "
-        "|| md5(random()::text) AS payload FROM generate_series(1, 600000) g",
-    )
+    _add_bulk(pair)
     size = int(psql(pair.src_db, "SELECT pg_database_size(current_database())")[0][0])
     work = tmp_path / "work"
     work.mkdir()
@@ -425,49 +427,28 @@ def test_disk_filling_up_during_the_stream_leaves_the_target_untouched(
     subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={room}", "tmpfs", work], check=True
     )
-    partial = os.path.join(work, "replicate-20240101000041.dump.tmp")
-    filled = []
 
-    def fill_when_streaming():
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if os.path.exists(partial) and os.path.getsize(partial) > 0:
-                with open(os.path.join(work, "filler"), "wb") as handle:
-                    try:
-                        while True:
-                            handle.write(b"\0" * (1 << 20))
-                            handle.flush()
-                    except OSError:
-                        filled.append(os.path.getsize(partial))
-                return
-            time.sleep(0.005)
+    def fill_the_disk():
+        with open(work / "filler", "wb") as handle:
+            try:
+                while True:
+                    handle.write(b"\0" * (1 << 20))
+                    handle.flush()
+            except OSError:
+                return True
 
-    filler = threading.Thread(target=fill_when_streaming)
-    filler.start()
     try:
-        with pytest.raises(OperationFailed, match="is untouched") as caught:
-            replicate(
-                SimpleContext(),
-                source,
-                pair.source,
-                target,
-                dataclasses.replace(pair.target, work_dir=str(work)),
-                stamp="20240101000041",
-            )
-        filler.join()
-        assert filled, "the stream ended before the disk could be filled"
-        message = str(caught.value)
-        assert "Streaming the database" in message
-        assert "No space left on device" in message
+        error = _fail_mid_stream(
+            pair,
+            transports,
+            "20240101000041",
+            fill_the_disk,
+            dataclasses.replace(pair.target, work_dir=str(work)),
+        )
+        assert "No space left on device" in str(error)
         assert os.listdir(work) == ["filler"]
     finally:
-        filler.join()
         subprocess.run(["umount", str(work)], check=True)
-    assert psql(pair.tgt_db, "SELECT name FROM res_partner WHERE id = 1") == [
-        ["Old target"]
-    ]
-    assert databases_like(f"{pair.tgt_db}_replica_20240101000041") == []
-    assert databases_like(f"{pair.tgt_db}_before_20240101000041") == []
 
 
 def test_rsync_counts_read_with_thousands_separators(tmp_path):
