@@ -150,6 +150,78 @@ def pg_restore_argv(connection, database, dump, options=()):
     ]
 
 
+# The dump arrives on stdin: it is written to the file $1 and, as it comes,
+# loaded by the command "$2"... (pg_restore of the schema and the data). The
+# load's status first (its error says why); then the file's, whose copy the
+# index builds will read; the rest of the stream is read to the end even if
+# the load did not need it, so that the file is whole.
+STREAM_LOAD_SH = """\
+f=$1; shift
+rm -f -- "$f.tee"
+{ tee -- "$f.tmp"; echo "$?" > "$f.tee"; } |
+  { "$@"; rc=$?; [ "$rc" -ne 0 ] || cat > /dev/null; exit "$rc"; }
+rc=$?
+t=$(cat -- "$f.tee" 2> /dev/null); rm -f -- "$f.tee"
+[ "$rc" -eq 0 ] || exit "$rc"
+if [ "$t" != 0 ]; then echo "the dump could not be written to $f" >&2; exit 1; fi
+mv -f -- "$f.tmp" "$f"
+"""
+
+
+def stream_load_argv(connection, database, dump, options=()):
+    """The command that loads the custom-format dump arriving on its stdin
+    into ``database`` (schema and data: the indexes are left for
+    ``pg_restore_argv(..., options=("--section=post-data",))`` on ``dump``,
+    the file it writes the stream to)."""
+    return [
+        "sh",
+        "-c",
+        STREAM_LOAD_SH,
+        "sh",
+        dump,
+        "pg_restore",
+        *connection,
+        *options,
+        "--section=pre-data",
+        "--section=data",
+        "-d",
+        database,
+    ]
+
+
+# pg_dump of the database $2 on this host, loaded into $3 as it streams
+# (STREAM_LOAD_SH, given as $4) and kept in the file $1; "$@" is the
+# connection, the same cluster for both. pg_dump's own status is checked:
+# a dump that failed at its very end would otherwise go unnoticed.
+DUMP_AND_LOAD_SH = """\
+f=$1; db=$2; copy=$3; load=$4; shift 4
+rm -f -- "$f.dumped"
+{ pg_dump "$@" -Fc -- "$db"; echo "$?" > "$f.dumped"; } |
+  sh -c "$load" sh "$f" pg_restore "$@" --section=pre-data --section=data -d "$copy"
+rc=$?
+d=$(cat -- "$f.dumped" 2> /dev/null); rm -f -- "$f.dumped"
+[ "$rc" -eq 0 ] || exit "$rc"
+if [ "$d" != 0 ]; then rm -f -- "$f"; echo "pg_dump failed" >&2; exit 1; fi
+"""
+
+
+def dump_and_load_argv(connection, database, copy, dump):
+    """Copy ``database`` into the existing ``copy`` on one host: the data
+    loaded as pg_dump produces it, the dump kept in ``dump`` for the index
+    builds (``pg_restore_argv`` with ``--section=post-data``)."""
+    return [
+        "sh",
+        "-c",
+        DUMP_AND_LOAD_SH,
+        "sh",
+        dump,
+        database,
+        copy,
+        STREAM_LOAD_SH,
+        *connection,
+    ]
+
+
 def run_anyway(ctx, transport, argv, **kwargs):
     """Clean-up after a failure: journaled when possible.
 

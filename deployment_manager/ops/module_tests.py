@@ -3,8 +3,9 @@
 On an environment (development, as a rule), on a throwaway copy of its
 database:
 
-1. the database is copied (``pg_dump`` into the work directory, then a
-   parallel ``pg_restore`` into ``<db>_tests_<stamp>``: the environment's Odoo
+1. the database is copied into ``<db>_tests_<stamp>`` (``pg_dump``, its data
+   loaded as it comes while the dump is kept in the work directory, from
+   which the indexes are then built in parallel: the environment's Odoo
    keeps running, which a ``CREATE DATABASE … TEMPLATE`` would not allow) and
    its filestore is copied as hard links (Odoo never rewrites a stored file,
    it writes new ones, so the copy costs no room and the original is safe);
@@ -32,6 +33,7 @@ from .backup import (
     LONG_TIMEOUT,
     SHORT_TIMEOUT,
     checked_database,
+    dump_and_load_argv,
     pg_restore_argv,
     run_anyway,
     why,
@@ -310,12 +312,6 @@ class _TestRun:
                 ["mkdir", "-p", "--", self.work_dir],
                 COMMAND_FAILED,
             )
-            self._detached(
-                ["pg_dump", *connection, "-Fc", "-f", self.dump, "--", self.db],
-                f"tests-dump-{self.stamp}",
-                _("The database %(db)s cannot be dumped: %(reason)s"),
-                db=self.db,
-            )
             created = ctx.run(
                 self.transport,
                 ["createdb", *connection, "-T", "template0", "--", self.copy],
@@ -330,9 +326,17 @@ class _TestRun:
                         reason=why(ctx, created),
                     )
                 )
+        # The data is loaded while pg_dump produces it; the dump is kept in a
+        # file for the index builds, in parallel, after.
+        self._detached(
+            dump_and_load_argv(connection, self.db, self.copy, self.dump),
+            f"tests-copy-{self.stamp}",
+            _("The database %(db)s cannot be dumped: %(reason)s"),
+            db=self.db,
+        )
         ctx.progress(25, _("Restoring the copy"))
         self._detached(
-            pg_restore_argv(connection, self.copy, self.dump),
+            pg_restore_argv(connection, self.copy, self.dump, ("--section=post-data",)),
             f"tests-restore-{self.stamp}",
             _("The copy %(db)s cannot be restored: %(reason)s"),
             db=self.copy,
@@ -526,8 +530,10 @@ class _TestRun:
     def clean_up(self):
         """Drop the copy and remove its files: the environment is as it was."""
         ctx, transport = self.ctx, self.transport
+        dump = self.dump
+        leftovers = [dump, f"{dump}.tmp", f"{dump}.tee", f"{dump}.dumped"]
         run_anyway(
-            ctx, transport, ["rm", "-f", "--", self.dump, self.log_file], timeout=60
+            ctx, transport, ["rm", "-f", "--", *leftovers, self.log_file], timeout=60
         )
         if self.filestore_copy and self.copy_made:
             run_anyway(ctx, transport, ["rm", "-rf", "--", self.filestore_copy])

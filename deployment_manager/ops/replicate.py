@@ -25,6 +25,7 @@ from .backup import (
     checked_path,
     run_anyway,
     size_text,
+    stream_load_argv,
     why,
 )
 from .context import OperationFailed
@@ -41,22 +42,6 @@ from .restore import (
 
 # Constant shell snippets: every value reaches them as a positional argument.
 WRITE_FILE_SH = 'cat > "$1"'
-# The dump arrives on stdin: it is written to the file $1 and, as it comes,
-# loaded by the command "$2"... (pg_restore of the schema and the data). The
-# load's status first (its error says why); then the file's, whose copy the
-# index builds will read; the rest of the stream is read to the end even if
-# the load did not need it, so that the file is whole.
-STREAM_LOAD_SH = """\
-f=$1; shift
-rm -f -- "$f.tee"
-{ tee -- "$f.tmp"; echo "$?" > "$f.tee"; } |
-  { "$@"; rc=$?; [ "$rc" -ne 0 ] || cat > /dev/null; exit "$rc"; }
-rc=$?
-t=$(cat -- "$f.tee" 2> /dev/null); rm -f -- "$f.tee"
-[ "$rc" -eq 0 ] || exit "$rc"
-if [ "$t" != 0 ]; then echo "the dump could not be written to $f" >&2; exit 1; fi
-mv -f -- "$f.tmp" "$f"
-"""
 # Paths come NUL-separated on stdin, relative to $1.
 REMOVE_LISTED_SH = 'cd -- "$1" && xargs -0 -r rm -f --'
 LIST_FIND = ["-type", "f", "-printf", "%s %T@ %P\\0"]
@@ -245,21 +230,13 @@ class _Replicate(_Restore):
                 self.src_transport,
                 argv,
                 self.transport,
-                [
-                    "sh",
-                    "-c",
-                    STREAM_LOAD_SH,
-                    "sh",
-                    self.dump_file,
-                    "pg_restore",
-                    *self.spec.pg_connection_args(),
-                    # The source's roles need not exist on the target's cluster.
-                    "--no-owner",
-                    "--section=pre-data",
-                    "--section=data",
-                    "-d",
+                stream_load_argv(
+                    self.spec.pg_connection_args(),
                     self.new,
-                ],
+                    self.dump_file,
+                    # The source's roles need not exist on the target's cluster.
+                    ("--no-owner",),
+                ),
                 on_progress=on_progress,
                 src_env=self.src_spec.db_env(),
                 dst_env=self.spec.db_env(),

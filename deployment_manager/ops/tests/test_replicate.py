@@ -92,6 +92,17 @@ def _write(path, data):
         handle.write(data)
 
 
+def _schema_objects(db):
+    """Every index and constraint of the public schema, by name."""
+    return psql(
+        db,
+        "SELECT indexname FROM pg_indexes WHERE schemaname = 'public' "
+        "UNION ALL SELECT conname FROM pg_constraint c "
+        "JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = 'public' "
+        "ORDER BY 1",
+    )
+
+
 def _tree_digests(root):
     digests = {}
     for folder, _dirs, files in os.walk(root):
@@ -198,6 +209,9 @@ def test_cross_host_replication_then_only_changes(pair, transports):
     assert result["bytes_streamed"] > 100_000
     assert result["previous_database"] == f"{pair.tgt_db}_before_20240101000001"
     assert _partners(pair.tgt_db) == _partners(pair.src_db)
+    # The data came with the stream, the indexes and constraints after it.
+    assert _schema_objects(pair.tgt_db) == _schema_objects(pair.src_db)
+    assert len(_schema_objects(pair.src_db)) > 100
     assert ["Old target"] in [r[1:] for r in _partners(result["previous_database"])]
     assert result["filestore"]["method"] == "tar"
     assert result["filestore"]["files_moved"] == 100
