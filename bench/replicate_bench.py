@@ -49,7 +49,6 @@ import json
 import os
 import random
 import re
-import shlex
 import shutil
 import signal
 import subprocess
@@ -62,6 +61,7 @@ sys.path.insert(0, BENCH)
 
 # Its bootstrap makes the addon's plain-Python parts importable without Odoo.
 import backup_bench as bb
+from _openssh import Ssh, write_known_hosts
 
 from deployment_manager.ops.replicate import replicate
 from deployment_manager.ops.spec import EnvironmentSpec
@@ -248,41 +248,6 @@ def timed_pipeline(left, right):
     if any(codes):
         raise RuntimeError(f"{left} | {right} failed: exit codes {codes}")
     return time.perf_counter() - start
-
-
-class Ssh:
-    """The OpenSSH client on one rig, as an administrator would use it."""
-
-    def __init__(self, rig, known_hosts):
-        self.rig = rig
-        self.options = [
-            "-F",
-            "none",
-            "-i",
-            rig.client_key_path,
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            f"UserKnownHostsFile={known_hosts}",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "BatchMode=yes",
-            "-p",
-            str(rig.port),
-            "-l",
-            rig.username,
-        ]
-
-    def __call__(self, argv):
-        # ssh hands the remote shell one string: the argv quoted word by
-        # word, as SshTransport does.
-        return ["ssh", *self.options, self.rig.address, shlex.join(argv)]
-
-    def rsync_shell(self):
-        """rsync's -e: split on spaces by rsync itself, no shell (the paths
-        were checked to hold no space)."""
-        return " ".join(["ssh", *self.options])
 
 
 def hand_local(port, src_fs, db, target_fs):
@@ -502,13 +467,7 @@ class Bench:
 
     def run(self, one, two):
         args, port = self.args, self.port
-        known_hosts = f"{self.copies}/known_hosts"
-        with open(known_hosts, "w") as handle:
-            handle.writelines(
-                f"[{rig.address}]:{rig.port} {rig.host_key_type} "
-                f"{rig.host_key_base64}\n"
-                for rig in (one, two)
-            )
+        known_hosts = write_known_hosts(f"{self.copies}/known_hosts", one, two)
         src, dst = Ssh(one, known_hosts), Ssh(two, known_hosts)
         source = self.source_spec()
         local_spec, ssh_spec = self.spec("tool_local"), self.spec("tool_ssh")

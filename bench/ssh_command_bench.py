@@ -28,6 +28,7 @@ import tempfile
 import time
 
 import _addon  # noqa: F401 - before the addon is imported
+from _openssh import Ssh, write_known_hosts
 
 from deployment_manager.remote.ssh import SshTransport
 from deployment_manager.remote.tests.sshd_rig import SshdHost
@@ -35,32 +36,18 @@ from deployment_manager.remote.tests.sshd_rig import SshdHost
 ADDRESS = "127.0.0.50"
 
 
-def openssh_argv(rig, work_dir):
-    known_hosts = os.path.join(work_dir, "known_hosts")
-    with open(known_hosts, "w") as handle:
-        handle.write(
-            f"[{rig.address}]:{rig.port} {rig.host_key_type} {rig.host_key_base64}\n"
-        )
-    return [
-        "ssh",
-        "-i",
-        rig.client_key_path,
-        "-p",
-        str(rig.port),
-        "-o",
-        f"UserKnownHostsFile={known_hosts}",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        "BatchMode=yes",
+def openssh(rig, work_dir):
+    """The OpenSSH client on the rig, multiplexed over one master connection."""
+    known_hosts = write_known_hosts(os.path.join(work_dir, "known_hosts"), rig)
+    master = [
         "-o",
         f"ControlPath={work_dir}/master-%C",
         "-o",
         "ControlMaster=auto",
         "-o",
         "ControlPersist=60",
-        f"{rig.username}@{rig.address}",
     ]
+    return Ssh(rig, known_hosts, master)
 
 
 def mean_seconds(count, run_one):
@@ -79,16 +66,18 @@ def main():
         tempfile.TemporaryDirectory(prefix="dm-ssh-bench-") as work_dir,
         SshdHost(ADDRESS) as rig,
     ):
-        base = openssh_argv(rig, work_dir)
+        ssh = openssh(rig, work_dir)
 
         def openssh_true():
-            subprocess.run([*base, "true"], check=True)
+            subprocess.run(ssh(["true"]), check=True)
 
         try:
             raw = mean_seconds(args.count, openssh_true)
         finally:
             subprocess.run(
-                [*base[:-1], "-O", "exit", base[-1]], capture_output=True, check=False
+                ["ssh", *ssh.options, "-O", "exit", rig.address],
+                capture_output=True,
+                check=False,
             )
         with SshTransport(rig.ssh_config()) as transport:
 
