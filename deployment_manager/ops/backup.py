@@ -122,6 +122,23 @@ def size_text(size):
     return "%.1f MiB" % (size / MIB)
 
 
+# Putting a database in place of another: one transaction, both renames or
+# neither. RENAME waits a little for the terminated sessions to go; callers
+# try again (SWAP_ATTEMPTS) when one reconnected in between. psql variables:
+# db, the name in use; aside, what the database in use becomes; incoming,
+# what becomes db. RENAME_IN_SQL when there is no database in use.
+SWAP_IN_SQL = """\
+BEGIN;
+SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+ WHERE datname = :'db' AND pid <> pg_backend_pid();
+ALTER DATABASE :"db" RENAME TO :"aside";
+ALTER DATABASE :"incoming" RENAME TO :"db";
+COMMIT;
+"""
+RENAME_IN_SQL = 'ALTER DATABASE :"incoming" RENAME TO :"db";\n'
+SWAP_ATTEMPTS = 3
+
+
 # pg_restore with one job per CPU of the host it runs on (at most
 # MAX_RESTORE_JOBS): index builds and data loads run in parallel where
 # there are cores for them, and a small host is not oversubscribed.

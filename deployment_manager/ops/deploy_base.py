@@ -43,7 +43,6 @@ SPACE_MARGIN = 64 * 1024 * 1024
 MAX_LOG_BYTES = 64 * 1024 * 1024
 EXCERPT_CHARS = 8000
 MAX_ERRORS = 20
-SWAP_ATTEMPTS = 3
 POINT_ATTEMPTS = 5
 
 STAMP_RE = re.compile(r"[0-9]{14}")
@@ -134,17 +133,6 @@ SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = :'db' \
 CREATE DATABASE :"point" WITH TEMPLATE :"db" OWNER :"owner";
 """
 DROP_SQL = 'DROP DATABASE IF EXISTS :"name";\n'
-# One transaction: both renames or neither. RENAME waits a little for the
-# terminated sessions to go; the caller tries again if one lingers.
-SWAP_SQL = """\
-BEGIN;
-SELECT pg_terminate_backend(pid) FROM pg_stat_activity
- WHERE datname = :'db' AND pid <> pg_backend_pid();
-ALTER DATABASE :"db" RENAME TO :"failed";
-ALTER DATABASE :"point" RENAME TO :"db";
-COMMIT;
-"""
-RENAME_POINT_SQL = 'ALTER DATABASE :"point" RENAME TO :"db";\n'
 
 
 class AddonsRefused(OperationFailed):

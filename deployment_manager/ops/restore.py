@@ -24,7 +24,10 @@ from .backup import (
     DUMP,
     LOCALE_RE,
     LONG_TIMEOUT,
+    RENAME_IN_SQL,
     SHORT_TIMEOUT,
+    SWAP_ATTEMPTS,
+    SWAP_IN_SQL,
     checked_database,
     checked_path,
     pg_restore_argv,
@@ -39,27 +42,7 @@ EXISTING_SQL = (
     "SELECT datname FROM pg_database "
     "WHERE datname IN (:'db', :'new', :'old') ORDER BY 1;\n"
 )
-# One transaction: either both renames happen or neither does. RENAME waits
-# up to 5 s for the terminated sessions to go.
-SWAP_SQL = """\
-BEGIN;
-SELECT pg_terminate_backend(pid) FROM pg_stat_activity
- WHERE datname = :'db' AND pid <> pg_backend_pid();
-ALTER DATABASE :"db" RENAME TO :"old";
-ALTER DATABASE :"new" RENAME TO :"db";
-COMMIT;
-"""
-RENAME_NEW_SQL = 'ALTER DATABASE :"new" RENAME TO :"db";\n'
-UNSWAP_SQL = """\
-BEGIN;
-SELECT pg_terminate_backend(pid) FROM pg_stat_activity
- WHERE datname = :'db' AND pid <> pg_backend_pid();
-ALTER DATABASE :"db" RENAME TO :"new";
-ALTER DATABASE :"old" RENAME TO :"db";
-COMMIT;
-"""
 DROP_NEW_SQL = 'DROP DATABASE IF EXISTS :"new";\n'
-SWAP_ATTEMPTS = 3
 STAMP_RE = re.compile(r"[0-9]{14}")
 
 
@@ -371,9 +354,9 @@ class _Restore:
     def _swap(self):
         ctx = self.ctx
         ctx.progress(85, _("Swapping in the restored database"))
-        sql = SWAP_SQL if self.old_exists else RENAME_NEW_SQL
+        sql = SWAP_IN_SQL if self.old_exists else RENAME_IN_SQL
         for attempt in range(1, SWAP_ATTEMPTS + 1):
-            result = self._admin(sql, db=self.db, new=self.new, old=self.old)
+            result = self._admin(sql, db=self.db, aside=self.old, incoming=self.new)
             if result.ok:
                 break
             if attempt == SWAP_ATTEMPTS:
@@ -444,11 +427,11 @@ class _Restore:
         """Put the environment's database back after a failed filestore swap."""
         ctx = self.ctx
         sql = (
-            UNSWAP_SQL
+            SWAP_IN_SQL
             if self.old_exists
-            else 'ALTER DATABASE :"db" RENAME TO :"new";\n'
+            else 'ALTER DATABASE :"db" RENAME TO :"aside";\n'
         )
-        result = self._admin(sql, db=self.db, new=self.new, old=self.old)
+        result = self._admin(sql, db=self.db, aside=self.new, incoming=self.old)
         if not result.ok:
             raise _Inconsistent(
                 ctx.text(

@@ -13,7 +13,15 @@ import posixpath
 from ..remote import (
     RemoteError,
 )
-from .backup import checked_database, checked_path, run_anyway, why
+from .backup import (
+    RENAME_IN_SQL,
+    SWAP_ATTEMPTS,
+    SWAP_IN_SQL,
+    checked_database,
+    checked_path,
+    run_anyway,
+    why,
+)
 from .context import OperationFailed
 from .deploy_base import (
     COMMAND_FAILED,
@@ -22,9 +30,6 @@ from .deploy_base import (
     HEALTH_TIMEOUT,
     POINT_ATTEMPTS,
     POINT_SQL,
-    RENAME_POINT_SQL,
-    SWAP_ATTEMPTS,
-    SWAP_SQL,
     DeploymentFailed,
     _admin,
     _existing,
@@ -273,7 +278,7 @@ class _Rollback:
                 name=self.failed,
             )
         if self.copy in names:
-            sql = SWAP_SQL if self.db in names else RENAME_POINT_SQL
+            sql = SWAP_IN_SQL if self.db in names else RENAME_IN_SQL
             for attempt in range(1, SWAP_ATTEMPTS + 1):
                 result = _admin(
                     ctx,
@@ -281,8 +286,8 @@ class _Rollback:
                     self.spec,
                     sql,
                     db=self.db,
-                    point=self.copy,
-                    failed=self.failed,
+                    aside=self.failed,
+                    incoming=self.copy,
                 )
                 if result.ok:
                     break
