@@ -2,26 +2,39 @@
 operation 3).
 
 The target's Odoo configuration file becomes production's, but for the
-options that are the target's own (:data:`TARGET_OWN_OPTIONS`); production's
-system parameters (``ir_config_parameter``) are written into the target's
-database, but for the secrets and the environment's identity
-(:func:`excluded_parameter`). The drift report compares two environments
-option by option and parameter by parameter; it never shows a secret value.
+options that are the target's own (:func:`own_option`: its connections,
+paths, sizing, outgoing mail and every secret) and for its other sections,
+which stay as they are; production's system parameters
+(``ir_config_parameter``) are written into the target's database, but for
+the secrets and the environment's identity (:func:`excluded_parameter`).
+The drift report compares two environments option by option and parameter
+by parameter; it never shows a secret value.
 
 Configuration files and parameter listings hold passwords: their content is
-read without ever being journaled, and secret parameters do not even leave
+read without ever being journaled, a file that cannot be parsed is reported
+by line number and never quoted, and secret parameters do not even leave
 the database (they are filtered in the query as well as here).
+
+:func:`connection_spec` is where every operation learns how Odoo itself
+reaches its database: the configuration file's connection settings.
 """
 
 import configparser
 import io
 import json
 import re
+from dataclasses import replace
 
+from ..remote import (
+    InvalidInput,
+    validate_database_name,
+    validate_hostname,
+    validate_port,
+    validate_username,
+)
 from .backup import SHORT_TIMEOUT, checked_database, checked_path, why
 from .context import OperationFailed
 from .i18n import _
-from .odoo_config import parse_odoo_config
 
 MASK = "********"
 
@@ -72,11 +85,32 @@ TARGET_OWN_OPTIONS = frozenset(
         "max_cron_threads",
         # The master password never spreads from production.
         "admin_passwd",
+        # Its own outgoing mail: a copy must never send mail through
+        # production's mail account, as production, with its credentials
+        # (the neutralization takes the mail servers of the database away;
+        # these are the ones of the file).
+        "smtp_server",
+        "smtp_port",
+        "smtp_ssl",
+        "smtp_user",
+        "smtp_password",
+        "smtp_ssl_certificate_filename",
+        "smtp_ssl_private_key_filename",
+        "email_from",
+        "from_filter",
     }
 )
-# Options whose values are secrets: compared, but shown masked. Any option
-# with a secret word in its name (see SECRET_WORDS) is one too.
+# Options whose values are secrets. Any option whose name holds a secret
+# word is one too (see secret_option); every secret is the target's own.
 SECRET_OPTIONS = frozenset({"admin_passwd", "db_password", "smtp_password"})
+# An option name holding one of these, even glued to another word
+# ("smtppassword", "ldap_bindpasswd", "s3_secretkey"), is a secret. Option
+# names are few and ours to read: a false alarm only keeps the target's
+# own value of an option.
+SECRET_OPTION_PARTS = ("password", "passwd", "secret", "token", "apikey", "credential")
+# ... and these only as a word of their own ("api_key", "ldap_pw"): glued,
+# they are ordinary ("monkey", "keyboard", "compass").
+SECRET_OPTION_WORDS = frozenset({"key", "keys", "pw", "pwd", "pass"})
 # Parameters never read out of the database, compared nor shown: secrets and
 # the database's identity. Any key with a secret word in it is one too.
 SECRET_PARAMETERS = frozenset(
@@ -165,7 +199,20 @@ def _words(name):
 
 
 def secret_option(name):
-    return name in SECRET_OPTIONS or bool(_words(name) & set(SECRET_WORDS))
+    """True for an option holding a credential: never copied, never shown."""
+    lowered = (name or "").lower()
+    return (
+        name in SECRET_OPTIONS
+        or any(part in lowered for part in SECRET_OPTION_PARTS)
+        or bool(_words(name) & (SECRET_OPTION_WORDS | set(SECRET_WORDS)))
+    )
+
+
+def own_option(name, own_options=()):
+    """True for an option that stays the target's own (value or absence):
+    :data:`TARGET_OWN_OPTIONS`, the caller's ``own_options`` and every
+    secret."""
+    return name in TARGET_OWN_OPTIONS or name in own_options or secret_option(name)
 
 
 def excluded_parameter(key, extra=()):
@@ -180,7 +227,8 @@ def excluded_parameter(key, extra=()):
     )
 
 
-def _read_config_text(ctx, transport, spec):
+def read_config_text(ctx, transport, spec):
+    """The environment's configuration file as text; never journaled."""
     if not spec.config_path:
         raise OperationFailed(
             ctx.text(_("No configuration file is set for %(env)s."), env=spec.name)
@@ -204,34 +252,193 @@ def _read_config_text(ctx, transport, spec):
     return data.decode("utf-8", "replace")
 
 
-def _parsed(ctx, path, parse, *args):
-    """``parse(*args)``, a file that cannot be parsed said in a clear error."""
+# What is wrong with a file configparser refuses, in general words: its own
+# messages quote the offending line, and that line may be "db_password = …".
+# The most specific kind first (a missing header is a parsing error too).
+_PARSE_PROBLEMS = (
+    (
+        configparser.MissingSectionHeaderError,
+        _("an option comes before the first section header (such as [options])"),
+    ),
+    (configparser.DuplicateSectionError, _("a section is given a second time")),
+    (
+        configparser.DuplicateOptionError,
+        _("an option is set a second time in the same section"),
+    ),
+    (
+        configparser.ParsingError,
+        _(
+            "the line is neither a section header, an option (name = value) "
+            "nor a comment"
+        ),
+    ),
+)
+
+
+def parse_config(ctx, path, text):
+    """An Odoo configuration file's text, parsed as Odoo parses it.
+
+    A RawConfigParser as strict as Odoo's (an option or a section given
+    twice is an error: Odoo would not start), without interpolation (a '%'
+    in a password is not an error). A file that cannot be parsed raises
+    OperationFailed naming the file, the line number and the kind of
+    problem, never the line itself.
+    """
+    parser = configparser.RawConfigParser()
     try:
-        return parse(*args)
+        parser.read_string(text)
     except configparser.Error as error:
-        raise OperationFailed(
-            ctx.text(
-                _("Configuration file %(path)s cannot be parsed: %(reason)s"),
-                path=path,
-                reason=str(error).splitlines()[0],
-            )
-        ) from None
+        # from None: the exception we leave carries the offending line.
+        raise OperationFailed(_parse_error(ctx, path, error)) from None
+    return parser
+
+
+def _parse_error(ctx, path, error):
+    problem = next(
+        (text for kind, text in _PARSE_PROBLEMS if isinstance(error, kind)), None
+    )
+    # A parsing error lists its lines (numbers and text), the others have one
+    # number.
+    listed = getattr(error, "errors", None) or []
+    lines = [number for number, _line in listed[:5]] or [getattr(error, "lineno", None)]
+    lines = [str(number) for number in lines if isinstance(number, int)]
+    if problem is None or not lines:
+        return ctx.text(
+            _(
+                "Configuration file %(path)s cannot be parsed: it is not in the "
+                "format Odoo reads."
+            ),
+            path=path,
+        )
+    return ctx.text(
+        _("Configuration file %(path)s cannot be parsed, line %(line)s: %(problem)s."),
+        path=path,
+        line=", ".join(lines),
+        problem=ctx.text(problem),
+    )
+
+
+def options_of(parser):
+    """The ``[options]`` of a parsed configuration file, as Odoo reads them."""
+    return dict(parser.items("options")) if parser.has_section("options") else {}
 
 
 def read_config(ctx, transport, spec):
     """The ``[options]`` of the environment's configuration file, as a dict."""
-    text = _read_config_text(ctx, transport, spec)
-    return _parsed(ctx, spec.config_path, parse_odoo_config, text)
+    text = read_config_text(ctx, transport, spec)
+    return options_of(parse_config(ctx, spec.config_path, text))
 
 
-def _database_spec(spec, options):
-    """The spec completed, where it is silent, by its configuration file."""
-    from .discover import _effective_spec
+# ----------------------------------------------------------------------
+# The database connection Odoo itself uses
+# ----------------------------------------------------------------------
+# PostgreSQL's default port, and the environment form's default too: a spec
+# at this port has not said which port the environment's database is on.
+DEFAULT_DB_PORT = 5432
+CONNECTION_LABELS = {
+    "db_host": _("database host"),
+    "db_port": _("database port"),
+    "db_user": _("database user"),
+    "db_name": _("database name"),
+}
 
-    password = spec.db_password or options.get("db_password") or None
-    if password in ("False", "false"):
-        password = None
-    return _effective_spec(spec, options, password)
+
+def _configured(value):
+    # Odoo writes an unset option as "False".
+    return bool(value) and value not in ("False", "false")
+
+
+def configured_connection(options):
+    """The connection settings a configuration file gives Odoo.
+
+    Returns ``(settings, unusable)``: ``settings`` holds those of db_host,
+    db_port (an int), db_user, db_name and db_password that are set and
+    valid; ``unusable`` names those set to a value that cannot be used in a
+    command line (it is not given: it may be a secret).
+    """
+    validators = {
+        "db_host": validate_hostname,
+        "db_port": lambda value: validate_port(int(value)),
+        "db_user": validate_username,
+        "db_name": validate_database_name,
+    }
+    settings, unusable = {}, []
+    for key, validator in validators.items():
+        value = options.get(key)
+        if not _configured(value):
+            continue
+        try:
+            settings[key] = validator(value)
+        except (InvalidInput, ValueError):
+            unusable.append(key)
+    if _configured(options.get("db_password")):
+        settings["db_password"] = options["db_password"]
+    return settings, unusable
+
+
+def connection_spec(ctx, spec, options):
+    """The spec with the database connection Odoo itself uses.
+
+    Odoo connects with its configuration file's settings: they complete the
+    spec where it is silent, and replace its port where it has only the
+    default (5432), so an environment on a cluster of its own (``db_port =
+    5434`` in its odoo.conf) is read there, not in another cluster's
+    database of the same name. A value the spec sets otherwise is kept (a
+    person set it) and a warning says it differs.
+
+    Returns ``(spec, used, warnings)``: ``used`` names the settings taken
+    from the configuration file, ``warnings`` are sentences for people
+    (never a value of the password).
+    """
+    settings, unusable = configured_connection(options)
+    changes, used = {}, []
+    warnings = [
+        ctx.text(
+            _(
+                "%(option)s in the configuration file is not a usable value: it "
+                "was left out."
+            ),
+            option=key,
+        )
+        for key in unusable
+    ]
+    for key, label in CONNECTION_LABELS.items():
+        ours, theirs = getattr(spec, key), settings.get(key)
+        if theirs is None or ours == theirs:
+            continue
+        if not ours or (key == "db_port" and ours == DEFAULT_DB_PORT):
+            changes[key] = theirs
+            used.append(key)
+            continue
+        warnings.append(
+            ctx.text(
+                _(
+                    "The environment's %(setting)s %(ours)s differs from the "
+                    "configuration file's %(theirs)s: %(ours)s was used."
+                ),
+                setting=ctx.text(label),
+                ours=ours,
+                theirs=theirs,
+            )
+        )
+    password = settings.get("db_password")
+    if password and not spec.db_password:
+        changes["db_password"] = password
+        used.append("db_password")
+    elif password and password != spec.db_password:
+        warnings.append(
+            ctx.text(
+                _(
+                    "The environment's database password differs from the "
+                    "configuration file's: the environment's was used."
+                )
+            )
+        )
+    return replace(spec, **changes), used, warnings
+
+
+def _database_spec(ctx, spec, options):
+    return connection_spec(ctx, spec, options)[0]
 
 
 def read_parameters(ctx, transport, spec, *, exclude=()):
@@ -298,18 +505,19 @@ def drift(
 ):
     """What differs between two environments: a pure function.
 
-    Options the target keeps as its own (:data:`TARGET_OWN_OPTIONS`,
-    ``own_options``) are not compared; a secret option that differs is listed
-    with its values masked. Secret and environment-specific parameters (and
-    ``exclude_parameters``) are not compared. A value missing on one side is
-    None there.
+    Options the target keeps as its own (:func:`own_option`: secrets
+    included) are not compared: applying production's configuration leaves
+    them alone, so they are no drift to correct. Should a secret option
+    still be compared, its values are masked. Secret and
+    environment-specific parameters (and ``exclude_parameters``) are not
+    compared. A value missing on one side is None there.
     """
 
     def comparable_options(options):
         return {
             key: value
             for key, value in options.items()
-            if key not in TARGET_OWN_OPTIONS and key not in own_options
+            if not own_option(key, own_options)
         }
 
     def comparable_params(params):
@@ -337,7 +545,7 @@ def drift(
 def _read_environment(ctx, transport, spec, exclude):
     options = read_config(ctx, transport, spec)
     params = read_parameters(
-        ctx, transport, _database_spec(spec, options), exclude=exclude
+        ctx, transport, _database_spec(ctx, spec, options), exclude=exclude
     )
     return options, params
 
@@ -371,39 +579,52 @@ def drift_report(
     )
 
 
-def merged_config_text(source_text, target_text, target_spec, own_options=()):
-    """Production's configuration file with the target's own options.
+def merged_config_text(source, target, target_spec, own_options=()):
+    """The target's new configuration file: production's ``[options]`` with
+    the target's own, and the target's other sections.
 
-    Every section of production's file is kept (some addons read their own);
-    in ``[options]`` each of the target's own options takes the target's
-    value, or is left out when the target does not set it; db_name, data_dir
-    and logfile come from the target's spec when it sets them. Comments are
-    not kept (the previous file is).
+    ``source`` and ``target`` are parsed files (:func:`parse_config`). In
+    ``[options]`` each option the target keeps as its own
+    (:func:`own_option`) takes the target's value, or is left out when the
+    target does not set it; db_name, data_dir and logfile come from the
+    target's spec when it sets them. The other sections are the target's, as
+    they are: those an addon reads hold its settings for this environment,
+    and production's may hold credentials of their own (an LDAP bind, a
+    storage key). Comments are not kept (the previous file is).
     """
-    source = configparser.RawConfigParser(strict=False)
-    source.read_string(source_text)
-    target = parse_odoo_config(target_text)
-    if not source.has_section("options"):
-        source.add_section("options")
-    own = TARGET_OWN_OPTIONS | set(own_options)
-    for key in own:
-        if key in target:
-            source.set("options", key, target[key])
-        else:
-            source.remove_option("options", key)
+    source_options, target_options = options_of(source), options_of(target)
+    merged = {
+        key: value
+        for key, value in source_options.items()
+        if not own_option(key, own_options)
+    }
+    merged.update(
+        (key, value)
+        for key, value in target_options.items()
+        if own_option(key, own_options)
+    )
     for key, value in (
         ("db_name", target_spec.db_name),
         ("data_dir", target_spec.data_dir),
         ("logfile", target_spec.log_file),
     ):
         if value:
-            source.set("options", key, value)
+            merged[key] = value
+    out_parser = configparser.RawConfigParser()
+    out_parser.add_section("options")
+    for key, value in merged.items():
+        out_parser.set("options", key, value)
+    for section in target.sections():
+        if section != "options":
+            out_parser.add_section(section)
+            for key, value in target.items(section):
+                out_parser.set(section, key, value)
     out = io.StringIO()
     out.write(
-        "; Production's configuration with this environment's own options,\n"
-        "; written by deployment_manager.\n"
+        "; Production's configuration with this environment's own options\n"
+        "; and sections, written by deployment_manager.\n"
     )
-    source.write(out)
+    out_parser.write(out)
     return out.getvalue()
 
 
@@ -418,7 +639,8 @@ def apply_configuration(
     own_options=(),
     exclude_parameters=(),
 ):
-    """Make the target's configuration production's, but for its own options.
+    """Make the target's configuration production's, but for its own options
+    and sections (see :func:`merged_config_text`).
 
     The target's configuration file is rewritten (the previous one kept as
     ``<config>.before-<stamp>``) and production's system parameters are
@@ -437,24 +659,22 @@ def apply_configuration(
     with ctx.step(
         ctx.text(_("Read the configuration of %(env)s"), env=source_spec.name)
     ):
-        source_text = _read_config_text(ctx, source_transport, source_spec)
-        source_options = _parsed(
-            ctx, source_spec.config_path, parse_odoo_config, source_text
-        )
+        source_text = read_config_text(ctx, source_transport, source_spec)
+        source = parse_config(ctx, source_spec.config_path, source_text)
+        source_options = options_of(source)
         source_params = read_parameters(
             ctx,
             source_transport,
-            _database_spec(source_spec, source_options),
+            _database_spec(ctx, source_spec, source_options),
             exclude=exclude_parameters,
         )
     with ctx.step(
         ctx.text(_("Read the configuration of %(env)s"), env=target_spec.name)
     ):
-        target_text = _read_config_text(ctx, target_transport, target_spec)
-        target_options = _parsed(
-            ctx, target_spec.config_path, parse_odoo_config, target_text
-        )
-        target_db_spec = _database_spec(target_spec, target_options)
+        target_text = read_config_text(ctx, target_transport, target_spec)
+        target = parse_config(ctx, target_spec.config_path, target_text)
+        target_options = options_of(target)
+        target_db_spec = _database_spec(ctx, target_spec, target_options)
         target_params = read_parameters(
             ctx, target_transport, target_db_spec, exclude=exclude_parameters
         )
@@ -468,15 +688,7 @@ def apply_configuration(
     )
 
     with ctx.step(_("Write the configuration file")):
-        new_text = _parsed(
-            ctx,
-            source_spec.config_path,
-            merged_config_text,
-            source_text,
-            target_text,
-            target_spec,
-            own_options,
-        )
+        new_text = merged_config_text(source, target, target_spec, own_options)
         backup = _replace_file(
             ctx, target_transport, target_spec.config_path, new_text, stamp
         )

@@ -1,12 +1,13 @@
 """Deployment day (BRIEF J3, J4; issue 3, operation 7): the run.
 
-:func:`deployment_run` chains the deployment day: precheck of the addons,
-backup, new sources (:mod:`.sources`), stop, rollback point
-(:mod:`.rollback`), install / upgrade, restarts and health
-(:mod:`.odoo_control`), log check. A failure after the stop rolls back (or,
-if told not to, raises :class:`RollbackAvailable` so a person decides), and
-:func:`resume_deployment` takes a run up again from its saved state: after
-the manager restarted, or on a person's retry / ignore / roll back.
+:func:`deployment_run` chains the deployment day: precheck of the addons
+(staged beside the addons path, see :mod:`.sources`), backup, stop, the new
+sources moved in, rollback point (:mod:`.rollback`), install / upgrade,
+restarts and health (:mod:`.odoo_control`), log check. A failure after the
+stop rolls back (or, if told not to, raises :class:`RollbackAvailable` so a
+person decides), and :func:`resume_deployment` takes a run up again from
+its saved state: after the manager restarted, or on a person's retry /
+ignore / roll back.
 
 This module is also where callers find the whole deployment-day interface
 (``__all__``); what the parts share is in :mod:`.deploy_base`.
@@ -19,8 +20,6 @@ import time
 from ..remote import RemoteError
 from .context import OperationFailed
 from .deploy_base import (
-    AFTER_STOP,
-    BEFORE_STOP,
     HEALTH_TIMEOUT,
     INSTALL_TIMEOUT,
     AddonsRefused,
@@ -73,6 +72,25 @@ from .sources import (
 # ----------------------------------------------------------------------
 # The deployment run
 # ----------------------------------------------------------------------
+# The sources are staged and checked in the precheck and moved in only once
+# Odoo is stopped: a worker recycled before the stop (workers are, after
+# limit_request or limit_memory_soft) would load the new code on the old
+# schema. Their move is a few renames, so the downtime hardly grows; it
+# comes before the rollback point as it does not touch the database.
+BEFORE_STOP = ("precheck", "backup")
+AFTER_STOP = (
+    "stop",
+    "deploy",
+    "rollback_point",
+    "install",
+    "restart_database",
+    "start",
+    "health",
+    "log_check",
+)
+# Steps that fail before the database is touched: the sources are put back
+# and Odoo started again, no rollback point is needed.
+BEFORE_POINT = ("stop", "deploy", "rollback_point")
 LABELS = {
     "precheck": _("Precheck: addons, commands and free space"),
     "backup": _("Back up before deploying"),
@@ -88,8 +106,8 @@ LABELS = {
 PERCENT = {
     "precheck": 2,
     "backup": 10,
-    "deploy": 35,
-    "stop": 40,
+    "stop": 35,
+    "deploy": 40,
     "rollback_point": 45,
     "install": 50,
     "restart_database": 75,
@@ -121,20 +139,25 @@ def deployment_run(
     precheck (sources fetched or uploaded beside the addons and checked,
     commands set, room for the rollback point) → ``backup`` (the caller's,
     e.g. a verified bundle; it raises OperationFailed to stop the run)
-    → deploy the sources → stop Odoo → rollback point → install / upgrade →
-    restart PostgreSQL (unless ``restart_database`` is False: said in the
-    notes) → start Odoo → health → ``log_check`` (the caller's; returns a
-    dict with "verdict" "pass" / "warn" / "fail" and "reasons", or the
-    verdict alone) → done. Both hooks are called as ``hook(ctx, transport,
-    spec)``, or ``hook()`` when they take no argument.
+    → stop Odoo → the sources moved in → rollback point → install / upgrade
+    → restart PostgreSQL (unless ``restart_database`` is False: said in the
+    notes) → start Odoo → health → ``log_check`` → done.
+
+    ``log_check`` is the caller's: it returns :func:`.logcheck.check_log`'s
+    dict (its "verdict" "pass" / "warn" / "fail" and its "reason"), a
+    ``(verdict, reason)`` pair, or the verdict alone; a "fail" fails the run
+    with the reason. Both hooks are called as ``hook(ctx, transport, spec)``,
+    or ``hook()`` when they take no argument.
 
     ``source`` is {"kind": "zip", "path": <zip on the manager>,
     "addons_path"} or {"kind": "git", "url", "ref", "addons_path"}, with
     optional "modules". With ``install`` and ``upgrade`` both empty, the
     deployed modules already installed are upgraded and the others installed.
 
-    A failure before the stop puts the sources back and leaves Odoo running.
-    A failure of the install, restart, start, health or log check rolls back
+    A failure before the stop leaves the addons path as it was and Odoo
+    running. A failure of the stop, of moving the sources in or of the
+    rollback point puts the sources back and starts Odoo again. A failure of
+    the install, restart, start, health or log check rolls back
     when ``auto_rollback`` (then :class:`DeploymentFailed` says what failed
     and that it rolled back), else raises :class:`RollbackAvailable` for a
     person to choose (:func:`resume_deployment`). ``on_state(state)`` is
@@ -254,6 +277,12 @@ class _Deployment:
             self.state["done"].append(name)
         self._save()
 
+    def _stopped(self):
+        """Whether the run reached the stop. A state saved by an earlier
+        version, which moved the sources in before the stop, may be in the
+        phase "deploy" with Odoo never stopped."""
+        return self.state.get("phase") == "stop" or "stop" in self.state["done"]
+
     def _effective(self):
         self.spec, _options = effective_spec(self.ctx, self.transport, self.spec)
         return _options
@@ -323,7 +352,11 @@ class _Deployment:
             self._rollback_after(
                 state.get("failed_step"), OperationFailed(state.get("failure") or "?")
             )
-        if phase is None or phase in BEFORE_STOP:
+        if (
+            phase is None
+            or phase in BEFORE_STOP
+            or (phase in AFTER_STOP and not self._stopped())
+        ):
             self._abort_before_stop(
                 phase or "precheck",
                 OperationFailed(
@@ -489,15 +522,14 @@ class _Deployment:
         if self.log_check is None:
             self._note(_("No log check was asked for."))
             return
-        verdict = _call(self.log_check, self.ctx, self.transport, self.spec)
-        if isinstance(verdict, str):
-            verdict = {"verdict": verdict, "reasons": []}
-        self.state["log_check"] = verdict
-        if (verdict or {}).get("verdict") == "fail":
+        outcome = _call(self.log_check, self.ctx, self.transport, self.spec)
+        self.state["log_check"] = checked = _log_check_outcome(outcome)
+        if checked["verdict"] == "fail":
             raise _fail(
                 self.ctx,
                 _("The log check failed: %(reasons)s"),
-                reasons="; ".join(verdict.get("reasons") or []) or "-",
+                reasons=checked["reason"]
+                or self.ctx.text(_("the log check gave no reason")),
             )
 
     # -- failures -----------------------------------------------------------
@@ -534,7 +566,7 @@ class _Deployment:
         ctx, state = self.ctx, self.state
         state["failed_step"], state["failure"] = name, str(error)
         self._save()
-        if name in ("stop", "rollback_point"):
+        if name in BEFORE_POINT:
             self._recover_before_point(name, error)
         if not state["auto_rollback"]:
             raise RollbackAvailable(
@@ -553,8 +585,8 @@ class _Deployment:
         self._rollback_after(name, error)
 
     def _recover_before_point(self, name, error):
-        """Stop or rollback point failed: the database is untouched; put the
-        sources back and Odoo running again, then say so."""
+        """Stop, sources or rollback point failed: the database is untouched;
+        put the sources back and Odoo running again, then say so."""
         ctx, state = self.ctx, self.state
         try:
             self._put_back_and_start()
@@ -588,7 +620,10 @@ class _Deployment:
 
     def _put_back_and_start(self):
         ctx, state = self.ctx, self.state
-        _undeploy(ctx, self.transport, state.get("deployed"))
+        plan = state.get("deployed")
+        _undeploy(ctx, self.transport, plan)
+        if plan:
+            _discard_incoming(ctx, self.transport, plan)
         with ctx.step(_("Start Odoo again")):
             _start_odoo(ctx, self.transport, self.spec, self._key("recover-odoo-start"))
             state["health"] = _wait_healthy(
@@ -658,9 +693,9 @@ class _Deployment:
         state = self.state
         phase = state.get("phase")
         if not state.get("rollback_point"):
-            if phase in ("stop", "rollback_point"):
+            if phase in BEFORE_POINT and self._stopped():
                 self._put_back_and_start()
-            elif phase in AFTER_STOP:
+            elif phase in AFTER_STOP and self._stopped():
                 raise _fail(self.ctx, _("There is no rollback point to go back to."))
             else:
                 with contextlib.suppress(DeploymentFailed):
@@ -671,6 +706,28 @@ class _Deployment:
         self._note(_("Rolled back on request."))
         self._save()
         return state
+
+
+# What the run keeps of a log check: its findings (samples, tracebacks) stay
+# with the check; the state is saved at every step.
+LOG_CHECK_KEPT = ("verdict", "reason", "reasons", "errors", "warnings", "critical")
+
+
+def _log_check_outcome(outcome):
+    """A log-check hook's return as ``{"verdict", "reason", …}``.
+
+    The hook returns check_log's dict, a (verdict, reason) pair or the
+    verdict alone. Without a "reason", the "reasons" sentences make one.
+    """
+    if isinstance(outcome, dict):
+        kept = {key: outcome[key] for key in LOG_CHECK_KEPT if key in outcome}
+    elif isinstance(outcome, list | tuple) and len(outcome) == 2:
+        kept = {"verdict": outcome[0], "reason": outcome[1]}
+    else:
+        kept = {"verdict": outcome}
+    if not kept.get("reason"):
+        kept["reason"] = "; ".join(kept.get("reasons") or [])
+    return kept
 
 
 # The deployment day's whole interface, where its callers find it.

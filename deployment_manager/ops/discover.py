@@ -1,6 +1,27 @@
+"""Discover: read an Odoo environment for real, change nothing.
+
+The configuration file comes first: it says how Odoo reaches its database
+(:func:`.config_sync.connection_spec`), and the database is then read with
+those settings. The database is what discovery exists to read: one that
+cannot be read fails the discovery with the reason, rather than a snapshot
+of an empty environment. What else cannot be read (the Odoo version, sizes,
+services) goes into the notes.
+"""
+
+from dataclasses import replace
+
+from ..remote import InvalidInput, validate_path
+from .config_sync import (
+    DEFAULT_DB_PORT,
+    configured_connection,
+    connection_spec,
+    options_of,
+    parse_config,
+    read_config_text,
+)
 from .context import OperationFailed
 from .i18n import _
-from .odoo_config import INTERESTING_OPTIONS, parse_odoo_config, split_addons_path
+from .odoo_config import INTERESTING_OPTIONS, split_addons_path
 from .services import service_status
 
 MODULES_SQL = (
@@ -10,49 +31,55 @@ MODULES_SQL = (
 DATABASE_SQL = (
     "SELECT pg_database_size(current_database()), current_setting('server_version')"
 )
-# Options whose values are secrets: read to connect, never reported.
-SECRET_OPTIONS = ("admin_passwd", "db_password", "smtp_password")
 
 
 def discover(ctx, transport, spec):
     """Read an Odoo environment for real and return a snapshot (a plain dict).
 
-    Nothing is changed on the environment. What cannot be read goes into
-    ``snapshot["notes"]`` with the reason, so the snapshot is as complete as
-    the environment allows.
+    Nothing is changed on the environment. Besides what was read (version,
+    modules, sizes, services, ``config``: the options discovery reports),
+    the snapshot holds:
+
+    * ``connection``: the database connection settings the configuration
+      file gives (db_host, db_port as an int, db_user, db_name), and
+      ``db_password_set`` when it holds a password (never its value: the
+      snapshot is kept and shown);
+    * ``connection_from_config``: the names of those used instead of the
+      environment's own (silent, or at the default port 5432);
+    * ``effective``: the settings the database was read with;
+    * ``warnings``: what a person should look at (a setting that differs
+      from the configuration's, no database name at all);
+    * ``notes``: what could not be read, and why (warnings included).
+
+    Raises OperationFailed when the configuration file cannot be parsed
+    (Odoo would not start with it) or when the database cannot be read.
     """
-    snapshot = {"notes": [], "config": {}, "modules": []}
+    snapshot = {
+        "notes": [],
+        "warnings": [],
+        "config": {},
+        "modules": [],
+        "connection": {},
+        "connection_from_config": [],
+    }
     notes = snapshot["notes"]
-    db_password = spec.db_password
 
     with ctx.step(_("Read the configuration file")):
         ctx.progress(5, _("Reading the configuration file"))
-        if spec.config_path:
-            # The file holds passwords: its content is never journaled.
-            result = ctx.run(
-                transport, ["cat", "--", spec.config_path], keep_output=False
-            )
-            if result.ok:
-                options = parse_odoo_config(
-                    result.stdout.full_bytes().decode("utf-8", "replace")
-                )
-                db_password = db_password or options.get("db_password") or None
-                snapshot["config"] = {
-                    key: options[key] for key in INTERESTING_OPTIONS if key in options
-                }
-            else:
-                notes.append(
-                    ctx.text(
-                        _("Configuration file %(path)s could not be read: %(reason)s"),
-                        path=spec.config_path,
-                        reason=_last_line(ctx, result),
-                    )
-                )
-        else:
-            notes.append(ctx.text(_("No configuration file is set.")))
+        options = _read_options(ctx, transport, spec, notes)
+        snapshot["config"] = {
+            key: options[key] for key in INTERESTING_OPTIONS if key in options
+        }
 
-    config = snapshot["config"]
-    effective = _effective_spec(spec, config, db_password)
+    effective, used, differences = _effective_spec(ctx, spec, options)
+    settings, _unusable = configured_connection(options)
+    snapshot["connection"] = {
+        key: value for key, value in settings.items() if key != "db_password"
+    }
+    if "db_password" in settings:
+        snapshot["connection"]["db_password_set"] = True
+    snapshot["connection_from_config"] = used
+    _warn(snapshot, differences)
 
     with ctx.step(_("Read the Odoo version")):
         ctx.progress(20, _("Reading the Odoo version"))
@@ -73,45 +100,15 @@ def discover(ctx, transport, spec):
     with ctx.step(_("Read the installed modules")):
         ctx.progress(35, _("Reading the installed modules from the database"))
         if effective.db_name:
-            secrets = [db_password] if db_password else []
-            result = ctx.run(
-                transport,
-                effective.psql_argv(DATABASE_SQL),
-                env=effective.db_env(),
-                secrets=secrets,
-                timeout=120,
-            )
-            if result.ok and "|" in result.stdout.excerpt():
-                size, version = result.stdout.excerpt().strip().split("|", 1)
-                snapshot["database_size"] = int(size)
-                snapshot["postgres_version"] = version.strip()
-            else:
-                notes.append(
-                    ctx.text(
-                        _("Database %(db)s could not be read: %(reason)s"),
-                        db=effective.db_name,
-                        reason=_last_line(ctx, result),
-                    )
-                )
-            result = ctx.run(
-                transport,
-                effective.psql_argv(MODULES_SQL),
-                env=effective.db_env(),
-                secrets=secrets,
-                timeout=120,
-            )
-            if result.ok:
-                for line in (
-                    result.stdout.full_bytes().decode("utf-8", "replace").splitlines()
-                ):
-                    if line.count("|") == 2:
-                        name, version, state = line.split("|")
-                        snapshot["modules"].append(
-                            {"name": name, "version": version, "state": state}
-                        )
+            _read_database(ctx, transport, effective, used, snapshot)
         else:
-            notes.append(
-                ctx.text(_("No database name is set, nor in the configuration file."))
+            _warn(
+                snapshot,
+                [
+                    ctx.text(
+                        _("No database name is set, nor in the configuration file.")
+                    )
+                ],
             )
 
     with ctx.step(_("Measure the filestore and the backup space")):
@@ -160,7 +157,7 @@ def discover(ctx, transport, spec):
 
     with ctx.step(_("Find the custom addons paths")):
         ctx.progress(70, _("Listing the addons paths"))
-        paths = split_addons_path(config.get("addons_path"))
+        paths = split_addons_path(options.get("addons_path"))
         snapshot["custom_addons_paths"] = _custom_paths(ctx, transport, paths, notes)
 
     snapshot["services"] = service_status(
@@ -184,45 +181,96 @@ def discover(ctx, transport, spec):
     return snapshot
 
 
-def _effective_spec(spec, config, db_password):
-    """The spec completed with the configuration file's values where it is silent."""
-    from dataclasses import replace
+def _read_options(ctx, transport, spec, notes):
+    """The configuration file's ``[options]``; {} (and a note) when it cannot
+    be read. One that cannot be parsed is an error: Odoo would not start."""
+    if not spec.config_path:
+        notes.append(ctx.text(_("No configuration file is set.")))
+        return {}
+    try:
+        text = read_config_text(ctx, transport, spec)
+    except OperationFailed as error:
+        notes.append(str(error))
+        return {}
+    return options_of(parse_config(ctx, spec.config_path, text))
 
-    from ..remote import (
-        InvalidInput,
-        validate_database_name,
-        validate_hostname,
-        validate_path,
-        validate_username,
-    )
 
-    def pick(current, key, validator):
-        if current or not config.get(key) or config[key] in ("False", "false"):
-            return current
+def _effective_spec(ctx, spec, options):
+    """``(spec, used, warnings)``: the spec with the database connection Odoo
+    uses (see :func:`.config_sync.connection_spec`), its data directory and
+    log file completed by the configuration file where it is silent."""
+    effective, used, warnings = connection_spec(ctx, spec, options)
+    changes = {}
+    for attribute, key in (("data_dir", "data_dir"), ("log_file", "logfile")):
+        value = options.get(key)
+        if getattr(spec, attribute) or not value or value in ("False", "false"):
+            continue
         try:
-            return validator(config[key])
+            changes[attribute] = validate_path(value, field=key)
         except InvalidInput:
-            return current
+            continue
+    return replace(effective, **changes), used, warnings
 
-    port = spec.db_port
-    if not port and str(config.get("db_port", "")).isdigit():
-        port = int(config["db_port"])
-    return replace(
-        spec,
-        db_name=pick(spec.db_name, "db_name", validate_database_name),
-        db_host=pick(spec.db_host, "db_host", validate_hostname),
-        db_user=pick(spec.db_user, "db_user", validate_username),
-        db_port=port,
-        db_password=db_password,
-        data_dir=pick(spec.data_dir, "data_dir", validate_path),
-        log_file=pick(spec.log_file, "logfile", validate_path),
+
+def _warn(snapshot, sentences):
+    # Notes are what the environment keeps of a discovery: warnings are
+    # there too, and apart for the summary.
+    snapshot["warnings"].extend(sentences)
+    snapshot["notes"].extend(sentences)
+
+
+def _read_database(ctx, transport, spec, used, snapshot):
+    """Size, PostgreSQL version and installed modules into the snapshot;
+    OperationFailed when the database cannot be read."""
+    kwargs = {"env": spec.db_env(), "secrets": spec.db_secrets(), "timeout": 120}
+    result = ctx.run(transport, spec.psql_argv(DATABASE_SQL), **kwargs)
+    if not (result.ok and "|" in result.stdout.excerpt()):
+        raise _unreadable(ctx, spec, used, result)
+    size, version = result.stdout.excerpt().strip().split("|", 1)
+    snapshot["database_size"] = int(size)
+    snapshot["postgres_version"] = version.strip()
+    result = ctx.run(transport, spec.psql_argv(MODULES_SQL), **kwargs)
+    if not result.ok:
+        raise _unreadable(ctx, spec, used, result)
+    for line in result.stdout.full_bytes().decode("utf-8", "replace").splitlines():
+        if line.count("|") == 2:
+            name, version, state = line.split("|")
+            snapshot["modules"].append(
+                {"name": name, "version": version, "state": state}
+            )
+    if not snapshot["modules"]:
+        _warn(
+            snapshot,
+            [ctx.text(_("Database %(db)s has no installed module."), db=spec.db_name)],
+        )
+
+
+def _unreadable(ctx, spec, used, result):
+    """The database could not be read: say with which settings, and why."""
+    connection = ctx.text(
+        _("host %(host)s, port %(port)s"),
+        host=spec.db_host or ctx.text(_("local socket")),
+        port=spec.db_port or DEFAULT_DB_PORT,
+    )
+    if spec.db_user:
+        connection += ", " + ctx.text(_("user %(user)s"), user=spec.db_user)
+    if used:
+        connection += " " + ctx.text(
+            _("(%(settings)s from the configuration file)"),
+            settings=", ".join(used),
+        )
+    return OperationFailed(
+        ctx.text(
+            _("Database %(db)s could not be read (%(connection)s): %(reason)s"),
+            db=spec.db_name,
+            connection=connection,
+            reason=_last_line(ctx, result),
+        )
     )
 
 
 def _custom_paths(ctx, transport, paths, notes):
     """The addons paths that are not Odoo's own (those hold the 'web' module)."""
-    from ..remote import InvalidInput, validate_path
-
     custom = []
     for path in paths:
         try:

@@ -397,7 +397,8 @@ class LogReport:
     warnings: int = 0
     errors: int = 0  # ERROR and CRITICAL records
     critical: int = 0
-    # (verdict, message marked with _(), params) explaining the verdict.
+    # (verdict, message marked with _(), params, findings) explaining the
+    # verdict: the findings are those that made that reason.
     reasons: list = field(default_factory=list)
 
 
@@ -495,23 +496,31 @@ def analyse(records, known_signatures=(), thresholds=None):
 
 
 def _judge(report, thresholds):
-    new_errors = sum(
-        1 for f in report.findings if f.new and LEVELS.get(f.level, 0) >= ERROR
-    )
-    new_warnings = sum(
-        1 for f in report.findings if f.new and LEVELS.get(f.level, 0) < ERROR
-    )
+    def rank(finding):
+        return LEVELS.get(finding.level, 0)
+
+    critical = [f for f in report.findings if rank(f) > ERROR]
+    errors = [f for f in report.findings if rank(f) >= ERROR]
+    warnings = [f for f in report.findings if rank(f) < ERROR]
+    new_errors = [f for f in errors if f.new]
+    new_warnings = [f for f in warnings if f.new]
     reasons = report.reasons
     if report.critical:
         reasons.append(
-            ("fail", _("%(count)s CRITICAL record(s)."), {"count": report.critical})
+            (
+                "fail",
+                _("%(count)s CRITICAL record(s)."),
+                {"count": report.critical},
+                critical,
+            )
         )
     if new_errors:
         reasons.append(
             (
                 "fail" if thresholds.fail_on_new_error else "warn",
                 _("%(count)s new error signature(s)."),
-                {"count": new_errors},
+                {"count": len(new_errors)},
+                new_errors,
             )
         )
     if thresholds.max_errors is not None and report.errors > thresholds.max_errors:
@@ -520,11 +529,17 @@ def _judge(report, thresholds):
                 "fail",
                 _("%(count)s error record(s), more than the %(max)s allowed."),
                 {"count": report.errors, "max": thresholds.max_errors},
+                errors,
             )
         )
     if new_warnings:
         reasons.append(
-            ("warn", _("%(count)s new warning signature(s)."), {"count": new_warnings})
+            (
+                "warn",
+                _("%(count)s new warning signature(s)."),
+                {"count": len(new_warnings)},
+                new_warnings,
+            )
         )
     if (
         thresholds.max_warnings is not None
@@ -535,6 +550,7 @@ def _judge(report, thresholds):
                 "warn",
                 _("%(count)s warning record(s), more than the %(max)s allowed."),
                 {"count": report.warnings, "max": thresholds.max_warnings},
+                warnings,
             )
         )
     verdicts = {reason[0] for reason in reasons}
@@ -817,8 +833,9 @@ def check_log(
     Returns a plain dict: ``verdict`` ("pass", "warn", "fail"), ``findings``
     (one dict per signature, see :class:`Finding`), ``state`` to pass to the
     next check, ``bytes_read``, ``records`` (WARNING and above), ``lines``,
-    ``rotated``, ``truncated``, ``skipped_bytes``, the counts, and
-    ``reasons`` and ``notes`` as sentences for people. ``options`` go to
+    ``rotated``, ``truncated``, ``skipped_bytes``, the counts, ``reasons``
+    and ``notes`` as sentences for people, and ``reason``: the verdict
+    explained with the signatures that made it (:func:`explain`). ``options`` go to
     :class:`LogReader` (``first_read``, ``max_bytes``, ``chunk_size``).
     """
     reader = LogReader(ctx, transport, path, state, **options)
@@ -865,7 +882,58 @@ def check_log(
             "rotated_path": reader.rotated_path,
             "reasons": [
                 ctx.text(message, **params)
-                for _verdict, message, params in report.reasons
+                for _verdict, message, params, _findings in report.reasons
             ],
+            "reason": explain(ctx, report),
             "notes": reader.notes,
         }
+
+
+# Signatures a reason names; the others are counted.
+NAMED_FINDINGS = 5
+
+
+def explain(ctx, report):
+    """Why the verdict, for people: each reason of the verdict's level with
+    the signatures that made it — level, logger, first line (its variable
+    parts replaced, as in the signature), exception, records, signature.
+    A signature is named once, under the first reason it makes. Empty for
+    "pass"."""
+    parts = []
+    seen = set()
+    for verdict, message, params, findings in report.reasons:
+        if verdict != report.verdict:
+            continue
+        findings = [f for f in findings if f.signature not in seen]
+        seen.update(f.signature for f in findings)
+        named = [_finding_text(ctx, f) for f in findings[:NAMED_FINDINGS]]
+        if len(findings) > NAMED_FINDINGS:
+            named.append(
+                ctx.text(
+                    _("%(count)s other signature(s)"),
+                    count=len(findings) - NAMED_FINDINGS,
+                )
+            )
+        text = ctx.text(message, **params)
+        parts.append(f"{text.rstrip('.')}: {'; '.join(named)}." if named else text)
+    return " ".join(parts)
+
+
+def _finding_text(ctx, finding):
+    text = ctx.text(
+        _("%(level)s %(logger)s: “%(line)s”"),
+        level=finding.level,
+        logger=finding.logger,
+        line=finding.template,
+    )
+    if finding.exception_type:
+        text += f" ({finding.exception_type})"
+    return (
+        text
+        + ", "
+        + ctx.text(
+            _("%(count)s record(s), signature %(signature)s"),
+            count=finding.count,
+            signature=finding.signature,
+        )
+    )

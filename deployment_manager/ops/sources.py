@@ -7,23 +7,30 @@
   Python cannot import, a target path Odoo does not read;
 * :func:`deploy_zip` / :func:`deploy_git` put new sources in place, keeping
   the previous ones for :func:`undeploy`.
+
+Both come in two halves. ``_prepare_*`` stages the sources where Odoo does
+not load them — a zip extracted into ``<addons_path>/.incoming-<stamp>``
+(the same filesystem, so putting a module in place is a rename), a git
+ref fetched into the checkout's objects without touching its working tree —
+and checks them. ``_apply_*`` puts them in place: the deployment run
+(:mod:`.deploy`) does that only while Odoo is stopped, so no worker
+recycled in between loads new code on the old schema. Sources go only to
+one of the environment's own addons paths (:func:`target_addons_path`),
+checked before anything is uploaded, cloned or extracted.
 """
 
 import ast
 import json
 import posixpath
-import urllib.error
-import urllib.parse
-import urllib.request
 import zipfile
 
 from ..remote import (
     InvalidInput,
     RemoteError,
-    validate_hostname,
     validate_module_name,
 )
 from ..remote.transport import file_sha256
+from ..remote.validation import git_url_credentials, validate_git_url
 from .backup import checked_path, run_anyway, why
 from .context import OperationFailed
 from .deploy_base import (
@@ -38,10 +45,8 @@ from .deploy_base import (
     PYDEP_RE,
     PYDEPS_PY,
     REF_RE,
-    SCP_URL_RE,
     SERIES,
     SERVICE_TIMEOUT,
-    URL_PATH_RE,
     AddonsRefused,
     _config_addons_paths,
     _existing,
@@ -119,8 +124,9 @@ def check_addons(ctx, transport, spec, addons_dir, modules=None, *, target_path=
     """Check the addons in ``addons_dir`` on the host before they are deployed.
 
     ``modules`` defaults to every module of the directory; ``target_path`` is
-    the addons path they are meant for: then it must be one Odoo reads (in
-    the configuration's addons_path) and no earlier path may hide them.
+    the addons path they are meant for: then it must be one of the
+    environment's own (:func:`target_addons_path`) and one Odoo reads (in the
+    configuration's addons_path), and no earlier path may hide them.
     Returns one
     dict per module: ``name``, ``version``, ``installed_version``, ``state``,
     ``depends``, ``missing_depends``, ``python_missing`` ({requirement:
@@ -129,12 +135,46 @@ def check_addons(ctx, transport, spec, addons_dir, modules=None, *, target_path=
     """
     with ctx.step(_("Check the addons' manifests")):
         addons_dir = checked_path(addons_dir, "addons directory")
+        if target_path:
+            target_path = target_addons_path(ctx, spec, target_path)
         present = _list_dir_modules(ctx, transport, addons_dir)
         modules = _modules(ctx, modules) if modules else present
         source = _DirSource(ctx, transport, addons_dir, modules)
-        if target_path:
-            target_path = checked_path(target_path, "addons path")
         return _check_addons(ctx, transport, spec, modules, source, target_path)
+
+
+def target_addons_path(ctx, spec, addons_path):
+    """The addons path new sources go to, if it is one of the environment's
+    own (``spec.addons_paths``); checked before anything is uploaded, cloned
+    or extracted.
+
+    A path typed for one deployment could be anywhere on the host: Odoo's
+    own addons, another environment's checkout on a shared host. The
+    environment's addons paths are the ones a person set for it.
+    """
+    path = checked_path(addons_path, "addons path")
+    own = list(spec.addons_paths or ())
+    if not own:
+        raise _fail(
+            ctx,
+            _(
+                "%(env)s has no addons path of its own: set its custom addons "
+                "paths before deploying sources; nothing was changed."
+            ),
+            env=spec.name,
+        )
+    if path not in own:
+        raise _fail(
+            ctx,
+            _(
+                "%(path)s is not one of the addons paths of %(env)s "
+                "(%(paths)s); nothing was changed."
+            ),
+            path=path,
+            env=spec.name,
+            paths=", ".join(own),
+        )
+    return path
 
 
 def _check_addons(ctx, transport, spec, modules, source, target_path, options=None):
@@ -451,7 +491,7 @@ def _zip_layout(ctx, local_zip):
 
 def _prepare_zip(ctx, transport, spec, local_zip, addons_path, modules, stamp, options):
     """Upload, extract next to the addons and check them; nothing is moved yet."""
-    addons_path = checked_path(addons_path, "addons path")
+    addons_path = target_addons_path(ctx, spec, addons_path)
     prefix, in_zip, size = _zip_layout(ctx, local_zip)
     modules = _modules(ctx, modules) if modules else in_zip
     absent = [module for module in modules if module not in in_zip]
@@ -619,46 +659,35 @@ def deploy_zip(
 # Sources from git
 # ----------------------------------------------------------------------
 def validate_repo_url(ctx, url):
-    """https://, ssh://, user@host:path, an absolute path or file://."""
-    if not isinstance(url, str) or not url or url.startswith("-"):
-        raise _fail(ctx, _("Invalid repository URL %(url)r."), url=url)
-    if any(ord(char) < 33 or char == "\x7f" for char in url):
-        raise _fail(ctx, _("Invalid repository URL %(url)r."), url=url)
-    if url.startswith("/"):
-        return checked_path(url, "repository path")
-    if url.startswith("file://"):
-        checked_path(url[len("file://") :], "repository path")
-        return url
-    if SCP_URL_RE.fullmatch(url):
-        return url
-    parsed = urllib.parse.urlsplit(url)
-    if parsed.scheme in ("https", "ssh") and parsed.hostname:
-        if parsed.password:
-            raise _fail(
-                ctx,
-                _(
-                    "The repository URL holds a password: give the host a "
-                    "credential helper or a deploy key instead."
-                ),
-            )
-        try:
-            validate_hostname(parsed.hostname, field="repository host")
-        except InvalidInput as error:
-            raise OperationFailed(str(error)) from None
-        if (
-            URL_PATH_RE.fullmatch(parsed.path)
-            and not parsed.query
-            and not parsed.fragment
-        ):
-            return url
-    raise _fail(
-        ctx,
-        _(
-            "Invalid repository URL %(url)s: use https://, ssh://, "
-            "user@host:path or an absolute path."
-        ),
-        url=url,
-    )
+    """https://, ssh://, login@host:path, an absolute path or file:// (see
+    :func:`~..remote.validation.validate_git_url`).
+
+    A URL holding credentials is refused first, with how to do without: it
+    would be kept in the operation's parameters and its journaled command
+    lines. Messages never show what stands before the host's "@".
+    """
+    if git_url_credentials(url):
+        raise _fail(
+            ctx,
+            _(
+                "The repository URL holds credentials (a token or a password), "
+                "which would be kept with the operation and shown in its "
+                "journal; nothing was done. Use an SSH URL "
+                "(git@host:org/repo.git) with a deploy key in the ~/.ssh of the "
+                "host's user, or a git credential helper on the host."
+            ),
+        )
+    try:
+        return validate_git_url(url)
+    except InvalidInput as error:
+        raise _fail(
+            ctx,
+            _(
+                "Invalid repository URL %(url)s: use https://, ssh://, "
+                "user@host:path or an absolute path."
+            ),
+            url=error.value,
+        ) from None
 
 
 def validate_ref(ctx, ref):
@@ -754,7 +783,7 @@ def _prepare_git(ctx, transport, spec, url, ref, addons_path, modules, stamp, op
     """Fetch the ref into the checkout and check it; the tree is not changed."""
     url = validate_repo_url(ctx, url)
     ref = validate_ref(ctx, ref)
-    path = checked_path(addons_path, "addons path")
+    path = target_addons_path(ctx, spec, addons_path)
     plan = {
         "kind": "git",
         "addons_path": path,
@@ -780,6 +809,8 @@ def _prepare_git(ctx, transport, spec, url, ref, addons_path, modules, stamp, op
             parent = posixpath.dirname(path)
             _run(ctx, transport, ["mkdir", "-p", "--", parent], COMMAND_FAILED)
             plan["created"], plan["was_empty"] = True, empty
+            # --no-checkout: nothing but .git appears in the addons path
+            # until _apply_git checks the commit out.
             _run(
                 ctx,
                 transport,

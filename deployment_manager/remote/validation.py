@@ -13,6 +13,7 @@ import ipaddress
 import posixpath
 import re
 import shlex
+import urllib.parse
 
 from .errors import InvalidInput
 from .masking import MASK
@@ -182,3 +183,102 @@ def split_command(text, field="command"):
     if not argv:
         raise InvalidInput(field, text, "it contains no command")
     return argv
+
+
+# Git repository URLs. The same shapes as the deployment has always taken;
+# the remote layer keeps its own copy so the wizard can check a URL before
+# any operation exists.
+_GIT_SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)")
+_GIT_SCP_RE = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9._-]*@[A-Za-z0-9][A-Za-z0-9.-]*:[A-Za-z0-9._~+][A-Za-z0-9._~+/-]*"
+)
+_GIT_PATH_RE = re.compile(r"[A-Za-z0-9._~+%@:/-]*")
+# Over ssh the part before "@" is the login the key is for (git@host): a
+# name, not a credential. Over https it is a token or a user name with a
+# password.
+_GIT_SSH_SCHEMES = ("ssh", "git+ssh", "ssh+git")
+GIT_CREDENTIALS_ADVICE = (
+    "it holds credentials, which would be stored with the operation and "
+    "shown in its journal: use an SSH URL (git@host:org/repo.git) with a "
+    "deploy key in the ~/.ssh of the host's user, or a git credential helper "
+    "on the host"
+)
+
+
+def git_url_credentials(url):
+    """True when a git URL carries credentials: ``https://TOKEN@host/…``,
+    ``https://user:password@host/…``, ``ssh://user:password@host/…`` or
+    ``user:password@host:path``. A login alone over ssh (``git@host:org/
+    repo.git``, ``ssh://git@host/…``) is not one."""
+    if not isinstance(url, str):
+        return False
+    match = _GIT_SCHEME_RE.match(url)
+    if match is not None:
+        scheme, authority = match.group(1).lower(), match.group(2)
+        if "@" not in authority:
+            return False
+        login = authority.rsplit("@", 1)[0]
+        return scheme not in _GIT_SSH_SCHEMES or ":" in login
+    head = url.split("/", 1)[0]
+    return "@" in head and ":" in head.rsplit("@", 1)[0]
+
+
+def _redacted_git_url(url):
+    """The URL as an error message may show it: what stands before an "@" of
+    the host part and any query or fragment masked."""
+    match = _GIT_SCHEME_RE.match(url)
+    if match is not None and "@" in match.group(2):
+        login_end = match.start(2) + match.group(2).rindex("@")
+        url = url[: match.start(2)] + MASK + url[login_end:]
+    elif match is None and "@" in url.split("/", 1)[0]:
+        url = MASK + url[url.split("/", 1)[0].rindex("@") :]
+    return re.sub(r"[?#].*", "?" + MASK, url, flags=re.DOTALL)
+
+
+def validate_git_url(url, field="repository URL"):
+    """A git repository URL that may be stored, journaled and given to git.
+
+    Accepted: ``https://host/path``, ``ssh://[login@]host[:port]/path``, the
+    scp-like ``login@host:path``, an absolute path and ``file:///path``.
+    Refused: credentials in the URL (:func:`git_url_credentials`; the
+    message says how to do without), a query or a fragment, a leading '-',
+    spaces or control characters, transport helpers (``ext::…``), anything
+    else. Error messages show the URL with its credentials masked.
+    """
+    _require_str(url, field)
+    shown = _redacted_git_url(url)
+    if git_url_credentials(url):
+        raise InvalidInput(field, shown, GIT_CREDENTIALS_ADVICE)
+    if url.startswith("-") or any(ord(char) < 33 or char == "\x7f" for char in url):
+        raise InvalidInput(
+            field,
+            shown,
+            "it may not start with '-' nor hold spaces or control characters",
+        )
+    if url.startswith("/"):
+        return validate_path(url, field=field)
+    if url.startswith("file://"):
+        validate_path(url[len("file://") :], field=field)
+        return url
+    if _GIT_SCP_RE.fullmatch(url):
+        return url
+    parsed = urllib.parse.urlsplit(url)
+    try:
+        port_ok = parsed.port is None or parsed.port > 0
+    except ValueError:
+        port_ok = False
+    if (
+        parsed.scheme in ("https", "ssh")
+        and parsed.hostname
+        and port_ok
+        and not parsed.query
+        and not parsed.fragment
+        and _GIT_PATH_RE.fullmatch(parsed.path)
+    ):
+        validate_hostname(parsed.hostname, field=f"{field} host")
+        return url
+    raise InvalidInput(
+        field,
+        shown,
+        "use https://host/path, ssh://host/path, login@host:path or an absolute path",
+    )

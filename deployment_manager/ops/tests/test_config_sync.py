@@ -3,6 +3,7 @@ databases in the local PostgreSQL cluster (plain SQL: an
 ``ir_config_parameter`` table is all it takes) and two configuration files,
 over the local transport and over SSH."""
 
+import configparser
 import dataclasses
 import json
 import os
@@ -15,12 +16,13 @@ import pytest
 from ...remote import SshTransport
 from ...remote.tests.sshd_rig import SshdHost
 from ..config_sync import (
-    MASK,
     apply_configuration,
     drift,
     drift_report,
+    own_option,
     read_config,
     read_parameters,
+    secret_option,
 )
 from ..context import OperationFailed, SimpleContext
 from ..spec import EnvironmentSpec
@@ -31,6 +33,11 @@ PROD_ADMIN = "prod-master-e81f"
 TARGET_ADMIN = "target-master-07aa"
 PROD_SMTP = "prod-smtp-pw-5d3c"
 TARGET_SMTP = "target-smtp-pw-a9b0"
+PROD_SMTP_USER = "prod-mailer-61f0@example.com"
+TARGET_SMTP_USER = "target-mailer-3e7d@example.com"
+PROD_STORAGE_KEY = "prod-storage-key-0c4f"
+PROD_LDAP = "prod-ldap-bind-77b2"
+TARGET_LDAP = "target-ldap-bind-d5e1"
 SECRET_VALUES = (
     PROD_SECRET,
     TARGET_SECRET,
@@ -38,6 +45,11 @@ SECRET_VALUES = (
     TARGET_ADMIN,
     PROD_SMTP,
     TARGET_SMTP,
+    PROD_SMTP_USER,
+    TARGET_SMTP_USER,
+    PROD_STORAGE_KEY,
+    PROD_LDAP,
+    TARGET_LDAP,
 )
 # Survives COPY's text format: backslash, tab, newline, quotes.
 ODD_VALUE = "a\\b\tc\nd 'e' \"f\" %(g)s"
@@ -55,11 +67,16 @@ limit_time_real = 300
 limit_time_cpu = 60
 admin_passwd = {admin}
 smtp_server = smtp.example.com
+smtp_user = {smtp_user}
 smtp_password = {smtp}
 list_db = False
+s3_storage_key = {storage_key}
 
 [queue_job]
 channels = root:4
+
+[auth_ldap]
+bind_password = {ldap}
 """
 TARGET_CONFIG = """\
 [options]
@@ -71,9 +88,14 @@ workers = 2
 limit_time_real = 120
 limit_time_cpu = 60
 admin_passwd = {admin}
-smtp_server = smtp.example.com
+smtp_server = smtp.preprod.example.com
+smtp_user = {smtp_user}
 smtp_password = {smtp}
 list_db = False
+
+[auth_ldap]
+bind_password = {ldap}
+bind_dn = cn=preprod
 """
 
 
@@ -183,7 +205,15 @@ def _make_pair(root, made):
     prod_config = os.path.join(root, "prod", "odoo.conf")
     target_config = os.path.join(root, "target", "etc", "odoo.conf")
     _write(
-        prod_config, PROD_CONFIG.format(db=prod_db, admin=PROD_ADMIN, smtp=PROD_SMTP)
+        prod_config,
+        PROD_CONFIG.format(
+            db=prod_db,
+            admin=PROD_ADMIN,
+            smtp=PROD_SMTP,
+            smtp_user=PROD_SMTP_USER,
+            storage_key=PROD_STORAGE_KEY,
+            ldap=PROD_LDAP,
+        ),
     )
     _write(
         target_config,
@@ -193,6 +223,8 @@ def _make_pair(root, made):
             logfile=os.path.join(root, "target", "odoo.log"),
             admin=TARGET_ADMIN,
             smtp=TARGET_SMTP,
+            smtp_user=TARGET_SMTP_USER,
+            ldap=TARGET_LDAP,
         ),
     )
     source = EnvironmentSpec(name="production", config_path=prod_config)
@@ -211,22 +243,59 @@ def _assert_no_secret(report):
         assert value not in text
 
 
-def test_drift_is_pure_and_masks_secrets():
+def test_drift_is_pure_and_leaves_secrets_out():
+    """Secrets, the outgoing mail account and the connection settings are
+    the target's own: not drift, their values never in the report."""
+    own = {
+        "smtp_password": "a",
+        "smtp_user": "mailer-a",
+        "admin_passwd": "m-a",
+        "db_password": "d-a",
+        "ldap_bindpasswd": "l-a",
+        "google_api_key": "k-a",
+        "auth_token": "t-a",
+        "db_host": "db-a",
+        "db_port": "5434",
+        "db_user": "odoo-a",
+    }
     report = drift(
-        {"limit_time_real": "300", "http_port": "8069", "smtp_password": "a"},
-        {"limit_time_real": "120", "http_port": "8169", "smtp_password": "b"},
+        {"limit_time_real": "300", "http_port": "8069", **own},
+        {
+            "limit_time_real": "120",
+            "http_port": "8169",
+            **{key: value.replace("a", "b") for key, value in own.items()},
+        },
         {"mail.catchall.domain": "x", "database.secret": "s1", "a.token": "t1"},
         {"mail.catchall.domain": "y", "database.secret": "s2", "a.token": "t2"},
     )
     assert report == {
-        "options": [
-            {"key": "limit_time_real", "source": "300", "target": "120"},
-            {"key": "smtp_password", "source": MASK, "target": MASK},
-        ],
+        "options": [{"key": "limit_time_real", "source": "300", "target": "120"}],
         "parameters": [{"key": "mail.catchall.domain", "source": "x", "target": "y"}],
-        "count": 3,
+        "count": 2,
     }
     assert drift({}, {}, {}, {})["count"] == 0
+
+
+def test_secret_and_own_options():
+    """Options named like a credential are secrets; ordinary ones are not."""
+    for name in (
+        "admin_passwd",
+        "db_password",
+        "smtp_password",
+        "ldap_bindpasswd",
+        "smtppassword",
+        "s3_secret_key",
+        "api_key",
+        "github_token",
+        "ldap_pw",
+    ):
+        assert secret_option(name), name
+        assert own_option(name), name
+    for name in ("limit_time_real", "workers", "keyboard_layout", "monkey_patch"):
+        assert not secret_option(name), name
+    for name in ("smtp_user", "smtp_server", "db_host", "db_port", "db_name"):
+        assert own_option(name) and not secret_option(name), name
+    assert own_option("custom_option", own_options=("custom_option",))
 
 
 def test_read_excludes_secret_parameters(pair, local):
@@ -245,10 +314,18 @@ def _check_before(before):
     assert {"key": "limit_time_real", "source": "300", "target": "120"} in before[
         "options"
     ]
-    assert {"key": "smtp_password", "source": MASK, "target": MASK} in before["options"]
     option_keys = {line["key"] for line in before["options"]}
-    # The target's own options are not drift.
-    assert not option_keys & {"db_name", "http_port", "workers", "admin_passwd"}
+    # The target's own options, secrets included, are not drift.
+    assert not option_keys & {
+        "db_name",
+        "http_port",
+        "workers",
+        "admin_passwd",
+        "smtp_server",
+        "smtp_user",
+        "smtp_password",
+        "s3_storage_key",
+    }
     assert {
         "key": "mail.catchall.domain",
         "source": "example.com",
@@ -280,15 +357,13 @@ def _check_applied(pair, result, target_db):
     assert not [n for n in os.listdir(os.path.dirname(config)) if ".new-" in n]
     text = pair.target_config_text()
     assert "limit_time_real = 300" in text
-    assert "[queue_job]" in text
     assert f"db_name = {target_db}" in text
     assert "http_port = 8169" in text
     assert f"data_dir = {pair.target.data_dir}" in text
     assert f"logfile = {pair.root}/target/odoo.log" in text
     assert "workers = 2" in text
     assert "max_cron_threads" not in text  # not set on the target: stays unset
-    assert f"admin_passwd = {TARGET_ADMIN}" in text
-    assert f"smtp_password = {PROD_SMTP}" in text
+    _check_target_kept_its_own(text)
 
     params = params_of(target_db)
     assert params["database.secret"] == TARGET_SECRET
@@ -304,6 +379,37 @@ def _check_applied(pair, result, target_db):
         "WHERE key = 'odd.value'" % _literal(ODD_VALUE),
     )
     assert exact == [["t"]]
+
+
+def _check_target_kept_its_own(text):
+    """The target's secrets, mail account and sections, and none of
+    production's."""
+    assert f"admin_passwd = {TARGET_ADMIN}" in text
+    assert f"smtp_password = {TARGET_SMTP}" in text
+    assert f"smtp_user = {TARGET_SMTP_USER}" in text
+    assert "smtp_server = smtp.preprod.example.com" in text
+    assert f"[auth_ldap]\nbind_password = {TARGET_LDAP}\nbind_dn = cn=preprod\n" in text
+    for value in (PROD_ADMIN, PROD_SMTP, PROD_SMTP_USER, PROD_STORAGE_KEY, PROD_LDAP):
+        assert value not in text
+    assert "s3_storage_key" not in text  # not set on the target: stays unset
+    assert "[queue_job]" not in text  # production's section is not copied
+    parser = configparser.RawConfigParser()
+    parser.read_string(text)
+    assert parser.sections() == ["options", "auth_ldap"]
+
+
+def test_apply_keeps_the_targets_secrets_and_sections(pair, local):
+    """Applying production's configuration copies none of its secrets, mail
+    account or other sections: the target keeps its own, and neither the
+    drift report nor the result holds a secret value."""
+    ctx = SimpleContext()
+    result = apply_configuration(
+        ctx, local, pair.source, local, pair.target, stamp="secrets-1"
+    )
+    _check_target_kept_its_own(pair.target_config_text())
+    _assert_no_secret(result)
+    _assert_no_secret(drift_report(ctx, local, pair.source, local, pair.target))
+    assert result["after"]["count"] == 0
 
 
 def test_drift_then_apply_local(pair, local):
@@ -336,15 +442,34 @@ def test_existing_backup_is_never_overwritten(pair, local):
         apply_configuration(ctx, local, pair.source, local, pair.target, stamp="../x")
 
 
-def test_unparsable_target_configuration_is_a_clear_error(pair, local):
+@pytest.mark.parametrize(
+    ("broken", "line", "problem"),
+    [
+        ("db_password = s3cret\n[options]\n", 1, "before the first section"),
+        (
+            "[options]\ndb_name = a\ndb_password = x\ndb_password = s3cret\n",
+            4,
+            "set a second time",
+        ),
+        ("[options]\ndb_name = a\ndb_password s3cret\n", 3, "neither"),
+        ("[options]\ndb_password = s3cret\n[options]\n", 3, "second time"),
+    ],
+)
+def test_unparsable_target_configuration_is_a_clear_error(
+    pair, local, broken, line, problem
+):
     """A configuration file Odoo's parser would refuse stops the operation
-    before anything is written, naming the file."""
+    before anything is written; the error names the file, the line number
+    and the kind of problem, and never quotes the line."""
     ctx = SimpleContext()
-    broken = "db_name = a\n[options]\n"  # an option before any section
     _write(pair.target.config_path, broken)
     with pytest.raises(OperationFailed, match="cannot be parsed") as info:
         apply_configuration(ctx, local, pair.source, local, pair.target, stamp="p1")
-    assert pair.target.config_path in str(info.value)
+    message = str(info.value)
+    assert pair.target.config_path in message
+    assert f"line {line}:" in message and problem in message
+    assert "s3cret" not in message
+    assert info.value.__cause__ is None and info.value.__suppress_context__
     assert pair.target_config_text() == broken
     assert not os.path.exists(pair.target.config_path + ".before-p1")
 

@@ -8,6 +8,7 @@ port 5439) is left running for the next run.
 """
 
 import ast
+import dataclasses
 import glob
 import json
 import os
@@ -19,7 +20,9 @@ from ...remote.tests.sshd_rig import SshdHost
 from .. import deploy
 from ..context import SimpleContext
 from ..logcheck import check_log
+from ..spec import EnvironmentSpec
 from .production import (
+    PYTHON,
     copy_module,
     databases_like,
     ensure_cluster,
@@ -70,9 +73,43 @@ def prod(production_cluster, tmp_path):
     remove_production(made)
 
 
+class JournalContext(SimpleContext):
+    """SimpleContext keeping the order of every command, the detached ones
+    (services) as ``["detached:<key>", *argv]``."""
+
+    def __init__(self, work_dir):
+        super().__init__(work_dir)
+        self.order = []
+
+    def run(self, transport, argv, keep_output=True, **kwargs):
+        self.order.append(list(argv))
+        return super().run(transport, argv, keep_output, **kwargs)
+
+    def run_detached(self, transport, argv, key, **kwargs):
+        self.order.append([f"detached:{key}", *argv])
+        return super().run_detached(transport, argv, key, **kwargs)
+
+    def index(self, predicate):
+        return next(i for i, argv in enumerate(self.order) if predicate(argv))
+
+
+def tree(path):
+    """Every file and directory under path (hidden ones too), with each
+    file's content: what a recycled Odoo worker could load from it."""
+    found = {}
+    for directory, dirs, files in os.walk(path):
+        for name in dirs:
+            found[os.path.relpath(os.path.join(directory, name), path)] = None
+        for name in files:
+            full = os.path.join(directory, name)
+            with open(full, "rb") as handle:
+                found[os.path.relpath(full, path)] = handle.read()
+    return found
+
+
 @pytest.fixture
 def ctx(tmp_path):
-    return SimpleContext(str(tmp_path / "runs"))
+    return JournalContext(str(tmp_path / "runs"))
 
 
 def test_zip_deploy_installs_module(prod, ssh, ctx, tmp_path):
@@ -264,7 +301,8 @@ def test_check_addons_refuses_before_touching_anything(
 def test_successful_run_measures_downtime(prod, ssh, ctx, tmp_path):
     """A successful deployment run (install, PostgreSQL restarted, health,
     log check) reports the downtime from the stop to healthy and keeps its
-    rollback point."""
+    rollback point; the new module was moved into the addons path only
+    after Odoo was stopped."""
     archive = make_zip(tmp_path / "good.zip", [sample("v1", "dm_sample_good")])
 
     def log_check(ctx, transport, spec):
@@ -283,6 +321,11 @@ def test_successful_run_measures_downtime(prod, ssh, ctx, tmp_path):
     assert result["install_result"]["versions"] == {"dm_sample_good": "18.0.1.0.0"}
     assert 0 < result["downtime"] < 120
     assert result["done"] == list(deploy.BEFORE_STOP + deploy.AFTER_STOP)
+    stopped = ctx.index(lambda argv: argv[0] == "detached:odoo-stop")
+    module = os.path.join(prod.addons, "dm_sample_good")
+    moved_in = ctx.index(lambda argv: argv[:2] == ["mv", "-T"] and argv[-1] == module)
+    extracted = ctx.index(lambda argv: argv[1:4] == ["-m", "zipfile", "-e"])
+    assert extracted < stopped < moved_in
     assert result["log_check"]["verdict"] != "fail"
     point = result["rollback_point"]
     assert prod.rows(
@@ -290,6 +333,54 @@ def test_successful_run_measures_downtime(prod, ssh, ctx, tmp_path):
         db="postgres",
     ) == [["1"]]
     assert prod.module_state("dm_sample_good") == ("installed", "18.0.1.0.0")
+    assert http_status(prod.health_url) == 200
+
+
+def test_nothing_reaches_the_addons_path_while_odoo_runs(prod, ssh, ctx, tmp_path):
+    """What Odoo can load is unchanged as long as it runs: a stop command
+    that records the addons path sees the previous sources only; the stop
+    failing, the run fails with the database untouched, the addons path as
+    it was and Odoo still running."""
+    copy_module(sample("v1", "dm_sample_good"), prod.addons)
+    before = tree(prod.addons)
+    archive = make_zip(
+        tmp_path / "release.zip",
+        [sample("v1.1", "dm_sample_good"), sample("broken", "dm_sample_broken")],
+    )
+    seen = str(tmp_path / "seen-at-stop.json")
+    # The modules Odoo would load from the addons path, manifests and all.
+    record = (
+        "import glob, json, os, sys; "
+        "json.dump({m: open(m).read() for m in "
+        "sorted(glob.glob(os.path.join(sys.argv[1], '*', '__manifest__.py')))}, "
+        "open(sys.argv[2], 'w')); "
+        "sys.exit('the stop command refused')"
+    )
+    manifest = os.path.join(prod.addons, "dm_sample_good", "__manifest__.py")
+    with open(manifest) as handle:
+        loadable = {manifest: handle.read()}
+    spec = dataclasses.replace(
+        prod.spec, odoo_stop_argv=[PYTHON, "-c", record, prod.addons, seen]
+    )
+
+    with pytest.raises(deploy.DeploymentFailed) as failure:
+        deploy.deployment_run(
+            ctx,
+            ssh,
+            spec,
+            source={"kind": "zip", "path": archive, "addons_path": prod.addons},
+            upgrade=["dm_sample_good"],
+            install=["dm_sample_broken"],
+        )
+
+    with open(seen) as handle:
+        assert json.load(handle) == loadable
+    assert "Stop Odoo" in str(failure.value)
+    assert "the previous sources are back" in str(failure.value)
+    assert tree(prod.addons) == before
+    assert not [argv for argv in ctx.order if argv[0] == "mv"]
+    assert failure.value.result["rollback_point"] is None
+    assert prod.is_active()
     assert http_status(prod.health_url) == 200
 
 
@@ -326,6 +417,115 @@ def test_without_auto_rollback_a_person_decides(prod, ssh, ctx, tmp_path):
 
 class ManagerDied(BaseException):
     """Stands for the manager's worker killed in the middle of a run."""
+
+
+def _state_at(phase, done, **values):
+    """A deployment run's saved state at ``phase``, as deployment_run keeps it."""
+    state = {
+        "stamp": "20260101000000",
+        "phase": phase,
+        "done": list(done),
+        "failed_step": None,
+        "failure": None,
+        "source": {},
+        "install": [],
+        "upgrade": [],
+        "expected_versions": {},
+        "auto_rollback": False,
+        "restart_database": False,
+        "deployed": None,
+        "checks": [],
+        "backup": None,
+        "rollback_point": None,
+        "install_result": None,
+        "versions": {},
+        "health": None,
+        "log_check": None,
+        "rollback": None,
+        "stopped_at": None,
+        "healthy_at": None,
+        "downtime": None,
+        "attempts": {},
+        "ignored": [],
+        "notes": [],
+    }
+    state.update(values)
+    return state
+
+
+NEW_ERROR_LOG = (
+    "2026-11-27 03:00:01,123 4242 ERROR prod odoo.addons.dm_sample_good.models: "
+    "Cannot compute the total of record 42\n"
+    "Traceback (most recent call last):\n"
+    '  File "/srv/addons/dm_sample_good/models.py", line 7, in _compute\n'
+    "    raise KeyError(42)\n"
+    "KeyError: 42\n"
+)
+
+
+@pytest.mark.parametrize("shape", ["result", "pair"])
+def test_a_failed_log_check_names_the_signature(local_transport, tmp_path, shape):
+    """A log check failed by a new ERROR fails the deployment with a message
+    naming the signature: its logger, its first line and its exception,
+    whether the hook returns check_log's result or (verdict, reason)."""
+    log = tmp_path / "odoo.log"
+    log.write_text(NEW_ERROR_LOG)
+
+    def log_check(ctx, transport, spec):
+        result = check_log(ctx, transport, str(log))
+        return result if shape == "result" else (result["verdict"], result["reason"])
+
+    state = _state_at(
+        "log_check",
+        deploy.BEFORE_STOP + deploy.AFTER_STOP[:-1],
+        rollback_point={"database": "dm_point", "created_at": "2026-11-27"},
+    )
+    with pytest.raises(deploy.RollbackAvailable) as failure:
+        deploy.resume_deployment(
+            SimpleContext(str(tmp_path / "runs")),
+            local_transport,
+            EnvironmentSpec(name="development"),
+            state,
+            log_check=log_check,
+        )
+
+    message = str(failure.value)
+    assert "The log check failed: 1 new error signature(s): ERROR " in message
+    assert "odoo.addons.dm_sample_good.models" in message
+    assert "“Cannot compute the total of record <n>” (KeyError)" in message
+    assert failure.value.rollback_data()["state"]["log_check"]["verdict"] == "fail"
+
+
+def test_a_log_check_without_reason_says_so(local_transport, tmp_path):
+    """A hook that gives only the verdict fails the deployment saying that
+    no reason was given, not with a bare '-'."""
+    state = _state_at(
+        "log_check",
+        deploy.BEFORE_STOP + deploy.AFTER_STOP[:-1],
+        rollback_point={"database": "dm_point", "created_at": "2026-11-27"},
+    )
+    with pytest.raises(deploy.RollbackAvailable, match="gave no reason"):
+        deploy.resume_deployment(
+            SimpleContext(str(tmp_path / "runs")),
+            local_transport,
+            EnvironmentSpec(name="development"),
+            state,
+            log_check=lambda: "fail",
+        )
+
+
+def test_a_state_saved_before_the_stop_is_not_taken_on(local_transport, tmp_path):
+    """A run saved in the phase "deploy" by the earlier order (sources moved
+    in, Odoo never stopped) is ended as a run interrupted before the stop,
+    never continued past a stop that did not happen."""
+    ctx = JournalContext(str(tmp_path / "runs"))
+    state = _state_at("deploy", ["precheck", "backup"])
+
+    with pytest.raises(deploy.DeploymentFailed, match="interrupted before the stop"):
+        deploy.resume_deployment(
+            ctx, local_transport, EnvironmentSpec(name="production"), state
+        )
+    assert ctx.order == []
 
 
 def test_run_taken_up_after_the_manager_died(prod, local_transport, tmp_path):

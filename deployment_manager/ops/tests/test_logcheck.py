@@ -229,6 +229,43 @@ def test_new_traceback_fails_and_unchanged_log_passes(local, tmp_path):
     assert unchanged["state"] == failed["state"]
 
 
+def test_the_verdict_names_its_signatures(local, tmp_path):
+    """A failed check explains itself in ``reason``: each failing reason with
+    the signatures that made it — level, logger, first line with its
+    variable parts replaced, exception, records, signature — and the counts
+    against the thresholds; a warning reason is not part of a fail, a
+    passing check has no reason."""
+    path = str(tmp_path / "odoo.log")
+    write(path, request(0) + errors(1, 2) + warnings(10, 1))
+    known_warning = signature(next(parse_records(warnings(0, 1))))[0]
+
+    result = check_log(
+        SimpleContext(), local, path, None, [known_warning], Thresholds(max_errors=1)
+    )
+
+    assert result["verdict"] == "fail"
+    (finding,) = [f for f in result["findings"] if f["level"] == "ERROR"]
+    reason = result["reason"]
+    assert reason.startswith("1 new error signature(s): ERROR ")
+    assert "odoo.addons.stock.models.stock_move: “Move <n> failed”" in reason
+    assert "(odoo.exceptions.UserError), 2 record(s)" in reason
+    # Named once, though it makes both failing reasons.
+    assert reason.count(f"signature {finding['signature']}") == 1
+    assert reason.endswith(" 2 error record(s), more than the 1 allowed.")
+    assert "warning" not in reason
+    assert "Move 1000" not in reason  # the template, not one record's text
+
+    write(path, warnings(20, 60), mode="w")
+    warned = check_log(SimpleContext(), local, path, None, [known_warning])
+    assert warned["verdict"] == "warn"
+    assert warned["reason"].startswith(
+        "60 warning record(s), more than the 50 allowed: WARNING odoo.models: "
+        "“Record <n> has no name”, 60 record(s), signature "
+    )
+    write(path, request(30), mode="w")
+    assert check_log(SimpleContext(), local, path, None)["reason"] == ""
+
+
 def test_known_signatures_follow_the_thresholds(local, tmp_path):
     """Known signatures do not fail by themselves: the counts against the
     environment's thresholds give pass, warn or fail."""
