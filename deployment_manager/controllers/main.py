@@ -26,12 +26,29 @@ class DeploymentController(http.Controller):
         if not request.env.user.has_group(MANAGER_GROUP):
             raise Forbidden()
         backup = request.env["deployment.backup"].browse(backup_id).exists()
-        if not backup or backup.state not in ("verified", "corrupt"):
+        # Another company's backup is as good as absent.
+        if not backup or not backup.has_access("read"):
+            raise NotFound()
+        if backup.state not in ("verified", "corrupt"):
             raise NotFound()
         bundle_dir = validate_path(backup.sudo().bundle_dir)
         parent, name = posixpath.split(bundle_dir)
         transport = backup.environment_id.host_id._open_transport()
         command = transport.start(["tar", "-C", parent, "-cf", "-", "--", name])
+        closed = []
+
+        def close():
+            """Once, whether the body was read to the end, in part or never."""
+            if closed:
+                return
+            closed.append(True)
+            try:
+                # A group id is reused once its processes are gone: signal
+                # the tar's group only while the tar still runs.
+                if not command.exited():
+                    command.kill()
+            finally:
+                transport.close()
 
         def stream():
             try:
@@ -39,13 +56,16 @@ class DeploymentController(http.Controller):
                     yield chunk
                 command.wait(timeout=60)
             finally:
-                command.kill()
-                transport.close()
+                close()
 
-        return request.make_response(
+        response = request.make_response(
             stream(),
             headers=[
                 ("Content-Type", "application/x-tar"),
                 ("Content-Disposition", f'attachment; filename="{name}.tar"'),
             ],
         )
+        # The server closes the response even when the client went away
+        # before the first byte: the generator alone would never run then.
+        response.call_on_close(close)
+        return response

@@ -8,3 +8,4 @@ from . import deployment_backup
 from . import deployment_log_finding
 from . import deployment_test_run
 from . import deployment_test_case
+from . import deployment_rollback_point

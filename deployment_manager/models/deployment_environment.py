@@ -1,6 +1,7 @@
 # Copyright 2026 deployment_manager contributors
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
 import re
+import shlex
 from datetime import timedelta
 
 from odoo import _, api, fields, models
@@ -16,6 +17,7 @@ from ..remote import (
     validate_username,
 )
 from .deployment_host import MANAGER_GROUP, _invalid_input_message
+from .operation_access import PRODUCTION_DATA_TYPES
 
 ENVIRONMENT_TYPES = [
     ("production", "Production"),
@@ -43,6 +45,26 @@ COMMAND_FIELDS = {
     "pg_restart_command": "PostgreSQL restart command",
     "pg_status_command": "PostgreSQL status command",
 }
+# What a production environment is given when its commands are left empty.
+PRODUCTION_SERVICE_DEFAULTS = {
+    "odoo_stop_command": "systemctl stop odoo",
+    "odoo_start_command": "systemctl start odoo",
+    "odoo_restart_command": "systemctl restart odoo",
+    "odoo_status_command": "systemctl is-active odoo",
+    "pg_stop_command": "systemctl stop postgresql",
+    "pg_start_command": "systemctl start postgresql",
+    "pg_restart_command": "systemctl restart postgresql",
+    "pg_status_command": "systemctl is-active postgresql",
+}
+# The commands that change a service (status commands only read).
+SERVICE_CHANGING_FIELDS = (
+    "odoo_stop_command",
+    "odoo_start_command",
+    "odoo_restart_command",
+    "pg_stop_command",
+    "pg_start_command",
+    "pg_restart_command",
+)
 PATH_FIELDS = {
     "odoo_config_path": "Configuration file",
     "data_dir": "Data directory",
@@ -115,22 +137,17 @@ class DeploymentEnvironment(models.Model):
     )
     log_file = fields.Char()
     backup_dir = fields.Char(string="Backup directory")
-    odoo_stop_command = fields.Char(default="systemctl stop odoo")
-    odoo_start_command = fields.Char(default="systemctl start odoo")
-    odoo_restart_command = fields.Char(default="systemctl restart odoo")
-    odoo_status_command = fields.Char(default="systemctl is-active odoo")
-    pg_stop_command = fields.Char(
-        string="PostgreSQL stop command", default="systemctl stop postgresql"
-    )
-    pg_start_command = fields.Char(
-        string="PostgreSQL start command", default="systemctl start postgresql"
-    )
-    pg_restart_command = fields.Char(
-        string="PostgreSQL restart command", default="systemctl restart postgresql"
-    )
-    pg_status_command = fields.Char(
-        string="PostgreSQL status command", default="systemctl is-active postgresql"
-    )
+    # No defaults but on production (see create): on a host shared with
+    # production, a default "systemctl stop odoo" of a development
+    # environment would stop production's Odoo.
+    odoo_stop_command = fields.Char()
+    odoo_start_command = fields.Char()
+    odoo_restart_command = fields.Char()
+    odoo_status_command = fields.Char()
+    pg_stop_command = fields.Char(string="PostgreSQL stop command")
+    pg_start_command = fields.Char(string="PostgreSQL start command")
+    pg_restart_command = fields.Char(string="PostgreSQL restart command")
+    pg_status_command = fields.Char(string="PostgreSQL status command")
     extra_paths = fields.Text(
         string="External files",
         help="Other paths production uses (linked files, J2): one absolute path per "
@@ -144,6 +161,21 @@ class DeploymentEnvironment(models.Model):
         default=14,
         help="Older backups beyond the newest ones "
         "are deleted; the newest verified backup is always kept.",
+    )
+    rollback_point_keep = fields.Integer(
+        string="Rollback points kept",
+        default=1,
+        help="Each production deployment copies the database and the filestore "
+        "before it changes them. After a healthy deployment, copies beyond the "
+        "newest ones kept are dropped from the host.",
+    )
+    rollback_point_ids = fields.One2many(
+        "deployment.rollback.point",
+        "environment_id",
+        domain=[("state", "=", "kept")],
+    )
+    rollback_point_size_display = fields.Char(
+        string="Held by rollback points", compute="_compute_rollback_point_size"
     )
     rollback_policy = fields.Selection(
         [("automatic", "Automatically"), ("confirm", "After a manager's decision")],
@@ -374,6 +406,14 @@ class DeploymentEnvironment(models.Model):
             )
             env.stale_notified_at = now
 
+    @api.depends("rollback_point_ids.database_size", "rollback_point_ids.filestore_size")
+    def _compute_rollback_point_size(self):
+        for env in self:
+            points = env.rollback_point_ids
+            env.rollback_point_size_display = _human_size(
+                sum(points.mapped("database_size")) + sum(points.mapped("filestore_size"))
+            )
+
     def _compute_backup_count(self):
         for env in self:
             env.backup_count = len(
@@ -394,6 +434,55 @@ class DeploymentEnvironment(models.Model):
             env.backup_free_space_display = (
                 _human_size(env.backup_free_space) if env.discovered_at else False
             )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            if vals.get("environment_type") == "production":
+                for field, command in PRODUCTION_SERVICE_DEFAULTS.items():
+                    vals.setdefault(field, command)
+        return super().create(vals_list)
+
+    @api.onchange("environment_type")
+    def _onchange_environment_type(self):
+        if self.environment_type == "production":
+            for field, command in PRODUCTION_SERVICE_DEFAULTS.items():
+                if not self[field]:
+                    self[field] = command
+
+    @api.constrains("host_id", "environment_type", *SERVICE_CHANGING_FIELDS)
+    def _check_service_commands_apart(self):
+        """A non-production environment never shares a service command with a
+        production (or recovery site) on the same host: deploying development
+        would stop production's Odoo or restart its PostgreSQL."""
+        for env in self:
+            others = self.with_context(active_test=False).search(
+                [("host_id", "=", env.host_id.id), ("id", "!=", env.id)]
+            )
+            others = others.filtered(
+                lambda other, env=env: other._holds_production_data()
+                != env._holds_production_data()
+            )
+            for other in others:
+                production = other if other._holds_production_data() else env
+                derived = env if production == other else other
+                theirs = {_command_key(production[f]) for f in SERVICE_CHANGING_FIELDS}
+                for field in SERVICE_CHANGING_FIELDS:
+                    if derived[field] and _command_key(derived[field]) in theirs:
+                        raise ValidationError(
+                            _(
+                                "%(field)s of %(env)s is a service command of "
+                                "%(production)s on the same host (%(command)s): it "
+                                "would act on production's services. Give %(env)s "
+                                "its own service, or leave the command empty.",
+                                field=derived._fields[field].get_description(
+                                    self.env
+                                )["string"],
+                                env=derived.name,
+                                production=production.name,
+                                command=derived[field],
+                            )
+                        )
 
     @api.constrains("environment_type", "production_id")
     def _check_production_link(self):
@@ -492,6 +581,10 @@ class DeploymentEnvironment(models.Model):
     def _is_production(self):
         return self.environment_type == "production"
 
+    def _holds_production_data(self):
+        """Production, or the recovery site and its un-neutralized copy of it."""
+        return self.environment_type in PRODUCTION_DATA_TYPES
+
     # ------------------------------------------------------------------
     # Results of operations
     # ------------------------------------------------------------------
@@ -527,21 +620,37 @@ class DeploymentEnvironment(models.Model):
         ):
             if not self[field] and effective.get(key):
                 vals[field] = effective[key]
+        # The port is never empty (5432 by default): discovery says when the
+        # configuration's was used instead, and every later operation needs it.
+        if "db_port" in (snapshot.get("connection_from_config") or []) and effective.get(
+            "db_port"
+        ):
+            vals["db_port"] = effective["db_port"]
         if not self.addons_paths and snapshot.get("custom_addons_paths"):
             vals["addons_paths"] = "\n".join(snapshot["custom_addons_paths"])
         self.write(vals)
-        summary = self._apply_service_states(
+        services = self._apply_service_states(
             snapshot.get("services", {}), notes=snapshot.get("notes")
         )
-        return _(
+        summary = _(
             "Odoo %(version)s, %(modules)s installed modules, database %(db)s, "
             "filestore %(fs)s. %(services)s",
             version=self.odoo_version or "?",
             modules=len(snapshot.get("modules", [])),
             db=self.database_size_display or "?",
             fs=self.filestore_size_display or "?",
-            services=summary,
+            services=services,
         )
+        connection = snapshot.get("connection") or {}
+        if connection.get("db_password_set") and not self.sudo().db_password:
+            # Never carried in the snapshot (users read it): a manager types it.
+            summary += " " + _(
+                "The configuration file holds a database password and this "
+                "environment has none: a deployment manager must set it."
+            )
+        if snapshot.get("warnings"):
+            summary += " " + " ".join(snapshot["warnings"])
+        return summary
 
     def _apply_log_check(self, result, operation):
         """Keep where the check stopped, add up the findings, notify new errors."""
@@ -794,7 +903,7 @@ class DeploymentEnvironment(models.Model):
     def action_run_module_tests(self):
         """Open the form that queues the new module's tests on a copy (D4, D5)."""
         self.ensure_one()
-        if self._is_production():
+        if self._holds_production_data():
             raise UserError(
                 _(
                     "Tests never run on production's server: run them on the "
@@ -873,6 +982,14 @@ class DeploymentEnvironment(models.Model):
             "view_mode": "list",
             "domain": [("environment_id", "=", self.id)],
         }
+
+
+def _command_key(command):
+    """A command line compared by its words, not its spacing."""
+    try:
+        return tuple(shlex.split(command or ""))
+    except ValueError:
+        return (command,)
 
 
 def _human_size(size):

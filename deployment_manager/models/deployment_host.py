@@ -72,10 +72,13 @@ class DeploymentHost(models.Model):
         default=10, help="Seconds to wait for the connection."
     )
     work_dir = fields.Char(
-        default="/var/tmp/deployment_manager",
+        default="/var/lib/deployment_manager",
         required=True,
         help="Directory on the host where long commands keep their run directories, "
-        "so an operation can re-attach to them after the manager restarts.",
+        "so an operation can re-attach to them after the manager restarts. "
+        "Created with mode 0700 if missing; refused if a user other than root or "
+        "the one commands run as could change it or a directory above it. "
+        "A user other than root needs one it may create, e.g. in its home.",
     )
     host_key_type = fields.Char(readonly=True, copy=False)
     host_key_base64 = fields.Char(readonly=True, copy=False, string="Pinned host key")
@@ -176,6 +179,25 @@ class DeploymentHost(models.Model):
         if self.kind == "local":
             return LocalTransport(use_sudo=self.use_sudo)
         return SshTransport(self._ssh_config())
+
+    def _carries_production_data(self):
+        """Whether a production or recovery-site environment runs on this host.
+
+        Archived ones count too: their data may still be on the disk.
+        """
+        self.ensure_one()
+        return bool(
+            self.env["deployment.environment"]
+            .sudo()
+            .with_context(active_test=False)
+            .search_count(
+                [
+                    ("host_id", "=", self.id),
+                    ("environment_type", "in", ("production", "disaster_recovery")),
+                ],
+                limit=1,
+            )
+        )
 
     def _secrets(self):
         """Values that must never appear in the journal, for masking."""

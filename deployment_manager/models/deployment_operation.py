@@ -29,11 +29,13 @@ from ..remote import (
     validate_path,
     wait_detached,
 )
+from . import operation_access as access
 from .deployment_host import MANAGER_GROUP
 
 _logger = logging.getLogger(__name__)
 
 USER_GROUP = "deployment_manager.group_deployment_user"
+DEPLOYER_GROUP = "deployment_manager.group_deployment_deployer"
 
 STATES = [
     ("queued", "Queued"),
@@ -63,6 +65,7 @@ KINDS = [
     ("apply_configuration", "Apply production's configuration"),
     ("align_modules", "Align modules with production"),
     ("module_tests", "Module tests"),
+    ("drop_rollback_point", "Drop rollback point"),
 ]
 # Whose results _apply_refresh_result summarizes.
 REFRESH_AND_DEPLOYMENT_KINDS = (
@@ -79,6 +82,8 @@ DECISIONS = [
     ("ignored", "Ignored"),
     ("retried", "Retried"),
 ]
+# Whose failure is evidence of the environment's health.
+HEALTH_EVIDENCE_KINDS = ("discover", "service_status")
 # Operations on a host itself (not on one of its environments).
 HOST_KINDS = ("fetch_host_key", "test_connection")
 
@@ -295,27 +300,76 @@ class DeploymentOperation(models.Model):
         )
 
     @api.model
-    def _check_may_run(self, kind, host, environment):
+    def _user_level(self):
+        """The caller's deployment level (see operation_access), or None."""
         user = self.env.user
-        if not user.has_group(USER_GROUP):
+        for level, group in (
+            (access.MANAGER, MANAGER_GROUP),
+            (access.DEPLOYER, DEPLOYER_GROUP),
+            (access.USER, USER_GROUP),
+        ):
+            if user.has_group(group):
+                return level
+        return None
+
+    @api.model
+    def _check_may_run(self, kind, host, environment):
+        """Refuse, saying why, an operation the caller may not run on that target."""
+        level = self._user_level()
+        if not level:
             raise AccessError(_("You are not allowed to run deployment operations."))
-        # Replication reads production: managers only.
-        needs_manager = kind in (
-            *HOST_KINDS,
-            "replicate",
-            "drift_report",
-            "apply_configuration",
-            "align_modules",
-        ) or (environment and environment._is_production())
-        if needs_manager and not user.has_group(MANAGER_GROUP):
+        target = environment.display_name or host.display_name
+        required = access.required_level(kind, environment.environment_type or None)
+        if not access.has_level(level, required):
+            if environment.environment_type in access.PRODUCTION_DATA_TYPES:
+                raise AccessError(
+                    _(
+                        "Only deployment managers may run this operation on %s: "
+                        "it holds production's data.",
+                        target,
+                    )
+                )
+            if required == access.DEPLOYER:
+                raise AccessError(
+                    _(
+                        "Only deployers and managers may run %(kind)s on %(target)s: "
+                        "it runs code a person supplies.",
+                        kind=self._kind_labels()[kind],
+                        target=target,
+                    )
+                )
+            raise AccessError(
+                _("Only deployment managers may run this operation on %s.", target)
+            )
+        refusal = access.host_refusal(
+            level, host.kind == "local", host.sudo()._carries_production_data()
+        )
+        if refusal == "local":
             raise AccessError(
                 _(
-                    "Only deployment managers may run this operation on %s.",
-                    environment.display_name or host.display_name,
+                    "Only deployment managers may run operations on %(host)s: it is "
+                    "the manager's own machine, where commands run as the manager's "
+                    "own system user, next to every stored key.",
+                    host=host.display_name,
+                )
+            )
+        if refusal == "shares_production":
+            raise AccessError(
+                _(
+                    "Only deployment managers may run operations on %(host)s: it "
+                    "also carries a production or recovery-site environment, whose "
+                    "data anything run there could reach. Give %(target)s a host of "
+                    "its own to let deployers and users work on it.",
+                    host=host.display_name,
+                    target=target,
                 )
             )
         # Reading the target through the user's own rights (record rules, companies).
         (environment or host).check_access("read")
+
+    @api.model
+    def _kind_labels(self):
+        return dict(self._fields["kind"]._description_selection(self.env))
 
     def _action_open(self):
         self.ensure_one()
@@ -505,7 +559,7 @@ class DeploymentOperation(models.Model):
                 "progress_message": _("Cancelled") if cancelled else _("Failed"),
             }
         )
-        self._apply_failure(reason, message)
+        self._apply_failure(reason, message, cancelled=cancelled)
         if cancelled:
             return
         self._notify(
@@ -840,7 +894,7 @@ class DeploymentOperation(models.Model):
             hooks = self._deployment_hooks(journal, spec, params)
             if self.deployment_state:
                 # Taken up after the previous worker died: go on from its state.
-                return self._deployment_call(
+                result = self._deployment_call(
                     ops.resume_deployment,
                     journal,
                     spec,
@@ -848,7 +902,9 @@ class DeploymentOperation(models.Model):
                     "continue",
                     log_check=hooks["log_check"],
                 )
-            return self._deployment_call(
+                self._keep_rollback_point(journal, spec, result)
+                return result
+            result = self._deployment_call(
                 ops.deployment_run,
                 journal,
                 spec,
@@ -860,6 +916,8 @@ class DeploymentOperation(models.Model):
                 auto_rollback=environment.rollback_policy == "automatic",
                 restart_database=not self._shares_manager_database(spec),
             )
+            self._keep_rollback_point(journal, spec, result)
+            return result
 
     def _deployment_hooks(self, journal, spec, params):
         backup = params.get("backup")
@@ -954,7 +1012,9 @@ class DeploymentOperation(models.Model):
             ),
         )
         environment._apply_log_check(result, self)
-        return result.get("verdict")
+        # The reason names the signatures behind the verdict: a failure
+        # that rolls back says why.
+        return result.get("verdict"), result.get("reason")
 
     def _run_rollback(self, journal):
         return self._resume_failed(journal, "rollback")
@@ -969,7 +1029,7 @@ class DeploymentOperation(models.Model):
         data = failed.rollback_data or {}
         spec = self.environment_id._spec()
         hooks = self._deployment_hooks(journal, spec, failed.params or {})
-        return self._deployment_call(
+        result = self._deployment_call(
             ops.resume_deployment,
             journal,
             spec,
@@ -978,6 +1038,65 @@ class DeploymentOperation(models.Model):
             reason=reason,
             log_check=hooks["log_check"],
         )
+        self._keep_rollback_point(journal, spec, result)
+        return result
+
+    def _keep_rollback_point(self, journal, spec, result):
+        """After a healthy deployment: record its rollback point, drop the older
+        ones beyond what the environment keeps.
+
+        A rolled-back deployment swapped its point in: there is none to keep,
+        and nothing is dropped after a failure.
+        """
+        point = result.get("rollback_point") or {}
+        if result.get("rolled_back") or not point.get("database"):
+            return
+        Point = self.env["deployment.rollback.point"].sudo()
+        environment = self.environment_id
+        record = Point.search(
+            [("environment_id", "=", environment.id), ("name", "=", point["database"])],
+            limit=1,
+        )
+        if not record:
+            sizes = ops.rollback_point_sizes(journal, journal.transport(), spec, point)
+            record = Point.create(
+                {
+                    "name": point["database"],
+                    "environment_id": environment.id,
+                    "operation_id": self.id,
+                    "filestore": point.get("filestore") or False,
+                    "created_at": self.started_at,
+                    "database_size": sizes["database"] or 0,
+                    "filestore_size": sizes["filestore"] or 0,
+                }
+            )
+            self._commit()
+        for expired in environment.rollback_point_ids._expired():
+            try:
+                ops.drop_rollback_point(
+                    journal, journal.transport(), spec, expired._as_ops_point()
+                )
+            except OperationFailed as error:
+                # The deployment is good; an old copy that cannot be dropped
+                # is said on the point, not a reason to fail the deployment.
+                expired.drop_message = str(error)
+                continue
+            expired._mark_dropped(_("Dropped after %s succeeded.", self.name))
+
+    def _run_drop_rollback_point(self, journal):
+        point = self.env["deployment.rollback.point"].browse(
+            (self.params or {}).get("point_id")
+        )
+        if not point.exists() or point.state != "kept":
+            raise OperationFailed(_("That rollback point is already dropped."))
+        result = ops.drop_rollback_point(
+            journal,
+            journal.transport(),
+            self.environment_id._spec(),
+            point._as_ops_point(),
+        )
+        point._mark_dropped(_("Dropped by %s.", self.requested_by_id.name))
+        return result
 
     def _check_decision(self):
         self.ensure_one()
@@ -1134,7 +1253,7 @@ class DeploymentOperation(models.Model):
     # ------------------------------------------------------------------
     def _run_module_tests(self, journal):
         environment = self.environment_id
-        if environment._is_production():
+        if environment._holds_production_data():
             raise OperationFailed(
                 _("Tests never run on production's server: use a development copy.")
             )
@@ -1217,6 +1336,8 @@ class DeploymentOperation(models.Model):
             return environment._apply_replication(result, self)
         if self.kind in REFRESH_AND_DEPLOYMENT_KINDS:
             return self._apply_refresh_result(result)
+        if self.kind == "drop_rollback_point":
+            return _("Rollback point %s dropped from the host.", result.get("dropped"))
         if self.kind == "module_tests":
             run = (
                 self.env["deployment.test.run"].sudo()._create_from_result(self, result)
@@ -1261,7 +1382,8 @@ class DeploymentOperation(models.Model):
             return _("Rolled back to the rollback point; the environment is healthy.")
         return ""
 
-    def _apply_failure(self, reason, message):
+    def _apply_failure(self, reason, message, cancelled=False):
+        """What a failure changes on the target: only what it is evidence of."""
         if self.kind == "test_connection":
             self.host_id.sudo().write(
                 {
@@ -1274,19 +1396,13 @@ class DeploymentOperation(models.Model):
             self.backup_id.sudo().write(
                 {"state": "failed", "verification_message": message}
             )
-        elif self.kind in (
-            "verify_backup",
-            "restore",
-            "delete_backup",
-            "log_check",
-            "deployment_run",
-            "rollback",
-            "deployment_resume",
-        ):
-            pass  # the environment itself is as it was, or the message says so
         elif self.kind == "replicate":
             self.environment_id.sudo().replication_state = "failed"
-        elif self.environment_id:
+        elif self.kind in HEALTH_EVIDENCE_KINDS and not cancelled:
+            # Reading the environment or its services failed: that is a
+            # fact about its health. Other failures (a drift report, a test
+            # run, a cancel) say nothing of it, and their message says what
+            # state they left.
             self.environment_id.sudo().health_state = "error"
 
 

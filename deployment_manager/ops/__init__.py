@@ -41,6 +41,7 @@ from .deploy import (
     undeploy,
     wait_healthy,
 )
+from .rollback import rollback_point_sizes
 from .neutralize import NeutralizationFailed, neutralize, verify_neutralization
 from .replicate import replicate
 from .module_tests import parse_test_log, run_module_tests

@@ -184,6 +184,29 @@ def drop_rollback_point(ctx, transport, spec, point):
         return {"dropped": name, "filestore_removed": filestore}
 
 
+POINT_SIZE_SQL = "SELECT pg_database_size(:'name');\n"
+
+
+def rollback_point_sizes(ctx, transport, spec, point):
+    """What a rollback point holds on the host, in bytes: {"database", "filestore"}.
+
+    A part that cannot be measured (gone, unreadable) counts as None.
+    """
+    sizes = {"database": None, "filestore": None}
+    name = checked_database(ctx, point.get("database"))
+    result = _admin(ctx, transport, spec, POINT_SIZE_SQL, name=name)
+    lines = result.stdout.text().split() if result.ok else []
+    if lines and lines[0].isdigit():
+        sizes["database"] = int(lines[0])
+    if point.get("filestore"):
+        filestore = checked_path(point["filestore"], "filestore copy")
+        result = run_anyway(ctx, transport, ["du", "-sb", "--", filestore])
+        words = result.stdout.text().split() if result.ok else []
+        if words and words[0].isdigit():
+            sizes["filestore"] = int(words[0])
+    return sizes
+
+
 def rollback(
     ctx,
     transport,

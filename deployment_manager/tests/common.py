@@ -121,6 +121,12 @@ class DeploymentTestMixin:
             groups="deployment_manager.group_deployment_user",
             name="Deployment User Test",
         )
+        cls.deployer = new_test_user(
+            cls.env,
+            login="dm_deployer",
+            groups="deployment_manager.group_deployment_deployer",
+            name="Deployer Test",
+        )
         cls.stranger = new_test_user(
             cls.env, login="dm_stranger", groups="base.group_user", name="Stranger Test"
         )

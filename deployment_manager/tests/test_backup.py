@@ -4,10 +4,12 @@ import hashlib
 import io
 import json
 import os
+import subprocess
 import tarfile
+import time
 
 from odoo.exceptions import UserError
-from odoo.tests import HttpCase, TransactionCase, tagged
+from odoo.tests import HttpCase, TransactionCase, new_test_user, tagged
 from odoo.tools import mute_logger
 
 from .common import DeploymentTestMixin, drop_databases, make_environment_copy, query
@@ -133,12 +135,12 @@ class TestBackupRestore(DeploymentTestMixin, TransactionCase):
         self.assertTrue(os.path.exists(first.bundle_dir))
         self.assertEqual(third.state, "verified")
 
-    def test_user_cannot_restore_production(self):
-        """Restoring production is for deployment managers only."""
+    def test_deployer_cannot_restore_production(self):
+        """Restoring production is for deployment managers only, not deployers."""
         backup = self.backup()
         wizard = (
             self.env["deployment.restore.wizard"]
-            .with_user(self.user)
+            .with_user(self.deployer)
             .create({"backup_id": backup.id, "confirmation": "Production"})
         )
         with self.assertRaises(Exception) as caught:
@@ -187,3 +189,32 @@ class TestBackupDownload(DeploymentTestMixin, HttpCase):
         self.authenticate("dm_deploy_user", "dm_deploy_user")
         with mute_logger("odoo.http"):
             self.assertEqual(self.url_open(url).status_code, 403)
+
+        # A manager of another company only: the bundle is not theirs to see.
+        other = self.env["res.company"].create({"name": "Other Company"})
+        new_test_user(
+            self.env,
+            login="dm_other_manager",
+            groups="deployment_manager.group_deployment_manager",
+            company_id=other.id,
+            company_ids=[(6, 0, other.ids)],
+        )
+        self.authenticate("dm_other_manager", "dm_other_manager")
+        with mute_logger("odoo.http"):
+            self.assertEqual(self.url_open(url).status_code, 404)
+
+        # A download abandoned before its first byte leaves no tar behind.
+        self.authenticate("dm_manager", "dm_manager")
+        abandoned = self.opener.get(self.base_url() + url, stream=True, timeout=30)
+        self.assertEqual(abandoned.status_code, 200)
+        abandoned.close()
+        for _attempt in range(50):
+            tars = subprocess.run(
+                ["pgrep", "-f", f"tar -C .* -cf - -- {backup.name}$"],
+                capture_output=True,
+                check=False,
+            )
+            if tars.returncode:
+                break
+            time.sleep(0.1)
+        self.assertEqual(tars.returncode, 1, "a tar of the bundle still runs")

@@ -6,10 +6,11 @@ import base64
 import os
 import tempfile
 
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import TransactionCase, tagged
 
 from ..ops.tests.production import (
+    databases_like,
     ensure_cluster,
     ensure_template,
     http_status,
@@ -41,7 +42,7 @@ class TestDeployment(DeploymentTestMixin, TransactionCase):
             production_environment_vals(self.prod, self.host.id, "Production")
         )
 
-    def deploy(self, modules, install, backup=False):
+    def deploy(self, modules, install, backup=False, upgrade=""):
         archive = make_zip(os.path.join(self.root, "release.zip"), modules)
         with open(archive, "rb") as handle:
             data = base64.b64encode(handle.read())
@@ -56,6 +57,7 @@ class TestDeployment(DeploymentTestMixin, TransactionCase):
                     "zip_filename": "release.zip",
                     "addons_path": self.prod.addons,
                     "install_modules": install,
+                    "upgrade_modules": upgrade,
                     "take_backup": backup,
                 }
             )
@@ -83,6 +85,44 @@ class TestDeployment(DeploymentTestMixin, TransactionCase):
         self.assertTrue(operation.step_ids)
         self.assertFalse(operation.step_ids.filtered(lambda s: s.state != "done"))
         self.assertEqual(http_status(self.prod.health_url), 200)
+
+    def test_rollback_points_kept_by_retention(self):
+        """Each healthy deployment keeps its rollback point and drops older ones beyond
+        the environment's setting; a failed deployment drops nothing."""
+        db = self.prod.db
+        first = self.deploy([sample("v1", "dm_sample_good")], "dm_sample_good")
+        self.assertEqual(first.state, "done", first.error_message)
+        first_point = self.environment.rollback_point_ids
+        self.assertEqual(len(first_point), 1)
+        self.assertTrue(first_point.name.startswith(f"{db}_rb_"))
+        self.assertGreater(first_point.database_size, 0)
+        self.assertGreater(first_point.filestore_size, 0)
+        self.assertIn(first_point.name, databases_like(f"{db}_rb"))
+        self.assertTrue(os.path.isdir(first_point.filestore))
+
+        second = self.deploy(
+            [sample("v1.1", "dm_sample_good")], "", upgrade="dm_sample_good"
+        )
+        self.assertEqual(second.state, "done", second.error_message)
+        self.assertEqual(first_point.state, "dropped")
+        self.assertNotIn(first_point.name, databases_like(f"{db}_rb"))
+        self.assertFalse(os.path.exists(first_point.filestore))
+        second_point = self.environment.rollback_point_ids
+        self.assertEqual(len(second_point), 1)
+        self.assertEqual(second_point.operation_id, second)
+
+        failed = self.deploy([sample("broken", "dm_sample_broken")], "dm_sample_broken")
+        self.assertEqual(failed.state, "failed")
+        self.assertEqual(second_point.state, "kept")
+        self.assertIn(second_point.name, databases_like(f"{db}_rb"))
+
+        # A manager drops the last one by hand; a user may not.
+        with self.assertRaises(UserError):
+            second_point.with_user(self.user).action_drop()
+        second_point.with_user(self.manager).action_drop()
+        self.run_queue()
+        self.assertEqual(second_point.state, "dropped")
+        self.assertNotIn(second_point.name, databases_like(f"{db}_rb"))
 
     def test_failed_install_rolls_back_without_losing_data(self):
         """A module failing to install rolls production back: rows written

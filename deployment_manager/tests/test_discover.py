@@ -1,5 +1,9 @@
 # Copyright 2026 deployment_manager contributors
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+import os
+import shlex
+import tempfile
+
 from odoo.tests import TransactionCase, tagged
 
 from .common import DeploymentTestMixin, ensure_fixture_environment
@@ -137,12 +141,55 @@ class TestDiscover(DeploymentTestMixin, TransactionCase):
         self.assertEqual(status.exit_code, 3)
         self.assertEqual(status.detached_state, "done")
 
-    def test_unreachable_database_is_a_note_not_a_crash(self):
-        """A database that cannot be read leaves a note saying why; what could be read
-        is kept.
-        """
-        environment = self._environment(self.local_host, db_name="dm_no_such_database")
+    def test_unreachable_database_fails_and_keeps_the_last_snapshot(self):
+        """A database that cannot be read fails discovery with the reason (never a
+        plain done with nothing read); the environment keeps what the last discovery
+        found, and its health says so."""
+        environment = self._environment(self.local_host)
         self._discover(environment)
-        self.assertIn("dm_no_such_database", environment.discovery_notes)
-        self.assertTrue(environment.odoo_version.startswith("18.0"))
+        modules = len(environment.module_ids)
+        self.assertGreater(modules, 0)
+        environment.db_name = "dm_no_such_database"
+        environment.with_user(self.manager).action_discover()
+        self.run_queue()
+        operation = self.last_operation(environment_id=environment.id)
+        self.assertEqual(operation.state, "failed")
+        self.assertIn("dm_no_such_database", operation.error_message)
+        self.assertNotIn("fixture-db-secret", operation.error_message)
+        self.assertEqual(len(environment.module_ids), modules)
         self.assertEqual(environment.health_state, "error")
+
+    def test_connection_settings_come_from_the_configuration(self):
+        """A production on its own PostgreSQL cluster (db_port in its odoo.conf):
+        discovery reads its database there and keeps the configuration's port and
+        database name for every later operation."""
+        from ..ops.tests.production import (
+            PORT,
+            ensure_cluster,
+            ensure_template,
+            make_production,
+            remove_production,
+        )
+
+        ensure_cluster()
+        ensure_template()
+        root = tempfile.mkdtemp(prefix="dm_discover_port_")
+        prod = make_production(os.path.join(root, "production"), start=False)
+        self.addCleanup(remove_production, prod)
+        environment = self.env["deployment.environment"].create(
+            {
+                "name": "Production on its own cluster",
+                "environment_type": "production",
+                "host_id": self.local_host.id,
+                "odoo_command": shlex.join(prod.spec.odoo_argv),
+                "odoo_config_path": prod.spec.config_path,
+                "odoo_status_command": "sh -c 'echo inactive; exit 3'",
+            }
+        )
+        self.assertEqual(environment.db_port, 5432, "the form's default")
+        operation = self._discover(environment)
+        self.assertEqual(environment.db_port, PORT)
+        self.assertEqual(environment.db_name, prod.db)
+        self.assertIn("base", environment.module_ids.mapped("name"))
+        self.assertGreater(environment.database_size, 0)
+        self.assertIn("db_port", operation.result_data["connection_from_config"])

@@ -43,9 +43,14 @@ class TestModuleTests(DeploymentTestMixin, HttpCase):
         cls.development = cls.env["deployment.environment"].create(
             development_environment_vals(cls.dev, cls.host.id, "Development")
         )
+        # Production has a server of its own: the development host must carry
+        # nothing of production's for a deployer to run tests there.
+        production_host = cls.env["deployment.host"].create(
+            {"name": "Production server", "kind": "ssh", "hostname": "127.0.0.99"}
+        )
         cls.production = cls.env["deployment.environment"].create(
             {
-                **production_environment_vals(cls.dev, cls.host.id, "Production"),
+                **production_environment_vals(cls.dev, production_host.id, "Production"),
                 "db_name": "dm_production_elsewhere",
             }
         )
@@ -53,7 +58,7 @@ class TestModuleTests(DeploymentTestMixin, HttpCase):
     def run_tests(self, module="dm_sample_tested"):
         wizard = (
             self.env["deployment.test.wizard"]
-            .with_user(self.user)
+            .with_user(self.deployer)
             .create({"environment_id": self.development.id, "module": module})
         )
         wizard.action_confirm()
@@ -187,7 +192,7 @@ class TestModuleTests(DeploymentTestMixin, HttpCase):
     def test_bad_module_name_is_refused_before_anything_is_queued(self):
         wizard = (
             self.env["deployment.test.wizard"]
-            .with_user(self.user)
+            .with_user(self.deployer)
             .create({"environment_id": self.development.id, "module": "x; rm -rf /"})
         )
         with self.assertRaises(UserError):

@@ -32,14 +32,14 @@ class TestOperations(DeploymentTestMixin, TransactionCase):
 
     def test_one_operation_at_a_time_per_environment(self):
         """A second request on a busy environment is refused, saying what is running."""
-        env_as_user = self.environment.with_user(self.user)
+        env_as_user = self.environment.with_user(self.manager)
         env_as_user.action_service_status()
         first = self.last_operation(environment_id=self.environment.id)
         with self.assertRaises(UserError) as caught:
             env_as_user.action_discover()
         self.assertIn(first.name, str(caught.exception))
         self.assertIn("Service status", str(caught.exception))
-        self.assertIn("Deployment User Test", str(caught.exception))
+        self.assertIn("Deployment Manager Test", str(caught.exception))
         self.run_queue()
         self.assertEqual(first.state, "done")
         env_as_user.action_discover()  # free again
@@ -70,7 +70,7 @@ class TestOperations(DeploymentTestMixin, TransactionCase):
         """Service status runs the environment's commands detached and records each
         state and exit code.
         """
-        self.environment.with_user(self.user).action_service_status()
+        self.environment.with_user(self.manager).action_service_status()
         self.run_queue()
         operation = self.last_operation(environment_id=self.environment.id)
         self.assertEqual(operation.state, "done", operation.error_message)
@@ -87,18 +87,18 @@ class TestOperations(DeploymentTestMixin, TransactionCase):
         self.assertFalse(any(os.path.exists(c.run_dir) for c in commands))
         self.assertTrue(all(commands.mapped("detached")))
         self.assertTrue(
-            all(c.run_dir.startswith("/var/tmp/deployment_manager/") for c in commands)
+            all(c.run_dir.startswith("/var/lib/deployment_manager/") for c in commands)
         )
         self.assertEqual(operation.progress, 100)
         self.assertEqual(operation.step_ids.mapped("state"), ["done", "done"])
 
     def test_cancel_queued_operation(self):
         """A queued operation can be cancelled by who may run it; it never runs."""
-        self.environment.with_user(self.user).action_service_status()
+        self.environment.with_user(self.manager).action_service_status()
         operation = self.last_operation(environment_id=self.environment.id)
         with self.assertRaises(AccessError):
             operation.with_user(self.stranger).action_cancel()
-        operation.with_user(self.user).action_cancel()
+        operation.with_user(self.manager).action_cancel()
         self.assertEqual(operation.state, "cancelled")
         self.run_queue()
         self.assertFalse(operation.command_ids)
@@ -113,7 +113,7 @@ class TestOperations(DeploymentTestMixin, TransactionCase):
                 "pg_status_command": False,
             }
         )
-        self.environment.with_user(self.user).action_service_status()
+        self.environment.with_user(self.manager).action_service_status()
         self.run_queue()
         operation = self.last_operation(environment_id=self.environment.id)
         self.assertEqual(operation.state, "done")

@@ -122,9 +122,15 @@ class TestModuleTestsTour(HttpCase):
         host = self.env["deployment.host"].create(
             {"name": "This server", "kind": "local"}
         )
+        # A production elsewhere (never reached here): only its link matters.
+        production_host = self.env["deployment.host"].create(
+            {"name": "Production server", "kind": "ssh", "hostname": "127.0.0.99"}
+        )
         production = self.env["deployment.environment"].create(
             {
-                **production_environment_vals(dev, host.id, "Tour production"),
+                **production_environment_vals(
+                    dev, production_host.id, "Tour production"
+                ),
                 "db_name": "dm_tour_production_elsewhere",
             }
         )

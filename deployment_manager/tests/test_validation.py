@@ -118,3 +118,74 @@ class TestValidation(TransactionCase):
         self.assertEqual(production.landscape_id, production)
         with self.assertRaises(ValidationError):
             production.production_id = production
+
+
+@tagged("post_install", "-at_install")
+class TestServiceCommandsApart(TransactionCase):
+    """A development environment never acts on production's services."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        Host = cls.env["deployment.host"]
+        cls.shared = Host.create({"name": "Shared", "kind": "ssh", "hostname": "h1"})
+        cls.other = Host.create({"name": "Other", "kind": "ssh", "hostname": "h2"})
+        cls.production = cls.env["deployment.environment"].create(
+            {
+                "name": "Production",
+                "environment_type": "production",
+                "host_id": cls.shared.id,
+            }
+        )
+
+    def development(self, host, **vals):
+        return self.env["deployment.environment"].create(
+            {
+                "name": "Development",
+                "environment_type": "development",
+                "host_id": host.id,
+                "production_id": self.production.id,
+                **vals,
+            }
+        )
+
+    def test_only_production_gets_default_service_commands(self):
+        """Production is given the usual systemctl commands; a development environment
+        none, so that it stops nobody's Odoo by default."""
+        self.assertEqual(self.production.odoo_stop_command, "systemctl stop odoo")
+        self.assertEqual(
+            self.production.pg_restart_command, "systemctl restart postgresql"
+        )
+        development = self.development(self.other)
+        for field in (
+            "odoo_stop_command",
+            "odoo_start_command",
+            "odoo_restart_command",
+            "pg_stop_command",
+            "pg_start_command",
+            "pg_restart_command",
+        ):
+            self.assertFalse(development[field], field)
+
+    def test_production_command_refused_on_the_same_host(self):
+        """On production's host, a development command identical to one of
+        production's (spacing aside) is refused, naming both; on another host it is
+        the development server's own service."""
+        with self.assertRaises(ValidationError) as caught:
+            self.development(self.shared, odoo_stop_command="systemctl  stop odoo")
+        self.assertIn("Production", str(caught.exception))
+        with self.assertRaises(ValidationError):
+            self.development(
+                self.shared, pg_restart_command="systemctl restart postgresql"
+            )
+        development = self.development(
+            self.shared, odoo_stop_command="systemctl stop odoo-dev"
+        )
+        # Production changed to the development's command: refused as well.
+        with self.assertRaises(ValidationError):
+            self.production.odoo_start_command = "systemctl stop odoo-dev"
+        elsewhere = self.development(
+            self.other, odoo_stop_command="systemctl stop odoo"
+        )
+        self.assertEqual(elsewhere.odoo_stop_command, "systemctl stop odoo")
+        self.assertTrue(development)

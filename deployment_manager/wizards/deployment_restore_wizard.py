@@ -21,9 +21,8 @@ class DeploymentRestoreWizard(models.TransientModel):
     @api.depends("environment_id.environment_type")
     def _compute_is_production(self):
         for wizard in self:
-            wizard.is_production = (
-                wizard.environment_id.environment_type == "production"
-            )
+            # The recovery site holds production's data: the same care.
+            wizard.is_production = wizard.environment_id._holds_production_data()
 
     def action_confirm(self):
         """Queue the restore once confirmed."""

@@ -4,6 +4,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from ..remote import InvalidInput, validate_module_name, validate_path
+from ..remote.validation import validate_git_url
 
 
 class DeploymentRunWizard(models.TransientModel):
@@ -31,8 +32,8 @@ class DeploymentRunWizard(models.TransientModel):
     upgrade_modules = fields.Char(
         string="Upgrade", help="Technical names, comma-separated."
     )
-    take_backup = fields.Boolean(string="Back up first (J1, J2)", default=True)
-    check_log = fields.Boolean(string="Check the log after (J5)", default=True)
+    take_backup = fields.Boolean(string="Back up first", default=True)
+    check_log = fields.Boolean(string="Check the log after", default=True)
 
     @api.model
     def default_get(self, fields_list):
@@ -62,9 +63,28 @@ class DeploymentRunWizard(models.TransientModel):
         if not install and not upgrade:
             raise UserError(_("Name at least one module to install or upgrade."))
         try:
-            validate_path(self.addons_path, field=_("Addons path"))
+            addons_path = validate_path(self.addons_path, field=_("Addons path"))
         except InvalidInput as error:
             raise UserError(str(error)) from error
+        own_paths = self.environment_id._spec().addons_paths
+        if not own_paths:
+            raise UserError(
+                _(
+                    "%s has no custom addons path: set it (or Discover it from the "
+                    "configuration) before deploying.",
+                    self.environment_id.name,
+                )
+            )
+        if addons_path.rstrip("/") not in [p.rstrip("/") for p in own_paths]:
+            raise UserError(
+                _(
+                    "%(path)s is not one of the custom addons paths of %(env)s "
+                    "(%(paths)s): modules are only put where that Odoo loads them.",
+                    path=addons_path,
+                    env=self.environment_id.name,
+                    paths=", ".join(own_paths),
+                )
+            )
         params = {
             "install": install,
             "upgrade": upgrade,
@@ -91,6 +111,20 @@ class DeploymentRunWizard(models.TransientModel):
         else:
             if not (self.git_url and self.git_ref):
                 raise UserError(_("Give the repository and the branch, tag or commit."))
+            try:
+                # Before anything is stored: a token in the URL would be kept
+                # with the operation and shown in its journal.
+                validate_git_url(self.git_url.strip())
+            except InvalidInput:
+                raise UserError(
+                    _(
+                        "The repository URL holds credentials (a token or a "
+                        "password), or is not a git URL. Nothing was queued. Use an "
+                        "SSH URL (git@host:org/repo.git) with a deploy key in the "
+                        "~/.ssh of the host's user, or a git credential helper on "
+                        "the host."
+                    )
+                ) from None
             params["source"].update(
                 {"url": self.git_url.strip(), "ref": self.git_ref.strip()}
             )
