@@ -91,6 +91,14 @@ AFTER_STOP = (
 # Steps that fail before the database is touched: the sources are put back
 # and Odoo started again, no rollback point is needed.
 BEFORE_POINT = ("stop", "deploy", "rollback_point")
+# Steps after Odoo answered its health check: users may have written since.
+SERVED_AGAIN = ("log_check",)
+# Rows inserted, updated and deleted per table since the statistics were last
+# reset (PostgreSQL's restart on deployment day resets them).
+TABLE_WRITES_SQL = (
+    "SELECT relname || '|' || (n_tup_ins + n_tup_upd + n_tup_del) "
+    "FROM pg_stat_user_tables"
+)
 LABELS = {
     "precheck": _("Precheck: addons, commands and free space"),
     "backup": _("Back up before deploying"),
@@ -517,6 +525,9 @@ class _Deployment:
         )
         state["healthy_at"] = time.time()
         state["downtime"] = round(state["healthy_at"] - state["stopped_at"], 3)
+        # Odoo serves users from now on: what they write is counted from here,
+        # so a later failure can say what a rollback would discard.
+        state["writes_at_healthy"] = _table_writes(self.ctx, self.transport, self.spec)
 
     def _do_log_check(self):
         if self.log_check is None:
@@ -531,6 +542,30 @@ class _Deployment:
                 reasons=checked["reason"]
                 or self.ctx.text(_("the log check gave no reason")),
             )
+
+    def _writes_since_healthy(self):
+        """Rows written since Odoo was healthy, by table, as a sentence."""
+        ctx = self.ctx
+        before = self.state.get("writes_at_healthy")
+        after = _table_writes(ctx, self.transport, self.spec)
+        if before is None or after is None:
+            return ctx.text(_("the rows written since could not be counted"))
+        changed = sorted(
+            (
+                (count - before.get(table, 0), table)
+                for table, count in after.items()
+                if count > before.get(table, 0)
+            ),
+            reverse=True,
+        )
+        if not changed:
+            return ctx.text(_("no row written since, as far as PostgreSQL counted"))
+        shown = ", ".join(f"{table}: {count}" for count, table in changed[:10])
+        if len(changed) > 10:
+            shown += ", " + ctx.text(
+                _("%(count)s more table(s)"), count=len(changed) - 10
+            )
+        return ctx.text(_("rows written by table: %(tables)s"), tables=shown)
 
     # -- failures -----------------------------------------------------------
     def _abort_before_stop(self, name, error):
@@ -568,6 +603,27 @@ class _Deployment:
         self._save()
         if name in BEFORE_POINT:
             self._recover_before_point(name, error)
+        if name in SERVED_AGAIN:
+            # Odoo has served users since it was healthy: rolling back would
+            # throw their writes into the failed copy. Never automatic.
+            raise RollbackAvailable(
+                ctx.text(
+                    _(
+                        "“%(step)s” failed: %(error)s. Odoo has been serving users "
+                        "since it was healthy again, so nothing was rolled back "
+                        "automatically: a rollback would set aside everything "
+                        "written since (%(writes)s) in a copy named after the failed "
+                        "database. A manager decides: retry the step, ignore the "
+                        "failure or roll back (rollback point %(point)s)."
+                    ),
+                    step=self._label(name),
+                    error=error,
+                    writes=self._writes_since_healthy(),
+                    point=state["rollback_point"]["database"],
+                ),
+                state,
+                name,
+            ) from error
         if not state["auto_rollback"]:
             raise RollbackAvailable(
                 ctx.text(
@@ -711,6 +767,28 @@ class _Deployment:
 # What the run keeps of a log check: its findings (samples, tracebacks) stay
 # with the check; the state is saved at every step.
 LOG_CHECK_KEPT = ("verdict", "reason", "reasons", "errors", "warnings", "critical")
+
+
+def _table_writes(ctx, transport, spec):
+    """{table: rows written} from PostgreSQL's statistics, or None if unread."""
+    try:
+        result = ctx.run(
+            transport,
+            spec.psql_argv(TABLE_WRITES_SQL),
+            env=spec.db_env(),
+            secrets=spec.db_secrets(),
+            timeout=120,
+        )
+    except RemoteError:
+        return None
+    if not result.ok:
+        return None
+    writes = {}
+    for line in result.stdout.text().splitlines():
+        table, _sep, count = line.strip().rpartition("|")
+        if table and count.isdigit():
+            writes[table] = int(count)
+    return writes
 
 
 def _log_check_outcome(outcome):

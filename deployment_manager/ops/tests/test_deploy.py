@@ -453,6 +453,44 @@ def _state_at(phase, done, **values):
     return state
 
 
+def test_log_check_failure_after_go_live_waits_for_a_manager(prod, ssh, ctx, tmp_path):
+    """A log check failing once Odoo serves users again never rolls back on its own,
+    even with automatic rollback: the message says a rollback would set aside what
+    was written since, by table, and production stays as it is, serving."""
+    archive = make_zip(tmp_path / "good.zip", [sample("v1", "dm_sample_good")])
+
+    def log_check(ctx, transport, spec):
+        # Users at work between the health check and the log check.
+        prod.rows(
+            "INSERT INTO res_partner (name, complete_name, active, type) "
+            "SELECT 'After go-live ' || n, 'After go-live ' || n, true, 'contact' "
+            "FROM generate_series(1, 3) n RETURNING id"
+        )
+        return "fail", "1 new error signature(s)"
+
+    with pytest.raises(deploy.RollbackAvailable) as waiting:
+        deploy.deployment_run(
+            ctx,
+            ssh,
+            prod.spec,
+            source={"kind": "zip", "path": archive, "addons_path": prod.addons},
+            log_check=log_check,
+            auto_rollback=True,
+        )
+
+    message = str(waiting.value)
+    assert "nothing was rolled back automatically" in message
+    assert "res_partner: 3" in message
+    # The rollback point was taken; nothing of a rollback ran.
+    assert [argv[0] for argv in ctx.order if "rollback" in argv[0]] == [
+        "detached:rollback-point-filestore"
+    ]
+    assert prod.module_state("dm_sample_good") == ("installed", "18.0.1.0.0")
+    written = "SELECT count(*) FROM res_partner WHERE name LIKE 'After go-live %'"
+    assert prod.rows(written) == [["3"]]
+    assert prod.is_active()
+
+
 NEW_ERROR_LOG = (
     "2026-11-27 03:00:01,123 4242 ERROR prod odoo.addons.dm_sample_good.models: "
     "Cannot compute the total of record 42\n"
