@@ -80,6 +80,13 @@ class DeploymentHost(models.Model):
         "the one commands run as could change it or a directory above it. "
         "A user other than root needs one it may create, e.g. in its home.",
     )
+    leftover_retention_days = fields.Integer(
+        string="Keep leftovers (days)",
+        default=14,
+        help="Install logs, uploaded zips, modules set aside by a deployment and "
+        "other files operations leave on this host are removed once older than "
+        "this, every day.",
+    )
     host_key_type = fields.Char(readonly=True, copy=False)
     host_key_base64 = fields.Char(readonly=True, copy=False, string="Pinned host key")
     host_key_fingerprint = fields.Char(
@@ -247,3 +254,26 @@ class DeploymentHost(models.Model):
         self._check_manager()
         self.ensure_one()
         return self.env["deployment.operation"]._request("test_connection", host=self)
+
+    def action_remove_leftovers(self):
+        """Queue the removal of what operations left on this host, older than
+        its retention (managers only)."""
+        self._check_manager()
+        self.ensure_one()
+        return self.env["deployment.operation"]._request("remove_leftovers", host=self)
+
+    @api.model
+    def _cron_remove_leftovers(self):
+        """Every day: each host that carries environments is cleaned, unless busy."""
+        Operation = self.env["deployment.operation"]
+        hosts = self.env["deployment.environment"].search([]).host_id
+        for host in hosts:
+            if Operation.sudo().search_count(
+                [
+                    ("host_id", "=", host.id),
+                    ("environment_id", "=", False),
+                    ("state", "in", ("queued", "running")),
+                ]
+            ):
+                continue
+            Operation._request("remove_leftovers", host=host)

@@ -66,6 +66,7 @@ KINDS = [
     ("align_modules", "Align modules with production"),
     ("module_tests", "Module tests"),
     ("drop_rollback_point", "Drop rollback point"),
+    ("remove_leftovers", "Remove old leftovers"),
 ]
 # Whose results _apply_refresh_result summarizes.
 REFRESH_AND_DEPLOYMENT_KINDS = (
@@ -85,7 +86,7 @@ DECISIONS = [
 # Whose failure is evidence of the environment's health.
 HEALTH_EVIDENCE_KINDS = ("discover", "service_status")
 # Operations on a host itself (not on one of its environments).
-HOST_KINDS = ("fetch_host_key", "test_connection")
+HOST_KINDS = ("fetch_host_key", "test_connection", "remove_leftovers")
 
 # Two arbitrary keys of PostgreSQL's advisory locks: the runner of an
 # operation holds (namespace, operation id) for as long as it runs, so a
@@ -1083,6 +1084,50 @@ class DeploymentOperation(models.Model):
                 continue
             expired._mark_dropped(_("Dropped after %s succeeded.", self.name))
 
+    def _run_remove_leftovers(self, journal):
+        host = self.host_id.sudo()
+        environments = (
+            self.env["deployment.environment"]
+            .sudo()
+            .with_context(active_test=False)
+            .search([("host_id", "=", host.id)])
+        )
+        addons_paths = sorted(
+            {path for env in environments for path in env._spec().addons_paths}
+        )
+        result = ops.remove_leftovers(
+            journal,
+            journal.transport(),
+            host.work_dir,
+            addons_paths,
+            host.leftover_retention_days,
+        )
+        result["attachments_removed"] = self._remove_uploaded_zips(
+            environments, host.leftover_retention_days
+        )
+        return result
+
+    def _remove_uploaded_zips(self, environments, days):
+        """Zips uploaded for deployments that ended more than ``days`` ago."""
+        ended = self.sudo().search(
+            [
+                ("environment_id", "in", environments.ids),
+                ("kind", "=", "deployment_run"),
+                ("state", "not in", ACTIVE_STATES),
+                ("finished_at", "<", fields.Datetime.now() - timedelta(days=days)),
+            ]
+        )
+        ids = [
+            (op.params or {}).get("source", {}).get("attachment_id")
+            for op in ended
+            if op.decision != "pending"
+        ]
+        attachments = self.env["ir.attachment"].sudo().browse([i for i in ids if i])
+        attachments = attachments.exists()
+        count = len(attachments)
+        attachments.unlink()
+        return count
+
     def _run_drop_rollback_point(self, journal):
         point = self.env["deployment.rollback.point"].browse(
             (self.params or {}).get("point_id")
@@ -1336,6 +1381,14 @@ class DeploymentOperation(models.Model):
             return environment._apply_replication(result, self)
         if self.kind in REFRESH_AND_DEPLOYMENT_KINDS:
             return self._apply_refresh_result(result)
+        if self.kind == "remove_leftovers":
+            return _(
+                "%(files)s leftover(s) older than %(days)s days removed from the "
+                "host, %(zips)s uploaded zip(s) from the manager.",
+                files=len(result.get("removed") or []),
+                days=result.get("kept_days"),
+                zips=result.get("attachments_removed", 0),
+            )
         if self.kind == "drop_rollback_point":
             return _("Rollback point %s dropped from the host.", result.get("dropped"))
         if self.kind == "module_tests":

@@ -86,10 +86,10 @@ class DeploymentOperationCommand(models.Model):
             "cancelled": result.cancelled,
             "stdout_bytes": result.stdout.total_bytes,
             "stderr_bytes": result.stderr.total_bytes,
-            "stdout_excerpt": mask(result.stdout.excerpt(), secrets)
+            "stdout_excerpt": _text(mask(result.stdout.excerpt(), secrets))
             if keep_output
             else NOT_KEPT,
-            "stderr_excerpt": mask(result.stderr.excerpt(), secrets),
+            "stderr_excerpt": _text(mask(result.stderr.excerpt(), secrets)),
         }
         command = self.create(vals)
         if keep_output:
@@ -147,8 +147,8 @@ class DeploymentOperationCommand(models.Model):
                 "duration": (fields.Datetime.now() - self.started_at).total_seconds(),
                 "stdout_bytes": status.stdout_bytes or 0,
                 "stderr_bytes": status.stderr_bytes or 0,
-                "stdout_excerpt": mask(status.stdout_excerpt or "", secrets),
-                "stderr_excerpt": mask(status.stderr_excerpt or "", secrets),
+                "stdout_excerpt": _text(mask(status.stdout_excerpt or "", secrets)),
+                "stderr_excerpt": _text(mask(status.stderr_excerpt or "", secrets)),
             }
         )
 
@@ -171,6 +171,12 @@ class DeploymentOperationCommand(models.Model):
             "view_mode": "form",
             "target": "new",
         }
+
+
+def _text(output):
+    """Output as PostgreSQL can store it: NUL bytes (find -print0, binary
+    output) are shown as \\0 instead of failing the whole journal entry."""
+    return output.replace("\x00", "\\0")
 
 
 def _utc(timestamp):

@@ -1,9 +1,14 @@
 # Copyright 2026 deployment_manager contributors
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
 import os
+import shutil
+import tempfile
+import time
+from datetime import timedelta
 
 import psycopg2
 
+from odoo import fields
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import mute_logger
@@ -121,3 +126,46 @@ class TestOperations(DeploymentTestMixin, TransactionCase):
         self.assertEqual(status.exit_code, 127)
         self.assertIn("statusctl", status.stderr_excerpt)
         self.assertIn("exit code 127", self.environment.odoo_service_state)
+
+    def test_daily_cleanup_removes_old_leftovers_only(self):
+        """The daily cleanup removes, on each host, what operations left there longer
+        than the host's retention (install logs, modules set aside) and, on the
+        manager, the zips uploaded for deployments that ended as long ago."""
+        root = tempfile.mkdtemp(prefix="dm_leftovers_")
+        self.addCleanup(shutil.rmtree, root, True)
+        work = os.path.join(root, "work")
+        addons = os.path.join(root, "addons")
+        os.makedirs(work, mode=0o700)
+        old_log = os.path.join(work, "install-dev-20261001.log")
+        old_module = os.path.join(addons, ".previous", "sale_custom-20261001")
+        new_log = os.path.join(work, "install-dev-20261129.log")
+        for path, days in ((old_log, 30), (old_module, 30), (new_log, 1)):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as handle:
+                handle.write("leftover")
+            stamp = time.time() - days * 86400
+            os.utime(path, (stamp, stamp))
+        self.host.work_dir = work
+        self.environment.addons_paths = addons
+        attachment = self.env["ir.attachment"].create(
+            {"name": "release.zip", "raw": b"PK", "res_model": "deployment.environment"}
+        )
+        self.env["deployment.operation"].sudo().create(
+            {
+                "kind": "deployment_run",
+                "host_id": self.host.id,
+                "environment_id": self.environment.id,
+                "state": "done",
+                "finished_at": fields.Datetime.now() - timedelta(days=30),
+                "params": {"source": {"kind": "zip", "attachment_id": attachment.id}},
+            }
+        )
+        self.env["deployment.host"]._cron_remove_leftovers()
+        self.run_queue()
+        operation = self.last_operation(host_id=self.host.id, kind="remove_leftovers")
+        self.assertEqual(operation.state, "done", operation.error_message)
+        self.assertFalse(os.path.exists(old_log))
+        self.assertFalse(os.path.exists(old_module))
+        self.assertTrue(os.path.exists(new_log))
+        self.assertFalse(attachment.exists())
+        self.assertIn("2 leftover(s) older than 14 days", operation.result_summary)
