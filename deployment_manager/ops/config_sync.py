@@ -465,7 +465,7 @@ def read_parameters(ctx, transport, spec, *, exclude=()):
             )
         )
     try:
-        params = json.loads(result.stdout.full_bytes().decode("utf-8") or "{}")
+        params = json.loads(result.stdout.text() or "{}")
     except (ValueError, AttributeError):
         raise OperationFailed(
             ctx.text(

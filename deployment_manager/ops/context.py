@@ -10,6 +10,11 @@ class OperationContext:
     the operation.
     """
 
+    # Whether a cancel asked now is honoured. An operation past its point
+    # of no return (the swap of a restore or replication) sets it False:
+    # from there it goes on to its end (see ops.restore.refuse_cancel).
+    cancellable = True
+
     def step(self, label):
         """A context manager around one step of the operation (timed, journaled)."""
         raise NotImplementedError
@@ -38,16 +43,36 @@ class OperationContext:
 
 
 class SimpleContext(OperationContext):
-    """A context that keeps everything in memory: for scripts and core tests."""
+    """A context that keeps everything in memory: for scripts and core tests.
 
-    def __init__(self, work_dir="/tmp/deployment_manager"):
+    Without ``work_dir``, a private directory of its own is made (mode 0700,
+    by tempfile) the first time one is needed, and removed with the context:
+    a fixed name under /tmp is one that another user could create first.
+    """
+
+    def __init__(self, work_dir=None):
         import contextlib
 
         self._contextlib = contextlib
         self.commands = []
         self.steps = []
-        self.work_dir = work_dir
+        self._work_dir = work_dir
         self.percent = 0
+
+    @property
+    def work_dir(self):
+        if self._work_dir is None:
+            import shutil
+            import tempfile
+            import weakref
+
+            self._work_dir = tempfile.mkdtemp(prefix="deployment_manager-")
+            weakref.finalize(self, shutil.rmtree, self._work_dir, ignore_errors=True)
+        return self._work_dir
+
+    @work_dir.setter
+    def work_dir(self, value):
+        self._work_dir = value
 
     def step(self, label):
         self.steps.append(label)

@@ -22,6 +22,7 @@ from ..remote import (
     validate_module_name,
     validate_path,
 )
+from ..remote.workdir import check_work_dir_result, work_dir_argv
 from .backup import checked_database, checked_path, size_text, why
 from .config_sync import read_config
 from .context import OperationFailed
@@ -36,7 +37,8 @@ INSTALL_TIMEOUT = 12 * 3600
 HEALTH_TIMEOUT = 120
 HEALTH_POLL = 1.0
 HTTP_TIMEOUT = 10
-DEFAULT_WORK_DIR = "/var/tmp/deployment_manager"
+# Not under /tmp or /var/tmp: anyone could create it there first.
+DEFAULT_WORK_DIR = "/var/lib/deployment_manager"
 # Room asked for beyond a copy's size, as for backups.
 SPACE_FACTOR = 1.1
 SPACE_MARGIN = 64 * 1024 * 1024
@@ -239,6 +241,19 @@ def _modules(ctx, names, field="module name"):
 def _work_dir(ctx, spec):
     work_dir = spec.work_dir or getattr(ctx, "work_dir", None) or DEFAULT_WORK_DIR
     return checked_path(work_dir, "work directory")
+
+
+def prepare_work_dir(ctx, transport, work_dir):
+    """Create the work directory if it is missing (mode 0700) and refuse it
+    if a user other than root or the one commands run as could change it or
+    a directory above it (remote/workdir.py). Dumps, logs and uploads are
+    kept there and read back as root: call this before every use."""
+    result = _run(ctx, transport, work_dir_argv(work_dir), timeout=120)
+    try:
+        check_work_dir_result(result, work_dir, transport.label)
+    except RemoteError as error:
+        raise OperationFailed(str(error)) from error
+    return work_dir
 
 
 def _fail(ctx, message, result=None, **params):

@@ -232,7 +232,7 @@ def _read_database(ctx, transport, spec, used, snapshot):
     result = ctx.run(transport, spec.psql_argv(MODULES_SQL), **kwargs)
     if not result.ok:
         raise _unreadable(ctx, spec, used, result)
-    for line in result.stdout.full_bytes().decode("utf-8", "replace").splitlines():
+    for line in result.stdout.text().splitlines():
         if line.count("|") == 2:
             name, version, state = line.split("|")
             snapshot["modules"].append(

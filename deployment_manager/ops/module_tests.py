@@ -40,7 +40,6 @@ from .backup import (
 )
 from .context import OperationFailed
 from .deploy_base import (
-    COMMAND_FAILED,
     MAX_LOG_BYTES,
     _admin,
     _existing,
@@ -52,6 +51,7 @@ from .deploy_base import (
     database_copy_needs,
     effective_spec,
     environment_python,
+    prepare_work_dir,
     require_space,
 )
 from .i18n import _
@@ -306,12 +306,7 @@ class _TestRun:
                 ctx, self.transport, self.spec, self.notes
             )
             require_space(ctx, self.transport, [*needs, (self.work_dir, db_size)])
-            _run(
-                ctx,
-                self.transport,
-                ["mkdir", "-p", "--", self.work_dir],
-                COMMAND_FAILED,
-            )
+            prepare_work_dir(ctx, self.transport, self.work_dir)
             created = ctx.run(
                 self.transport,
                 ["createdb", *connection, "-T", "template0", "--", self.copy],
@@ -461,7 +456,7 @@ class _TestRun:
                     reason=why(ctx, read),
                 )
             )
-        log = mask(read.stdout.text(), self.spec.db_secrets())
+        log = mask(read.stdout.text_or_excerpt(), self.spec.db_secrets())
         if not status.ok and status.stderr_excerpt:
             log += "\n" + mask(status.stderr_excerpt, self.spec.db_secrets())
         return status.exit_code, log

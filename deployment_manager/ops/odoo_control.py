@@ -17,7 +17,6 @@ from ..remote import (
 from .backup import checked_database, checked_path, why
 from .context import OperationFailed
 from .deploy_base import (
-    COMMAND_FAILED,
     EXCERPT_CHARS,
     HEALTH_POLL,
     HEALTH_TIMEOUT,
@@ -36,6 +35,7 @@ from .deploy_base import (
     _sleep,
     _stamp,
     _work_dir,
+    prepare_work_dir,
 )
 from .i18n import _
 from .logcheck import LEVELS, parse_records
@@ -253,7 +253,7 @@ def _install_upgrade(
     }
     if not install and not upgrade:
         return result
-    _run(ctx, transport, ["mkdir", "-p", "--", work_dir], COMMAND_FAILED)
+    prepare_work_dir(ctx, transport, work_dir)
     argv = [*spec.odoo_argv, "-c", config, "-d", db]
     if install:
         argv += ["-i", ",".join(install)]

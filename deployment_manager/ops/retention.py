@@ -95,7 +95,7 @@ def _old_entries(ctx, transport, root, pattern, days):
         )
     entries = [
         entry
-        for entry in result.stdout.full_bytes().decode("utf-8", "replace").split("\0")
+        for entry in result.stdout.text().split("\0")
         if entry
     ]
     # find prints paths under root; anything else would be a surprise.

@@ -34,6 +34,7 @@ from ..remote.validation import git_url_credentials, validate_git_url
 from .backup import checked_path, run_anyway, why
 from .context import OperationFailed
 from .deploy_base import (
+    prepare_work_dir,
     BIN_RE,
     COMMAND_FAILED,
     COMMIT_RE,
@@ -525,7 +526,7 @@ def _prepare_zip(ctx, transport, spec, local_zip, addons_path, modules, stamp, o
     }
     try:
         ctx.progress(10, _("Uploading the zip file"))
-        _run(ctx, transport, ["mkdir", "-p", "--", work_dir], COMMAND_FAILED)
+        prepare_work_dir(ctx, transport, work_dir)
         local_digest = file_sha256(local_zip)
         try:
             digest = transport.put_file(local_zip, remote_zip)

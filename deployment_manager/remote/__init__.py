@@ -2,10 +2,10 @@
 
 Plain Python, no Odoo import: runs argv lists locally or over SSH with
 pinned host keys, bounded output capture, timeouts, process-group kills,
-detached long commands and cross-host streaming.
+detached long commands, private work directories and cross-host streaming.
 """
 
-from .capture import BoundedCapture
+from .capture import BoundedCapture, OutputTooLarge
 from .detached import (
     DetachedHandle,
     DetachedStatus,
@@ -41,6 +41,7 @@ from .validation import (
     validate_service_name,
     validate_username,
 )
+from .workdir import UnsafeWorkDir, ensure_work_dir
 
 __all__ = [
     "MASK",
@@ -56,14 +57,17 @@ __all__ = [
     "HostKeyUnknown",
     "InvalidInput",
     "LocalTransport",
+    "OutputTooLarge",
     "PipeResult",
     "RemoteError",
     "RunningCommand",
     "SshConfig",
     "SshTransport",
     "Transport",
+    "UnsafeWorkDir",
     "cancel_detached",
     "display_argv",
+    "ensure_work_dir",
     "fetch_host_key",
     "fingerprint",
     "mask",

@@ -4,13 +4,39 @@ Commands such as ``pg_dump`` or a verbose ``odoo -u`` can print hundreds of
 megabytes: the journal only ever needs the beginning and the end, while some
 callers (reading a small file) need the whole output. This keeps an exact
 byte count, a head and a tail of fixed size, and a full copy only while it
-stays under ``spool_limit``.
+stays under ``spool_limit``. Asking for the whole text of an output that
+outgrew it raises OutputTooLarge: a listing or a file silently cut short
+would be read as complete.
 """
 
 import tempfile
 import threading
 
+from .errors import RemoteError
+
 _SPOOL_MEMORY = 1 << 20
+
+
+class OutputTooLarge(RemoteError):
+    """The whole output was asked for, but only its head and tail were kept."""
+
+    def __init__(self, source, limit, total):
+        self.source = source
+        self.limit = limit
+        self.total = total
+        super().__init__(
+            f"{source} is larger than the {_size(limit)} kept whole "
+            f"({total} bytes so far): it cannot be read in full, and it is not "
+            "used cut short.",
+            "output_too_large",
+        )
+
+
+def _size(count):
+    for unit, shift in (("MiB", 20), ("KiB", 10)):
+        if count >= 1 << shift and count % (1 << shift) == 0:
+            return f"{count >> shift} {unit}"
+    return f"{count} bytes"
 
 
 def format_excerpt(head, tail, omitted):
@@ -24,7 +50,15 @@ def format_excerpt(head, tail, omitted):
 class BoundedCapture:
     """Thread-safe sink that keeps the head, the tail and an exact count."""
 
-    def __init__(self, head_limit=32768, tail_limit=32768, spool_limit=8 * 1024 * 1024):
+    def __init__(
+        self,
+        head_limit=32768,
+        tail_limit=32768,
+        spool_limit=8 * 1024 * 1024,
+        source="The output of a command",
+    ):
+        # What OutputTooLarge names: "The output of `git ls-tree ...` on host".
+        self.source = source
         self.head_limit = max(0, int(head_limit))
         self.tail_limit = max(0, int(tail_limit))
         self.spool_limit = max(0, int(spool_limit))
@@ -33,6 +67,7 @@ class BoundedCapture:
         self._total = 0
         self._lock = threading.Lock()
         self._spool_overflowed = False
+        self._closed = False
         # Up to 1 MiB in memory, the rest on disk, so a capture under the
         # 8 MiB default never holds more than that in the worker's memory.
         # It lives as long as the capture (closed in close() or on overflow),
@@ -97,10 +132,13 @@ class BoundedCapture:
             )
 
     def full_bytes(self):
-        """The complete output, or None if it was larger than spool_limit."""
+        """The complete output, or None if it was larger than spool_limit
+        (and than the head and tail together)."""
         with self._lock:
-            if self._total == 0 and not self._spool_overflowed:
-                return b""
+            if self._total <= len(self._head) + len(self._tail):
+                # All of it is in the head and the tail (e.g. the short
+                # output of a streamed command, which has no spool).
+                return bytes(self._head) + bytes(self._tail)
             if self._spool is None:
                 return None
             position = self._spool.tell()
@@ -109,8 +147,25 @@ class BoundedCapture:
             self._spool.seek(position)
             return data
 
+    @property
+    def overflowed(self):
+        """True once the output outgrew spool_limit: only the head and the
+        tail are left."""
+        return self._spool_overflowed
+
     def text(self):
-        """The full output decoded, falling back to the excerpt if too big."""
+        """The full output decoded; OutputTooLarge beyond spool_limit."""
+        data = self.full_bytes()
+        if data is None:
+            if self._closed:
+                raise ValueError(f"{self.source} was already released.")
+            kept = max(self.spool_limit, self.head_limit + self.tail_limit)
+            raise OutputTooLarge(self.source, kept, self._total)
+        return data.decode("utf-8", errors="replace")
+
+    def text_or_excerpt(self):
+        """The full output decoded, or its head and tail with a marker of
+        what was left out: for logs, where both ends are what matters."""
         data = self.full_bytes()
         if data is None:
             return self.excerpt()
@@ -118,10 +173,10 @@ class BoundedCapture:
 
     def close(self):
         with self._lock:
+            self._closed = True
             if self._spool is not None:
                 self._spool.close()
                 self._spool = None
-                self._spool_overflowed = self._total > 0
 
     def __repr__(self):
         return f"<BoundedCapture {self._total} bytes>"

@@ -7,6 +7,7 @@ in files of a run directory, so any later worker can find out how it ended.
 """
 
 import json
+import posixpath
 import time
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from .errors import InvalidInput, RemoteError
 from .masking import display_argv, mask
 from .transport import GROUP_ALIVE_SH
 from .validation import validate_argv, validate_path
+from .workdir import WORK_DIR_SH, check_work_dir_result
 
 # Runs the command and records its fate. The trap keeps this shell alive
 # when the group gets SIGTERM (cancel), so it still writes the exit code;
@@ -30,9 +32,11 @@ echo "$rc" > "$d/exit_code.tmp" && mv -f -- "$d/exit_code.tmp" "$d/exit_code"
 
 # setsid -f rather than "&": an asynchronous list of a non-interactive shell
 # starts with SIGINT ignored, and the command would inherit that.
+# The work directory is checked first (see workdir.py): the exit code and
+# process group read back later are only as trustworthy as the directory.
 _LAUNCHER = """\
-r=$1; d=$2; shift 2
-mkdir -p -- "$(dirname -- "$d")" || exit 90
+r=$1; w=$2; d=$3; shift 3
+dm_work_dir "$w" || exit 90
 mkdir -m 700 -- "$d" || exit 91
 cat > "$d/argv.json" || exit 92
 setsid -f sh -c "$r" sh "$d" "$@" < /dev/null > /dev/null 2>&1 || exit 93
@@ -45,11 +49,25 @@ done
 cat -- "$d/pgid"
 """
 
+# Poll and cancel read a process group and an exit code from the run
+# directory, and cancel kills that group: a run directory that is a link,
+# or that another user owns, is refused before anything is read. A missing
+# one is not "unsafe": poll reports it as before.
+_RUN_DIR_SH = """\
+dm_run_dir_ok() {
+  if [ -L "$1" ] || { [ -e "$1" ] && [ ! -O "$1" ]; }; then
+    printf 'dm-run-dir-unsafe %s\\n' "$(stat -c '%u %U %a' -- "$1")" >&2
+    return 1
+  fi
+}
+"""
+
 # One round trip reports the state and both output excerpts. Sizes come
 # first and at most head+tail bytes follow each, so the reader can split
 # the stream even while the files keep growing.
 _POLL = """\
 d=$1; lim=$2; h=$3; t=$4
+dm_run_dir_ok "$d" || exit 95
 if [ -f "$d/exit_code" ]; then
   state=done
 else
@@ -82,6 +100,7 @@ done
 
 _CANCEL = """\
 d=$1
+dm_run_dir_ok "$d" || exit 95
 if [ -f "$d/exit_code" ]; then exit 0; fi
 pg=$(cat -- "$d/pgid" 2>/dev/null)
 case $pg in ''|*[!0-9]*) echo "no process group recorded in $d" >&2; exit 3 ;; esac
@@ -131,11 +150,14 @@ def start_detached(transport, argv, run_dir, *, env=None, secrets=()):
     """Start argv in its own session on the transport's host.
 
     run_dir must not exist yet: one directory per run, so an old exit code
-    can never be mistaken for the new command's. ``env`` reaches the command
-    without appearing on any command line; ``secrets`` are masked in the
-    recorded argv.json.
+    can never be mistaken for the new command's. Its parent is the work
+    directory: created private if missing, refused (UnsafeWorkDir) if a user
+    other than root or the one commands run as could change it. ``env``
+    reaches the command without appearing on any command line; ``secrets``
+    are masked in the recorded argv.json.
     """
     _check_run_dir(run_dir)
+    work_dir = posixpath.dirname(run_dir)
     argv = validate_argv(argv)
     record = {
         "argv": [mask(arg, secrets) for arg in argv],
@@ -144,12 +166,14 @@ def start_detached(transport, argv, run_dir, *, env=None, secrets=()):
         "started_at": time.time(),
     }
     result = transport.run(
-        ["sh", "-c", _LAUNCHER, "sh", _RUNNER, run_dir, *argv],
+        ["sh", "-c", WORK_DIR_SH + _LAUNCHER, "sh", _RUNNER, work_dir, run_dir, *argv],
         stdin_data=json.dumps(record).encode(),
         env=env,
         secrets=secrets,
         timeout=60,
     )
+    if result.exit_code == 90:
+        check_work_dir_result(result, work_dir, transport.label)
     if result.exit_code == 91:
         raise RemoteError(
             f"The run directory {run_dir} already exists on {transport.label}; "
@@ -167,6 +191,25 @@ def start_detached(transport, argv, run_dir, *, env=None, secrets=()):
     return DetachedHandle(run_dir, int(pgid_text))
 
 
+def _check_run_dir_result(result, run_dir, host):
+    """Raise if poll or cancel refused the run directory (exit 95)."""
+    if result.exit_code != 95:
+        return
+    owner = ""
+    for line in result.stderr.excerpt().splitlines():
+        words = line.split()
+        if len(words) == 4 and words[0] == "dm-run-dir-unsafe":
+            uid, user, mode = words[1:]
+            owner = f" (owner {user}, uid {uid}, mode {mode.zfill(4)})"
+    raise RemoteError(
+        f"The run directory {run_dir} on {host} is a symbolic link or is not "
+        f"owned by the user commands run as{owner}: the exit code and process "
+        "group recorded in it cannot be trusted, so nothing was read from it "
+        "or signalled.",
+        "run_dir_unsafe",
+    )
+
+
 def _take_line(data, pos):
     end = data.index(b"\n", pos)
     return data[pos:end].decode("ascii", errors="replace"), end + 1
@@ -180,7 +223,7 @@ def poll_detached(transport, run_dir, *, head_limit=32768, tail_limit=32768):
         [
             "sh",
             "-c",
-            GROUP_ALIVE_SH + _POLL,
+            GROUP_ALIVE_SH + _RUN_DIR_SH + _POLL,
             "sh",
             run_dir,
             str(limit),
@@ -189,6 +232,7 @@ def poll_detached(transport, run_dir, *, head_limit=32768, tail_limit=32768):
         ],
         timeout=60,
     )
+    _check_run_dir_result(result, run_dir, transport.label)
     data = result.stdout.full_bytes()
     try:
         if not result.ok or data is None:
@@ -280,8 +324,10 @@ def cancel_detached(transport, run_dir):
     resulting status (done, cancelled)."""
     _check_run_dir(run_dir)
     result = transport.run(
-        ["sh", "-c", GROUP_ALIVE_SH + _CANCEL, "sh", run_dir], timeout=60
+        ["sh", "-c", GROUP_ALIVE_SH + _RUN_DIR_SH + _CANCEL, "sh", run_dir],
+        timeout=60,
     )
+    _check_run_dir_result(result, run_dir, transport.label)
     if not result.ok:
         raise RemoteError(
             f"Could not cancel the detached command in {run_dir} on "

@@ -5,6 +5,7 @@ import binascii
 import contextlib
 import hashlib
 import io
+import logging
 import os
 import re
 import shlex
@@ -54,6 +55,8 @@ _PGID_LINE = re.compile(rb"(?:^|\n)dm-pgid (\d+)\n")
 # thing the remote shell does, so this only expires on a wedged host.
 _START_TIMEOUT = 30.0
 _HELPER_TIMEOUT = 15.0
+
+_logger = logging.getLogger(__name__)
 
 
 def fingerprint(key_or_base64):
@@ -405,6 +408,9 @@ class SshTransport(Transport):
         self.label = _label(config.username, config.hostname, config.port)
         self._client = None
         self._lock = threading.Lock()
+        # Hardened servers disable the SFTP subsystem: learnt on the first
+        # transfer, then files go through plain commands, as with sudo.
+        self.sftp_unavailable = False
 
     # -- connection --------------------------------------------------------
 
@@ -535,11 +541,37 @@ class SshTransport(Transport):
     # -- files -------------------------------------------------------------
 
     def _sftp(self):
+        """An SFTP session, or None when the server offers no SFTP."""
+        if self.sftp_unavailable:
+            return None
+        transport = self._transport()
         try:
-            self._transport()
-            return self._client.open_sftp()
+            chan = transport.open_session(timeout=self.config.connect_timeout)
         except (paramiko.SSHException, EOFError, OSError) as exc:
-            raise self._lost(exc, "opening SFTP") from exc
+            if not transport.is_active():
+                raise self._lost(exc, "opening SFTP") from exc
+            raise RemoteError(
+                f"{self.label} refused to open a channel for SFTP: {exc}.",
+                "channel_failed",
+            ) from exc
+        try:
+            chan.invoke_subsystem("sftp")
+            return paramiko.SFTPClient(chan)
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            chan.close()
+            if not transport.is_active():
+                raise self._lost(exc, "opening SFTP") from exc
+            # The link is up but sshd refused the subsystem ("Channel
+            # closed.": no `Subsystem sftp` line) or its program did not
+            # start: not a lost connection. Remembered for this transport.
+            _logger.info(
+                "SFTP is unavailable on %s (%s): files are copied through "
+                "plain commands (cat) instead, with the same checksums.",
+                self.label,
+                exc,
+            )
+            self.sftp_unavailable = True
+            return None
 
     def _transfer_error(self, exc, doing):
         if not self.connected:
@@ -550,40 +582,45 @@ class SshTransport(Transport):
 
     def put_file(self, local_path, remote_path):
         validate_path(remote_path, "remote_path")
-        if self.use_sudo:
-            # SFTP would write as the login user, not as root.
+        # With sudo, SFTP would write as the login user, not as root.
+        sftp = None if self.use_sudo else self._sftp()
+        if sftp is None:
             return self._put_streamed(local_path, remote_path)
         tmp_path = self._partial_name(remote_path)
-        with open(local_path, "rb") as source:
-            reader = _HashingReader(source)
-            sftp = self._sftp()
-            try:
-                sftp.putfo(reader, tmp_path, confirm=True)
-            except (OSError, EOFError, paramiko.SSHException) as exc:
-                _sftp_remove(sftp, tmp_path)
-                raise self._transfer_error(exc, f"uploading {remote_path}") from exc
-            finally:
-                sftp.close()
+        try:
+            with open(local_path, "rb") as source:
+                reader = _HashingReader(source)
+                try:
+                    sftp.putfo(reader, tmp_path, confirm=True)
+                except (OSError, EOFError, paramiko.SSHException) as exc:
+                    _sftp_remove(sftp, tmp_path)
+                    raise self._transfer_error(exc, f"uploading {remote_path}") from exc
+        finally:
+            sftp.close()
         return self._commit_upload(tmp_path, remote_path, reader.hexdigest())
 
     def get_file(self, remote_path, local_path):
         validate_path(remote_path, "remote_path")
-        if self.use_sudo:
+        sftp = None if self.use_sudo else self._sftp()
+        if sftp is None:
             return self._get_streamed(remote_path, local_path)
+        try:
+            return self._get_sftp(sftp, remote_path, local_path)
+        finally:
+            sftp.close()
+
+    def _get_sftp(self, sftp, remote_path, local_path):
         expected = self.sha256(remote_path)
         tmp_path = f"{local_path}.dm-part-{os.urandom(4).hex()}"
         try:
             with _open_new(tmp_path) as target:
                 writer = _HashingWriter(target)
-                sftp = self._sftp()
                 try:
                     sftp.getfo(remote_path, writer)
                 except (OSError, EOFError, paramiko.SSHException) as exc:
                     raise self._transfer_error(
                         exc, f"downloading {remote_path}"
                     ) from exc
-                finally:
-                    sftp.close()
             return _finish_download(
                 tmp_path, local_path, expected, writer.hexdigest(), self.label
             )

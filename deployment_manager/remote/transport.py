@@ -345,24 +345,28 @@ class Transport(abc.ABC):
         argv = validate_argv(argv)
         env = validate_env(env)
         secrets = tuple(secrets or ())
+        display = display_argv(argv, secrets)
         limits = dict(capture_limits or {})
+        # What OutputTooLarge names; the display is already masked.
+        where = f"`{display}` on {self.label}"
         if stream_stdout:
             stdout = BoundedCapture(
                 head_limit=limits.get("head_limit", 32768),
                 tail_limit=limits.get("tail_limit", 32768),
                 spool_limit=0,
+                source=f"The output of {where}",
             )
         else:
-            stdout = BoundedCapture(**limits)
+            stdout = BoundedCapture(**limits, source=f"The output of {where}")
         result = CommandResult(
             argv=argv,
-            display=display_argv(argv, secrets),
+            display=display,
             host=self.label,
             exit_code=None,
             started_at=time.time(),
             duration=0.0,
             stdout=stdout,
-            stderr=BoundedCapture(**limits),
+            stderr=BoundedCapture(**limits, source=f"The error output of {where}"),
             secrets=secrets,
         )
         proc = self._spawn(argv, env)
@@ -494,7 +498,7 @@ class Transport(abc.ABC):
                 f"{result.stderr_tail(5) or f'exit code {result.exit_code}'}",
                 "read_failed",
             )
-        return result.stdout.text()
+        return result.stdout.text_or_excerpt()
 
     def _partial_name(self, path):
         return f"{path}.dm-part-{_secrets.token_hex(4)}"

@@ -59,8 +59,10 @@ class SshdHost:
     username = "root"
     host_key_type = "ssh-ed25519"
 
-    def __init__(self, address="127.0.0.2", workdir=None):
+    def __init__(self, address="127.0.0.2", workdir=None, sftp=True):
         self.address = address
+        # Hardened servers drop the SFTP subsystem; sftp=False serves none.
+        self.sftp = sftp
         self._own_workdir = workdir is None
         self.workdir = workdir
         self.port = None
@@ -184,8 +186,9 @@ class SshdHost:
             "PermitRootLogin prohibit-password",
             # INFO: sshd says why it closes a connection ("Disconnecting ...").
             "LogLevel INFO",
-            "Subsystem sftp internal-sftp",
         ]
+        if self.sftp:
+            lines.append("Subsystem sftp internal-sftp")
         with open(self.config_path, "w") as handle:
             handle.write("\n".join(lines) + "\n")
 

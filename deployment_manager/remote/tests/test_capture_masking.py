@@ -2,7 +2,9 @@
 
 import shlex
 
-from ..capture import BoundedCapture
+import pytest
+
+from ..capture import BoundedCapture, OutputTooLarge
 from ..masking import MASK, display_argv, mask
 
 
@@ -37,6 +39,26 @@ def test_capture_spools_until_the_limit():
     capture.feed(data)
     assert capture.full_bytes() is None
     assert capture.total_bytes == 2 * len(data)
+
+
+def test_capture_text_is_whole_or_refused():
+    """text() is the whole output or an error, never a cut copy; a capture
+    without a spool (a streamed command's) still has its short output."""
+    capture = BoundedCapture(head_limit=4, tail_limit=3, spool_limit=10)
+    capture.feed(b"0123456789")
+    assert capture.text() == "0123456789"
+    capture.feed(b"x")
+    with pytest.raises(OutputTooLarge) as info:
+        capture.text()
+    assert info.value.reason == "output_too_large"
+    assert info.value.total == 11
+    assert capture.text_or_excerpt() == "0123\n… [4 bytes omitted] …\n89x"
+    streamed = BoundedCapture(spool_limit=0)
+    streamed.feed(b"short")
+    assert streamed.text() == "short"
+    assert streamed.full_bytes() == b"short"
+    streamed.close()
+    assert streamed.text() == "short"
 
 
 def test_capture_decodes_invalid_utf8_with_replacement():

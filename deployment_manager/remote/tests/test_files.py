@@ -1,12 +1,17 @@
-"""File transfer with sha256 verification, over SFTP and locally."""
+"""File transfer with sha256 verification, over SFTP, over plain commands
+when the server has no SFTP, and locally."""
 
 import hashlib
+import logging
 import os
 import stat
 
+import paramiko
 import pytest
 
-from ..errors import InvalidInput, RemoteError
+from ..errors import ConnectionLost, InvalidInput, RemoteError
+from ..ssh import SshTransport
+from .sshd_rig import SshdHost
 
 
 def test_put_and_get_roundtrip_with_checksums(transport, tmp_path):
@@ -54,3 +59,75 @@ def test_remote_paths_are_validated(transport, tmp_path):
             transport.put_file(str(source), bad)
         with pytest.raises(InvalidInput):
             transport.get_file(bad, str(tmp_path / "out"))
+
+
+@pytest.fixture(scope="module")
+def no_sftp_host():
+    """A hardened server: sshd without the `Subsystem sftp` line."""
+    with SshdHost("127.0.0.21", sftp=False) as rig:
+        yield rig
+
+
+def test_files_go_through_commands_when_sftp_is_disabled(
+    no_sftp_host, tmp_path, monkeypatch, caplog
+):
+    """Without SFTP on the server, uploads and downloads still work, verified
+    by sha256 on both ends; the missing subsystem is found out once and said
+    plainly, never reported as a lost connection."""
+    payload = os.urandom(3_000_000)
+    expected = hashlib.sha256(payload).hexdigest()
+    source = tmp_path / "source.bin"
+    source.write_bytes(payload)
+    (tmp_path / "remote").mkdir()
+    remote_path = str(tmp_path / "remote" / "copy.bin")
+    requests = []
+    invoke = paramiko.Channel.invoke_subsystem
+
+    def counting(channel, name):
+        requests.append(name)
+        return invoke(channel, name)
+
+    monkeypatch.setattr(paramiko.Channel, "invoke_subsystem", counting)
+    caplog.set_level(logging.INFO, logger="deployment_manager.remote.ssh")
+    with SshTransport(no_sftp_host.ssh_config()) as transport:
+        assert transport.put_file(str(source), remote_path) == expected
+        assert transport.sftp_unavailable
+        assert transport.sha256(remote_path) == expected
+        back = tmp_path / "back.bin"
+        assert transport.get_file(remote_path, str(back)) == expected
+        assert back.read_bytes() == payload
+        assert stat.S_IMODE(back.stat().st_mode) == 0o600
+        # A failure is the command's, with its reason, not a lost link.
+        with pytest.raises(RemoteError) as info:
+            transport.get_file(str(tmp_path / "nothing.bin"), str(tmp_path / "x"))
+        assert not isinstance(info.value, ConnectionLost)
+        assert "lost" not in str(info.value)
+        assert transport.connected
+    assert requests == ["sftp"]
+    assert f"SFTP is unavailable on {transport.label}" in caplog.text
+    assert sorted(os.listdir(tmp_path / "remote")) == ["copy.bin"]
+    assert sorted(os.listdir(tmp_path)) == ["back.bin", "remote", "source.bin"]
+
+
+def test_a_corrupted_upload_without_sftp_is_refused(
+    no_sftp_host, tmp_path, monkeypatch
+):
+    """The command path keeps the checksum comparison: a copy that does not
+    match what was sent is removed and reported."""
+    source = tmp_path / "source.bin"
+    source.write_bytes(b"the real content\n")
+    (tmp_path / "remote").mkdir()
+    remote_path = str(tmp_path / "remote" / "copy.bin")
+    with SshTransport(no_sftp_host.ssh_config()) as transport:
+        real_sha256 = transport.sha256
+
+        def tampered(path):
+            with open(path, "ab") as handle:  # the rig's "remote" disk is ours
+                handle.write(b"tampered")
+            return real_sha256(path)
+
+        monkeypatch.setattr(transport, "sha256", tampered)
+        with pytest.raises(RemoteError) as info:
+            transport.put_file(str(source), remote_path)
+    assert info.value.reason == "checksum"
+    assert os.listdir(tmp_path / "remote") == []

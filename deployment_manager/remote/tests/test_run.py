@@ -5,12 +5,14 @@ import contextlib
 import itertools
 import os
 import random
+import shlex
 import subprocess
 import threading
 import time
 
 import pytest
 
+from ..capture import OutputTooLarge
 from ..errors import CommandFailed, ConnectionLost, RemoteError
 from ..local import LocalTransport
 from ..ssh import SshTransport
@@ -69,6 +71,32 @@ def test_large_output_on_both_streams_is_counted_exactly(transport):
         result.stderr.excerpt().replace("\n… [29934464 bytes omitted] …\n", "")
     ) == {"b"}
     assert result.stdout.truncated
+    assert result.stdout.full_bytes() is None
+
+
+def test_asking_whole_output_beyond_the_limit_raises(transport):
+    """Output past the 8 MiB kept whole cannot be read as if it were whole:
+    text() raises, naming the command and the limit, while the journal's
+    head and tail excerpt stays as it is."""
+    script = r"head -c 9000000 /dev/zero | tr '\0' a; echo; echo the end"
+    result = transport.run(["sh", "-c", script], timeout=60)
+    assert result.ok
+    assert result.stdout.overflowed
+    with pytest.raises(OutputTooLarge) as info:
+        result.stdout.text()
+    error = info.value
+    assert isinstance(error, RemoteError)
+    assert error.reason == "output_too_large"
+    assert error.limit == 8 * 1024 * 1024
+    assert error.total == 9_000_009
+    message = str(error)
+    assert f"The output of `sh -c {shlex.quote(script)}` on {transport.label}" in (
+        message
+    )
+    assert "larger than the 8 MiB kept whole (9000009 bytes so far)" in message
+    excerpt = result.stdout.excerpt()
+    assert excerpt.startswith("a" * 1000) and excerpt.endswith("a\nthe end\n")
+    assert "bytes omitted" in result.stdout.text_or_excerpt()
     assert result.stdout.full_bytes() is None
 
 
