@@ -133,8 +133,8 @@ class DeploymentOperation(models.Model):
     )
     deployment_state = fields.Json(
         readonly=True,
-        help="Where a deployment stands, saved at each step: a worker taking it up "
-        "again after a restart goes on from there.",
+        help="Where a deployment, restore or replication stands, saved at each "
+        "step: a worker taking it up again after a restart goes on from there.",
     )
     decision = fields.Selection(
         DECISIONS,
@@ -502,7 +502,7 @@ class DeploymentOperation(models.Model):
         return handler(journal)
 
     def _record_success(self, journal, result):
-        if journal.cancel_event.is_set():
+        if journal.cancel_honoured():
             self.write(
                 {
                     "state": "cancelled",
@@ -539,7 +539,7 @@ class DeploymentOperation(models.Model):
             with contextlib.suppress(psycopg2.Error):
                 self.env.cr.rollback()
         journal.fail_open_step()
-        cancelled = journal.cancel_event.is_set()
+        cancelled = journal.cancel_honoured()
         if isinstance(error, RemoteError):
             reason, message = error.reason, self._describe_remote_error(error)
         elif isinstance(error, OperationFailed | UserError):
@@ -621,6 +621,18 @@ class DeploymentOperation(models.Model):
                 "The connection to %(host)s was lost while a command was running."
             ),
             "invalid_input": _("A value was refused before any command was built."),
+            "work_dir_unsafe": _(
+                "The work directory on %(host)s is not private to the user commands "
+                "run as: nothing was run there."
+            ),
+            "run_dir_unsafe": _(
+                "A run directory on %(host)s cannot be trusted: nothing was read "
+                "from it or signalled."
+            ),
+            "output_too_large": _(
+                "A command on %(host)s printed more than can be read in full: it "
+                "was not used cut short."
+            ),
             "command_failed": _("A command failed on %(host)s."),
         }
         template = templates.get(error.reason)
@@ -849,13 +861,31 @@ class DeploymentOperation(models.Model):
 
     def _run_restore(self, journal):
         # A stamp of this operation's own: taken up again after a restart, it
-        # re-attaches to the same restore instead of starting a second one.
-        return ops.restore_bundle(
+        # goes on from its saved state instead of starting a second restore.
+        return self._resumable(
+            ops.restore_bundle,
             journal,
             journal.transport(),
             self.environment_id._spec(),
             self.backup_id.bundle_dir,
             stamp=self._stamp(),
+        )
+
+    def _resumable(self, function, journal, *args, **kwargs):
+        """Run an ops function that hands over where it stands (restore,
+        replication): kept in ``deployment_state``, it is given back to the
+        function when a worker takes the operation up after a restart."""
+
+        def save_state(state):
+            self.deployment_state = _jsonable(state)
+            self._commit()
+
+        return function(
+            journal,
+            *args,
+            on_state=save_state,
+            resume_state=self.deployment_state or None,
+            **kwargs,
         )
 
     def _run_delete_backup(self, journal):
@@ -1224,36 +1254,25 @@ class DeploymentOperation(models.Model):
             raise OperationFailed(
                 _("%s is derived from no production: set it first.", target.name)
             )
-        target_spec = target._spec()
+        # The recovery site is an exact replica in standby: neither
+        # neutralized nor started. Any other replica is neutralized under
+        # its own name before the swap: its Odoo never serves production's
+        # mail servers, crons or payment providers.
         standby = target.environment_type == "disaster_recovery"
-        source_transport = production.host_id._open_transport()
-        try:
-            result = ops.replicate(
+        with contextlib.closing(production.host_id._open_transport()) as source:
+            return self._resumable(
+                ops.replicate,
                 journal,
-                source_transport,
+                source,
                 production._spec(),
                 journal.transport(),
-                target_spec,
+                target._spec(),
                 stamp=self._stamp(),
                 keep_previous=target.keep_previous_database,
-                # Odoo stays stopped until the replica is neutralized; the
-                # recovery site stays in standby, so it sends nothing.
-                start_after=False,
+                neutralize=not standby,
+                neutralization_rules=target._neutralization_rules(),
+                start_after=not standby,
             )
-        finally:
-            source_transport.close()
-        if standby:
-            result["neutralization"] = None
-            return result
-        result["neutralization"] = ops.neutralize(
-            journal,
-            journal.transport(),
-            target_spec,
-            extra_sql=target._neutralization_rules(),
-        )
-        if target_spec.odoo_start_argv:
-            ops.start_odoo(journal, journal.transport(), target_spec)
-        return result
 
     def _production_pair(self):
         """The environment and the production it derives from, with transports."""
@@ -1466,6 +1485,10 @@ class OperationJournal(OperationContext):
         self.operation = operation
         self.env = operation.env
         self.cancel_event = threading.Event()
+        # False once the operation passed its point of no return (the swap of
+        # a restore or replication: ops.restore.refuse_cancel); a cancel
+        # asked later is not honoured.
+        self.cancellable = True
         self._transport = None
         self._open_step = None
         self._last_beat = 0.0
@@ -1562,7 +1585,7 @@ class OperationJournal(OperationContext):
                 argv,
                 secrets=secrets,
                 on_output=self._on_output,
-                cancel_event=self.cancel_event,
+                cancel_event=self.cancel_event if self.cancellable else None,
                 **kwargs,
             )
         except ConnectionLost as lost:
@@ -1633,7 +1656,7 @@ class OperationJournal(OperationContext):
                     command.run_dir,
                     timeout=timeout,
                     on_poll=self._on_output,
-                    cancel_event=self.cancel_event,
+                    cancel_event=self.cancel_event if self.cancellable else None,
                 )
             except ConnectionLost:
                 if attempt == RECONNECT_ATTEMPTS:
@@ -1642,8 +1665,12 @@ class OperationJournal(OperationContext):
                 self.beat(force=True)
                 time.sleep(attempt)
 
+    def cancel_honoured(self):
+        """A cancel was asked while the operation could still be cancelled."""
+        return self.cancellable and self.cancel_event.is_set()
+
     def _check_cancelled(self):
-        if self.cancel_event.is_set():
+        if self.cancel_honoured():
             raise OperationFailed(_("Cancelled on request."))
 
 

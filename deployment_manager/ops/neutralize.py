@@ -74,28 +74,35 @@ class NeutralizationFailed(OperationFailed):
         self.report = report
 
 
-def neutralize(ctx, transport, spec, *, database=None, extra_sql=()):
+def neutralize(ctx, transport, spec, *, database=None, extra_sql=(), span=(0, 100)):
     """Neutralize ``database`` (the environment's by default) and verify it.
 
     ``extra_sql`` are the environment's own rules, SQL statements written by
     its administrator, run after Odoo's neutralization in one transaction.
+    ``span`` is the part of the operation's progress (percent) it reports in,
+    when it is one step of a larger operation.
 
     Returns ``{"ok": True, "database", "checks": [{"name", "label", "ok",
     "detail"}]}``; raises NeutralizationFailed (its ``report`` the same
     dict with ``ok`` false) when a check fails.
     """
     db = checked_database(ctx, database or spec.db_name)
+    low, high = span
+
+    def progress(percent, message):
+        ctx.progress(low + (high - low) * percent // 100, message)
+
     with ctx.step(_("Run Odoo's neutralization")):
-        ctx.progress(10, _("Running Odoo's neutralization"))
+        progress(10, _("Running Odoo's neutralization"))
         _odoo_neutralize(ctx, transport, spec, db)
     rules = [_statement(sql) for sql in extra_sql or ()]
     rules = [sql for sql in rules if sql]
     if rules:
         with ctx.step(_("Apply the environment's neutralization rules")):
-            ctx.progress(60, _("Applying the environment's neutralization rules"))
+            progress(60, _("Applying the environment's neutralization rules"))
             _run_rules(ctx, transport, spec, db, rules)
     with ctx.step(_("Verify the neutralization")):
-        ctx.progress(80, _("Verifying the neutralization"))
+        progress(80, _("Verifying the neutralization"))
         report = verify_neutralization(ctx, transport, spec, database=db)
     report["rules_applied"] = len(rules)
     if not report["ok"]:
@@ -113,7 +120,7 @@ def neutralize(ctx, transport, spec, *, database=None, extra_sql=()):
             ),
             report,
         )
-    ctx.progress(100, _("Neutralized"))
+    progress(100, _("Neutralized"))
     return report
 
 

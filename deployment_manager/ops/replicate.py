@@ -9,8 +9,11 @@ then built from that file in parallel (one job per CPU). The filestore is
 copied next to it under the new database's name; when the target already has
 a copy, only the changed files move (``rsync`` on one host, a ``tar`` of the
 changed files across hosts, after seeding the new directory with hard links
-of the previous copy). Only then is the target's Odoo stopped and the new
-database and filestore swapped in, by the very code a restore uses.
+of the previous copy). The new database is then neutralized and verified
+under its own name (unless it is the recovery site's exact copy). Only then
+is the target's Odoo stopped and the new database and filestore swapped in,
+by the very code a restore uses: up to the swap a failure or a cancel
+leaves the target as it was, after it the replication only goes forward.
 """
 
 import contextlib
@@ -29,14 +32,21 @@ from .backup import (
     why,
 )
 from .context import OperationFailed
-from .deploy_base import data_directory_needs, database_size, require_space
+from .deploy_base import (
+    data_directory_needs,
+    database_size,
+    prepare_work_dir,
+    require_space,
+)
 from .i18n import _
+from .neutralize import NeutralizationFailed
+from .neutralize import neutralize as run_neutralization
 
 # The swap, its undo and the clean-up after a failure are restore's; its
 # class is private but this operation is its sibling, not a copy of it.
 from .restore import (
+    BEFORE_SWAP,
     STAMP_RE,
-    _Inconsistent,
     _Restore,
 )
 
@@ -63,8 +73,12 @@ def replicate(
     target_spec,
     *,
     stamp,
+    neutralize,
     keep_previous=True,
     start_after=True,
+    neutralization_rules=(),
+    on_state=None,
+    resume_state=None,
 ):
     """Copy the source environment's database and filestore into the target's.
 
@@ -72,19 +86,34 @@ def replicate(
     ``<target db>_replica_<stamp>`` and the previous one
     ``<target db>_before_<stamp>`` (kept when ``keep_previous``, else
     dropped with its filestore once the swap is done). The target's Odoo
-    is stopped around the swap when it has a stop command, and started
-    again unless ``start_after`` is false (the recovery site stays in
-    standby).
+    is stopped around the swap (a target without a stop command is refused
+    before anything is read), and started again unless ``start_after`` is
+    false (the recovery site stays in standby).
+
+    ``neutralize`` has no default: the caller says whether the replica is
+    neutralized (the recovery site is not). If so, the new database is
+    neutralized under its own name, ``neutralization_rules``
+    (the target's own SQL) after Odoo's, and verified before the swap: the
+    target's Odoo never serves production's mail servers, crons or payment
+    providers, and a replica that fails its neutralization is dropped, the
+    target untouched.
+
+    A cancel is honoured up to the swap, not after it (see
+    :func:`.restore.restore_bundle`, as are ``on_state`` and
+    ``resume_state``: taken up before the swap, a replication removes what
+    it made and starts Odoo again, for a stream cannot be re-attached).
 
     Returns ``{"database", "replica_of", "previous_database",
     "previous_filestore", "bytes_streamed", "filestore": {"method",
     "files_total", "files_moved", "bytes_moved", "files_deleted"},
-    "odoo_stopped", "odoo_started", "notes"}``.
+    "neutralization" (the report of :func:`.neutralize.neutralize`, or
+    None), "odoo_stopped", "odoo_started", "notes"}``.
     """
     job = _Replicate(
         ctx, source_transport, source_spec, target_transport, target_spec, stamp
     )
-    return job.run(keep_previous, start_after)
+    job.follow(on_state, resume_state)
+    return job.run(keep_previous, start_after, neutralize, neutralization_rules)
 
 
 class _Replicate(_Restore):
@@ -95,6 +124,10 @@ class _Replicate(_Restore):
     """
 
     KEY_PREFIX = "replicate"
+    UNTOUCHED = _(
+        "The target's previous database %(db)s is untouched "
+        "and what the replication made was removed."
+    )
 
     def __init__(self, ctx, src_transport, src_spec, transport, spec, stamp):
         # pylint: disable=super-init-not-called
@@ -142,6 +175,7 @@ class _Replicate(_Restore):
         self.stop_attempted = False
         self.old_exists = False
         self.resumed = False
+        self.sources = []
         self.result = {
             "database": self.db,
             "replica_of": self.src_db,
@@ -149,6 +183,7 @@ class _Replicate(_Restore):
             "previous_filestore": None,
             "bytes_streamed": 0,
             "filestore": None,
+            "neutralization": None,
             "odoo_stopped": False,
             "odoo_started": False,
             "notes": self.notes,
@@ -166,43 +201,96 @@ class _Replicate(_Restore):
         return checked_path(work_dir, "work directory")
 
     # -- the sequence ------------------------------------------------------
-    def run(self, keep_previous, start_after):
-        ctx = self.ctx
+    def run(self, keep_previous, start_after, neutralize, rules):
+        self.keep_previous = keep_previous
         self.start_after = start_after
-        with ctx.step(_("Check the names of the new database")):
-            self._check_names(None)
-            if self.resumed:
-                # A stream cannot be re-attached: an earlier attempt's
-                # half-made replica is dropped and made again.
-                self._drop_new()
-                self.resumed = False
-        try:
-            with ctx.step(_("Stream the database into a new database")):
-                self._copy_database()
-            with ctx.step(_("Copy the filestore into a new directory")):
-                self._copy_filestore()
-            self._stop_then_swap(_("Swap in the new database and filestore"))
-        except _Inconsistent:
-            raise
-        except (OperationFailed, RemoteError) as error:
-            raise self._undone(
-                error,
+        if not self.spec.odoo_stop_argv:
+            raise self._fail(
                 _(
-                    "The target's previous database %(db)s is untouched "
-                    "and what the replication made was removed."
+                    "%(env)s has no command to stop Odoo: a replica is never "
+                    "swapped in under a running Odoo. Set its stop command "
+                    "first; nothing was read or changed."
                 ),
-                db=self.db,
-            ) from error
-        if not keep_previous and self.result["previous_database"]:
+                env=self.spec.name,
+            )
+        if self.phase in BEFORE_SWAP:
+            # A stream cannot be re-attached: what the earlier attempt made
+            # goes, and Odoo is started again.
+            raise self._undone(self._interrupted(), self.UNTOUCHED, db=self.db)
+        if self.phase is None:
+            steps = [
+                (
+                    None,
+                    _("Check the names of the new database"),
+                    self._check_new_names,
+                ),
+                (
+                    "copy",
+                    _("Stream the database into a new database"),
+                    self._copy_database,
+                ),
+                (
+                    "copy",
+                    _("Copy the filestore into a new directory"),
+                    self._copy_filestore,
+                ),
+            ]
+            if neutralize:
+                steps.append(
+                    (
+                        "neutralize",
+                        _("Neutralize the new database"),
+                        lambda: self._neutralize(rules),
+                    )
+                )
+            self._before_swap(steps, True, db=self.db)
+        return self._from_the_swap(
+            _("Swap in the new database and filestore"), db=self.db
+        )
+
+    def _interrupted(self):
+        return self._fail(
+            _("The replication was interrupted before the swap (its worker stopped).")
+        )
+
+    def _check_new_names(self):
+        self._check_names(None)
+        if self.resumed:
+            # Made by an attempt whose worker died with no state saved: it
+            # may have stopped Odoo, and starting a running one is harmless.
+            self.new_created = self.fs_new_created = self.stop_attempted = True
+            raise self._interrupted()
+
+    def _after_swap(self):
+        ctx = self.ctx
+        if not self.keep_previous and self.result["previous_database"]:
             with ctx.step(_("Drop the previous database and filestore")):
                 self._drop_previous()
-        if self.result["odoo_stopped"] and start_after:
+        if self.result["odoo_stopped"] and self.start_after:
             with ctx.step(_("Start Odoo")):
                 self._start_odoo()
         elif self.result["odoo_stopped"]:
             self.notes.append(ctx.text(_("Odoo was left stopped (standby).")))
         ctx.progress(100, _("Replicated"))
-        return self.result
+
+    def _neutralize(self, rules):
+        """Neutralized and verified under its own name, before the swap: the
+        target's Odoo is never started on production's live settings."""
+        self.result["neutralization"] = run_neutralization(
+            self.ctx,
+            self.transport,
+            self.spec,
+            database=self.new,
+            extra_sql=rules,
+            span=(72, 75),
+        )
+
+    def _undone(self, error, message, **params):
+        failure = super()._undone(error, message, **params)
+        if isinstance(error, NeutralizationFailed):
+            # Its checks say what was not neutralized.
+            return NeutralizationFailed(str(failure), error.report)
+        return failure
 
     # -- database ----------------------------------------------------------
     def _copy_database(self):
@@ -281,15 +369,7 @@ class _Replicate(_Restore):
 
     def _prepare_dump_dir(self):
         directory = self.dump_file.rsplit("/", 1)[0]
-        result = self.ctx.run(self.transport, ["mkdir", "-p", "--", directory])
-        if not result.ok:
-            raise OperationFailed(
-                self.ctx.text(
-                    _("The work directory %(path)s cannot be made: %(reason)s"),
-                    path=directory,
-                    reason=why(self.ctx, result),
-                )
-            )
+        prepare_work_dir(self.ctx, self.transport, directory)
 
     def _source_locale(self):
         """The source database's encoding and locale, as restore's manifest
@@ -325,15 +405,6 @@ class _Replicate(_Restore):
         self.ctx.progress(30, _("Restoring into the new database"))
         self._restore_file(self.dump_file, ("--no-owner", "--section=post-data"))
 
-    def _drop_new(self):
-        self._admin('DROP DATABASE IF EXISTS :"new" WITH (FORCE);\n', new=self.new)
-        run_anyway(
-            self.ctx,
-            self.transport,
-            ["rm", "-rf", "--", f"{self.fs_root}/{self.new}"],
-            timeout=SHORT_TIMEOUT,
-        )
-
     # -- filestore ---------------------------------------------------------
     def _copy_filestore(self):
         ctx = self.ctx
@@ -343,7 +414,7 @@ class _Replicate(_Restore):
         ctx.run(self.transport, ["mkdir", "-p", "--", self.fs_root]).check()
         has_source = ctx.run(self.src_transport, ["test", "-d", self.src_fs]).ok
         has_previous = ctx.run(self.transport, ["test", "-d", previous]).ok
-        self.fs_new_created = True
+        self.fs_new_created = self.fs_made = True
         if has_previous:
             # Hard links: unchanged files cost nothing; changed ones are
             # replaced (never written into), so the previous copy stays intact.
@@ -476,7 +547,7 @@ class _Replicate(_Restore):
     def _stream_files(self, changed, new_dir):
         ctx = self.ctx
         directory = self.list_file.rsplit("/", 1)[0]
-        ctx.run(self.src_transport, ["mkdir", "-p", "--", directory]).check()
+        prepare_work_dir(ctx, self.src_transport, directory)
         self._check(
             ctx.run(
                 self.src_transport,

@@ -2,10 +2,14 @@
 
 The bundle is restored into a *new* database and a new filestore directory
 first; only once both are complete is Odoo stopped and the new ones swapped
-in under the environment's names, in one transaction for the databases. A
-failure before the swap drops what was created and leaves the environment as
-it was; the previous database and filestore are kept under
-``<db>_before_<stamp>`` names until an administrator drops them.
+in under the environment's names. Up to the swap, a failure or a cancel
+drops what was made and leaves the environment as it was. The swap is the
+point of no return: the databases are swapped in one transaction, then the
+filestores are moved, each part finding what an earlier attempt did; from
+there the operation only goes forward (a cancel asked later is not
+honoured, a failure says what is in place). The previous database and
+filestore are kept under ``<db>_before_<stamp>`` names until an
+administrator drops them.
 
 Then, before Odoo starts again, each custom addons path of the environment
 found in the bundle is extracted next to it and swapped in; the current
@@ -14,12 +18,13 @@ back what it moved and is reported in the result, the database and filestore
 staying restored.
 """
 
+import copy
 import posixpath
 import re
 import time
 from datetime import datetime, timezone
 
-from ..remote import InvalidInput, validate_path
+from ..remote import InvalidInput, RemoteError, validate_path
 from .backup import (
     DUMP,
     LOCALE_RE,
@@ -42,12 +47,19 @@ EXISTING_SQL = (
     "SELECT datname FROM pg_database "
     "WHERE datname IN (:'db', :'new', :'old') ORDER BY 1;\n"
 )
-DROP_NEW_SQL = 'DROP DATABASE IF EXISTS :"new";\n'
+# FORCE: a restore an interrupted attempt left running may still be in it.
+DROP_NEW_SQL = 'DROP DATABASE IF EXISTS :"new" WITH (FORCE);\n'
 STAMP_RE = re.compile(r"[0-9]{14}")
+# The saved state's format: a state of another version is not taken up.
+STATE_VERSION = 1
+# The phases before the swap: the environment's own database and filestore
+# are untouched, and a failure removes what was made. From "swap" on
+# ("swap", "finish", "done") the operation only goes forward.
+BEFORE_SWAP = ("copy", "neutralize", "stop")
 
 
 class _Inconsistent(OperationFailed):
-    """The swap went half-way and could not be undone: said as it is."""
+    """What the databases are after the swap cannot be told: said as is."""
 
 
 def restore_bundle(
@@ -59,6 +71,8 @@ def restore_bundle(
     stop_odoo=True,
     stamp=None,
     restore_sources=True,
+    on_state=None,
+    resume_state=None,
 ):
     """Restore the bundle's database and filestore into the environment.
 
@@ -71,20 +85,48 @@ def restore_bundle(
     archives of the environment's addons paths replace them (before Odoo is
     started again); the replaced ones are kept as ``<path>.before-<stamp>``.
 
+    A cancel is honoured up to the swap (what was made is removed, the
+    environment was not touched); asked later, it is not: the restore goes
+    on to its end and its notes say the cancel came too late.
+
+    ``on_state(state)`` receives where the restore stands (a small JSON-able
+    dict) at each phase; given back as ``resume_state`` after the worker
+    died, the restore is run again if it stopped before the swap (detached
+    commands re-attached by the context; a failure removes what was made
+    and starts Odoo again), else the swap is finished and Odoo started.
+
     Returns ``{"database", "previous_database", "previous_filestore",
     "restored_from", "bundle_database", "bundle_created_at", "odoo_stopped",
     "odoo_started", "sources_restored", "previous_sources": {path: kept
     path}, "verification", "notes"}``; when the sources could not be
     restored, ``sources_restored`` is False and ``sources_error`` says why.
     """
-    return _Restore(ctx, transport, spec, bundle_dir, stamp).run(
-        stop_odoo, restore_sources
-    )
+    stamp = stamp or (resume_state or {}).get("stamp")
+    job = _Restore(ctx, transport, spec, bundle_dir, stamp)
+    job.follow(on_state, resume_state)
+    return job.run(stop_odoo, restore_sources)
+
+
+def refuse_cancel(ctx):
+    """From the swap on there is no undo: the context (``cancellable``) no
+    longer raises on a cancel, nor stops a running command with it."""
+    ctx.cancellable = False
+
+
+def cancel_asked(ctx):
+    event = getattr(ctx, "cancel_event", None)
+    return event is not None and event.is_set()
 
 
 class _Restore:
-    # Names the detached commands of the operation (``<prefix>-start-odoo-…``).
+    # Names its detached commands (``<prefix>-start-odoo-…``) and its state.
     KEY_PREFIX = "restore"
+    UNTOUCHED = _("The environment's database %(db)s was not touched.")
+    # Where the operation stands (see follow()); fs_made: a new filestore
+    # directory was made, which the swap moves in.
+    on_state = None
+    phase = None
+    fs_made = False
 
     def __init__(self, ctx, transport, spec, bundle_dir, stamp):
         self.ctx = ctx
@@ -93,9 +135,7 @@ class _Restore:
         self.bundle = checked_path(bundle_dir, "bundle directory")
         self.stamp = stamp or datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
         if not STAMP_RE.fullmatch(self.stamp):
-            raise OperationFailed(
-                ctx.text(_("Invalid restore stamp %(stamp)s."), stamp=self.stamp)
-            )
+            raise self._fail(_("Invalid restore stamp %(stamp)s."), stamp=self.stamp)
         self.db = checked_database(ctx, spec.db_name)
         self.new = checked_database(ctx, f"{self.db}_restore_{self.stamp}")
         self.old = checked_database(ctx, f"{self.db}_before_{self.stamp}")
@@ -110,6 +150,8 @@ class _Restore:
         self.stop_attempted = False
         self.old_exists = False
         self.resumed = False
+        # The bundle's addons parts, kept for a restore taken up after the swap.
+        self.sources = []
         self.result = {
             "database": self.db,
             "previous_database": None,
@@ -122,82 +164,226 @@ class _Restore:
             "notes": self.notes,
         }
 
+    # -- state ---------------------------------------------------------------
+    def follow(self, on_state, resume_state):
+        """Report the state to ``on_state``; go on from ``resume_state``."""
+        self.on_state = on_state
+        if not resume_state:
+            return
+        state = resume_state
+        if (
+            state.get("version") != STATE_VERSION
+            or state.get("kind") != self.KEY_PREFIX
+            or state.get("stamp") != self.stamp
+        ):
+            raise self._fail(
+                _("This saved state cannot be taken up: %(state)s"),
+                state={k: state.get(k) for k in ("version", "kind", "stamp")},
+            )
+        self.phase = state.get("phase")
+        self.old_exists = bool(state.get("old_exists"))
+        self.fs_made = bool(state.get("filestore_made"))
+        self.stop_attempted = bool(state.get("odoo_stopped"))
+        self.sources = list(state.get("sources") or [])
+        self.result.update(copy.deepcopy(state.get("result") or {}))
+        self.notes = self.result["notes"] = list(self.result.get("notes") or [])
+        if self.phase in BEFORE_SWAP:
+            # Whatever an earlier attempt made goes if this one fails.
+            self.new_created = True
+            self.fs_new_created = self.fs_root is not None
+
+    def _save(self, phase):
+        self.phase = phase
+        if self.on_state is None:
+            return
+        state = {
+            "version": STATE_VERSION,
+            "kind": self.KEY_PREFIX,
+            "stamp": self.stamp,
+            "phase": phase,
+            "old_exists": self.old_exists,
+            "filestore_made": self.fs_made,
+            "odoo_stopped": self.stop_attempted,
+            "sources": self.sources,
+            "result": self.result,
+        }
+        self.on_state(copy.deepcopy(state))
+
     # -- the sequence ------------------------------------------------------
     def run(self, stop_odoo, restore_sources=True):
-        ctx = self.ctx
-        report, manifest = verify_with_manifest(
-            ctx, self.transport, self.bundle, "restore-verify", (0, 30)
+        self.restore_sources = restore_sources
+        if self.phase in (None, *BEFORE_SWAP):
+            # Taken up before the swap: run again, the context re-attaching
+            # the detached commands an earlier attempt started.
+            self._up_to_the_swap(stop_odoo)
+        return self._from_the_swap(
+            _("Swap in the restored database and filestore"), db=self.db
         )
+
+    def _up_to_the_swap(self, stop_odoo):
+        try:
+            report, manifest = verify_with_manifest(
+                self.ctx, self.transport, self.bundle, "restore-verify", (0, 30)
+            )
+        except (OperationFailed, RemoteError) as error:  # e.g. cancelled
+            raise self._undone(error, self.UNTOUCHED, db=self.db) from error
         self.result["verification"] = report
         if not report["ok"]:
-            raise OperationFailed(
-                ctx.text(
-                    _(
-                        "The bundle %(path)s failed its verification; nothing was "
-                        "restored and the environment was not touched: %(problems)s"
-                    ),
-                    path=self.bundle,
-                    problems="; ".join(report["problems"]),
-                )
+            # A restore taken up again may have made things and stopped Odoo.
+            self._undo()
+            raise self._fail(
+                _(
+                    "The bundle %(path)s failed its verification; nothing was "
+                    "restored and the environment was not touched: %(problems)s"
+                ),
+                path=self.bundle,
+                problems="; ".join(report["problems"]),
             )
         self.result["bundle_database"] = manifest.get("database")
         self.result["bundle_created_at"] = manifest.get("created_at")
         filestore = next(
             (p for p in manifest["parts"] if p.get("kind") == "filestore"), None
         )
-        with ctx.step(_("Check the names of the new databases")):
-            self._check_names(filestore)
-        try:
-            with ctx.step(_("Restore the database into a new database")):
-                self._restore_database(manifest)
-            with ctx.step(_("Restore the filestore into a new directory")):
-                self._restore_filestore(filestore)
-            self._stop_then_swap(
-                _("Swap in the restored database and filestore"), stop_odoo
-            )
-        except _Inconsistent:
-            raise
-        except OperationFailed as error:
-            raise self._undone(
-                error,
-                _("The environment's database %(db)s was not touched."),
-                db=self.db,
-            ) from error
-        if restore_sources:
+        self.sources = [
+            {key: part.get(key) for key in ("kind", "source", "file")}
+            for part in manifest["parts"]
+            if part.get("kind") == "addons"
+        ]
+        self._before_swap(
+            [
+                (
+                    None,
+                    _("Check the names of the new databases"),
+                    lambda: self._check_names(filestore),
+                ),
+                (
+                    "copy",
+                    _("Restore the database into a new database"),
+                    lambda: self._restore_database(manifest),
+                ),
+                (
+                    "copy",
+                    _("Restore the filestore into a new directory"),
+                    lambda: self._restore_filestore(filestore),
+                ),
+            ],
+            stop_odoo,
+            db=self.db,
+        )
+
+    def _after_swap(self):
+        ctx = self.ctx
+        if self.restore_sources:
             with ctx.step(_("Restore the custom addons sources")):
-                self._restore_sources(manifest)
+                self._restore_sources({"parts": self.sources})
         else:
-            self.notes.append(ctx.text(_("The sources were not restored, as asked.")))
+            self._note(_("The sources were not restored, as asked."))
         if self.result["odoo_stopped"]:
             with ctx.step(_("Start Odoo")):
                 self._start_odoo()
         ctx.progress(100, _("Restored"))
-        return self.result
 
     # -- steps -------------------------------------------------------------
-    def _stop_then_swap(self, swap_step, stop_odoo=True):
-        """Stop Odoo (or say the swap happens under it), then swap the new
-        database and filestore in."""
+    def _before_swap(self, steps, stop_odoo, **params):
+        """Make the new database and filestore, then stop Odoo: until the
+        swap, a failure or a cancel removes what was made (the environment
+        was not touched). ``steps`` are (phase or None, step label, action)."""
         ctx = self.ctx
-        if stop_odoo and self.spec.odoo_stop_argv:
-            with ctx.step(_("Stop Odoo")):
-                self._stop_odoo()
-        elif stop_odoo:
-            self.notes.append(
-                ctx.text(
+        try:
+            for phase, label, action in steps:
+                if phase not in (None, self.phase):
+                    self._save(phase)
+                with ctx.step(label):
+                    action()
+            if stop_odoo and self.spec.odoo_stop_argv:
+                self.stop_attempted = True
+                self._save("stop")
+                with ctx.step(_("Stop Odoo")):
+                    self._stop_odoo()
+            elif stop_odoo:
+                self._note(
                     _(
                         "No stop command is set: the database was swapped "
                         "under a running Odoo; restart it."
                     )
                 )
+        except (OperationFailed, RemoteError) as error:
+            raise self._undone(error, self.UNTOUCHED, **params) from error
+
+    def _from_the_swap(self, swap_step, **params):
+        """The swap, the point of no return, and what follows it.
+
+        Taken up after the swap, it is finished (each part finds what an
+        earlier attempt did); from there a cancel is not honoured.
+        """
+        ctx = self.ctx
+        if self.phase == "done":
+            return self.result
+        if self.phase in ("swap", "finish"):
+            refuse_cancel(ctx)
+        if self.phase != "finish":
+            with ctx.step(swap_step):
+                self._swap(**params)
+        self._after_swap()
+        if cancel_asked(ctx):
+            self._note(
+                _(
+                    "A cancel was asked once the databases were swapped: too "
+                    "late, there is no undo from there, so the operation went "
+                    "on to its end."
+                )
             )
-        with ctx.step(swap_step):
-            self._swap()
+        self._save("done")
+        return self.result
+
+    def _swap(self, **params):
+        ctx = self.ctx
+        # Progress commits the journal: a cancel asked so far is known here.
+        ctx.progress(85, _("Swapping in the restored database"))
+        try:
+            if self.phase != "swap":
+                if cancel_asked(ctx):
+                    raise OperationFailed(ctx.text(_("Cancelled on request.")))
+                refuse_cancel(ctx)
+                self._save("swap")
+            self._swap_databases()
+        except _Inconsistent:
+            raise
+        except (OperationFailed, RemoteError) as error:
+            # The databases are as they were (_swap_databases made sure).
+            raise self._undone(error, self.UNTOUCHED, **params) from error
+        try:
+            self._move_filestores()
+        except (OperationFailed, RemoteError) as error:
+            fs = f"{self.fs_root}/"
+            raise self._fail(
+                _(
+                    "%(error)s The new database is in place as %(db)s but its "
+                    "filestore is not: Odoo was not started. Move %(new)s to "
+                    "%(current)s (the previous filestore, if still there, to "
+                    "%(previous)s), then start Odoo."
+                ),
+                error=error,
+                db=self.db,
+                new=fs + self.new,
+                current=fs + self.db,
+                previous=fs + self.old,
+            ) from error
+        self._save("finish")
 
     def _undone(self, error, message, **params):
         """Undo what was made; the failure to raise, saying what stayed."""
         self._undo()
         return OperationFailed("%s %s" % (error, self.ctx.text(message, **params)))
+
+    def _note(self, message, **params):
+        self.notes.append(self.ctx.text(message, **params))
+
+    def _fail(self, message, result=None, **params):
+        """The failure to raise: ``message`` filled, with why ``result`` failed."""
+        if result is not None:
+            params["reason"] = why(self.ctx, result)
+        return OperationFailed(self.ctx.text(message, **params))
 
     def _admin(self, sql, timeout=120, **variables):
         return self.ctx.run(
@@ -211,30 +397,25 @@ class _Restore:
     def _check_names(self, filestore):
         ctx = self.ctx
         if filestore and not self.fs_root:
-            raise OperationFailed(
-                ctx.text(
-                    _(
-                        "The bundle holds a filestore but the environment's data "
-                        "directory is unknown: set it first."
-                    )
+            raise self._fail(
+                _(
+                    "The bundle holds a filestore but the environment's data "
+                    "directory is unknown: set it first."
                 )
             )
         result = self._admin(EXISTING_SQL, db=self.db, new=self.new, old=self.old)
         if not result.ok:
-            raise OperationFailed(
-                ctx.text(
-                    _("PostgreSQL cannot be reached: %(reason)s"),
-                    reason=why(ctx, result),
-                )
-            )
+            raise self._fail(_("PostgreSQL cannot be reached: %(reason)s"), result)
         names = set(result.stdout.excerpt().split())
         if self.old in names:
-            raise OperationFailed(
-                ctx.text(
-                    _("A database named %(name)s already exists: try again later."),
-                    name=self.old,
-                )
+            raise self._fail(
+                _("A database named %(name)s already exists: try again later."),
+                name=self.old,
             )
+        previous_fs = f"{self.fs_root}/{self.old}"
+        if self.fs_root and ctx.run(self.transport, ["test", "-e", previous_fs]).ok:
+            # The swap would have nowhere to move the current filestore to.
+            raise self._fail(_("%(path)s already exists."), path=previous_fs)
         self.old_exists = self.db in names
         # Only a resumed run of this very operation (same stamp) finds it.
         self.resumed = self.new in names
@@ -262,16 +443,15 @@ class _Restore:
             "--",
             self.new,
         ]
+        # Before the command: a cancel noticed right after it must drop it.
+        self.new_created = True
         result = ctx.run(self.transport, argv, timeout=SHORT_TIMEOUT, **self.db_kwargs)
         if not result.ok:
-            raise OperationFailed(
-                ctx.text(
-                    _("The new database %(name)s cannot be created: %(reason)s"),
-                    name=self.new,
-                    reason=why(ctx, result),
-                )
+            raise self._fail(
+                _("The new database %(name)s cannot be created: %(reason)s"),
+                result,
+                name=self.new,
             )
-        self.new_created = True
 
     def _restore_file(self, dump, options=()):
         ctx = self.ctx
@@ -285,29 +465,25 @@ class _Restore:
             **self.db_kwargs,
         )
         if not status.ok:
-            raise OperationFailed(
-                ctx.text(
-                    _("Restoring into the new database %(name)s failed: %(reason)s"),
-                    name=self.new,
-                    reason=why(ctx, status),
-                )
+            raise self._fail(
+                _("Restoring into the new database %(name)s failed: %(reason)s"),
+                status,
+                name=self.new,
             )
 
     def _restore_filestore(self, part):
         ctx = self.ctx
         ctx.progress(60, _("Restoring the filestore into a new directory"))
         if part is None:
-            self.notes.append(
-                ctx.text(
-                    _(
-                        "The bundle holds no filestore: the environment's "
-                        "filestore was left as it is."
-                    )
+            self._note(
+                _(
+                    "The bundle holds no filestore: the environment's "
+                    "filestore was left as it is."
                 )
             )
             return
         ctx.run(self.transport, ["mkdir", "-p", "--", self.fs_root]).check()
-        self.fs_new_created = True
+        self.fs_new_created = self.fs_made = True
         # The archive holds one directory named after the backed-up
         # database; it is extracted under the new name, its owner and mode
         # kept (S: symbolic link targets are left alone).
@@ -326,12 +502,7 @@ class _Restore:
             timeout=LONG_TIMEOUT,
         )
         if not status.ok:
-            raise OperationFailed(
-                ctx.text(
-                    _("Extracting the filestore failed: %(reason)s"),
-                    reason=why(ctx, status),
-                )
-            )
+            raise self._fail(_("Extracting the filestore failed: %(reason)s"), status)
 
     def _stop_odoo(self):
         ctx = self.ctx
@@ -340,114 +511,105 @@ class _Restore:
         status = ctx.run_detached(
             self.transport,
             self.spec.odoo_stop_argv,
-            f"restore-stop-odoo-{self.stamp}",
+            f"{self.KEY_PREFIX}-stop-odoo-{self.stamp}",
             timeout=SHORT_TIMEOUT,
         )
         if not status.ok:
-            raise OperationFailed(
-                ctx.text(
-                    _("Odoo could not be stopped: %(reason)s"), reason=why(ctx, status)
-                )
-            )
+            raise self._fail(_("Odoo could not be stopped: %(reason)s"), status)
         self.result["odoo_stopped"] = True
 
-    def _swap(self):
+    def _swap_databases(self):
+        """Swap the new database in, in one transaction; one already made (by
+        an earlier attempt, or a try whose answer was lost) is found. Raises
+        OperationFailed only when the databases are known to be as they
+        were, _Inconsistent when what they are cannot be told."""
         ctx = self.ctx
-        ctx.progress(85, _("Swapping in the restored database"))
         sql = SWAP_IN_SQL if self.old_exists else RENAME_IN_SQL
-        for attempt in range(1, SWAP_ATTEMPTS + 1):
-            result = self._admin(sql, db=self.db, aside=self.old, incoming=self.new)
-            if result.ok:
+        reason = None
+        for attempt in range(SWAP_ATTEMPTS + 1):
+            if self._swapped():
                 break
             if attempt == SWAP_ATTEMPTS:
-                raise OperationFailed(
-                    ctx.text(
-                        _("The databases could not be swapped: %(reason)s"),
-                        reason=why(ctx, result),
-                    )
+                raise self._fail(
+                    _("The databases could not be swapped: %(reason)s"), reason=reason
                 )
-            # Someone reconnected between the termination and the rename.
-            time.sleep(attempt)
+            if attempt:
+                # Someone reconnected between the termination and the rename.
+                time.sleep(attempt)
+            try:
+                result = self._admin(sql, db=self.db, aside=self.old, incoming=self.new)
+                reason = why(ctx, result)
+            except (OperationFailed, RemoteError) as error:
+                reason = str(error)
         self.new_created = False  # it is the environment's database now
         if self.old_exists:
             self.result["previous_database"] = self.old
-        try:
-            self._swap_filestores()
-        except OperationFailed as error:
-            self._unswap_databases(error)
-            raise
 
-    def _swap_filestores(self):
-        if not self.fs_new_created:
+    def _swapped(self):
+        """Whether the new database is in place (False: all is as it was)."""
+        ctx = self.ctx
+        try:
+            result = self._admin(EXISTING_SQL, db=self.db, new=self.new, old=self.old)
+            reason = why(ctx, result)
+        except (OperationFailed, RemoteError) as error:
+            result, reason = None, str(error)
+        if result is not None and result.ok:
+            names = set(result.stdout.excerpt().split())
+            if self.new in names:
+                return False
+            if self.db in names and (self.old in names or not self.old_exists):
+                return True
+            reason = ", ".join(sorted(names)) or "-"
+        raise _Inconsistent(
+            ctx.text(
+                _(
+                    "Whether the new database %(new)s was swapped in as %(db)s "
+                    "cannot be told (%(reason)s): Odoo was not started. Look at "
+                    "the databases before starting it."
+                ),
+                new=self.new,
+                db=self.db,
+                reason=reason,
+            )
+        )
+
+    def _move_filestores(self):
+        """Move the environment's filestore aside and the new one in; taken
+        up again, it finishes what an earlier attempt began."""
+        if not self.fs_made:
             return
         ctx = self.ctx
         current = f"{self.fs_root}/{self.db}"
         previous = f"{self.fs_root}/{self.old}"
-        restored = f"{self.fs_root}/{self.new}"
-        had_one = ctx.run(self.transport, ["test", "-e", current]).ok
-        if had_one:
-            result = ctx.run(self.transport, ["mv", "-T", "--", current, previous])
-            if not result.ok:
-                raise OperationFailed(
-                    ctx.text(
-                        _("The filestore %(path)s cannot be moved: %(reason)s"),
-                        path=current,
-                        reason=why(ctx, result),
-                    )
-                )
-        result = ctx.run(self.transport, ["mv", "-T", "--", restored, current])
-        if not result.ok:
-            if had_one:
-                back = run_anyway(
-                    ctx, self.transport, ["mv", "-T", "--", previous, current]
-                )
-                if not back.ok:
-                    raise _Inconsistent(
-                        ctx.text(
-                            _(
-                                "The restored filestore cannot be moved into place "
-                                "and the previous one stays at %(previous)s: "
-                                "%(reason)s"
-                            ),
-                            previous=previous,
-                            reason=why(ctx, result),
-                        )
-                    )
-            raise OperationFailed(
-                ctx.text(
-                    _("The restored filestore cannot be moved into place: %(reason)s"),
-                    reason=why(ctx, result),
-                )
-            )
-        self.fs_new_created = False
-        if had_one:
+        new = f"{self.fs_root}/{self.new}"
+        exists = {
+            p: ctx.run(self.transport, ["test", "-e", p]).ok
+            for p in (new, current, previous)
+        }
+        if exists[previous]:
             self.result["previous_filestore"] = previous
+        if not exists[new]:
+            if exists[current]:
+                self.fs_new_created = False
+                return  # moved in by an earlier attempt
+            raise self._fail(_("The new filestore %(path)s is missing."), path=new)
+        if exists[current]:
+            if exists[previous]:
+                raise self._fail(_("%(path)s already exists."), path=previous)
+            self._move(current, previous)
+            self.result["previous_filestore"] = previous
+        self._move(new, current)
+        self.fs_new_created = False
 
-    def _unswap_databases(self, error):
-        """Put the environment's database back after a failed filestore swap."""
+    def _move(self, path, target):
         ctx = self.ctx
-        sql = (
-            SWAP_IN_SQL
-            if self.old_exists
-            else 'ALTER DATABASE :"db" RENAME TO :"aside";\n'
-        )
-        result = self._admin(sql, db=self.db, aside=self.new, incoming=self.old)
+        result = ctx.run(self.transport, ["mv", "-T", "--", path, target])
         if not result.ok:
-            raise _Inconsistent(
-                ctx.text(
-                    _(
-                        "%(error)s The restored database is in place as %(db)s "
-                        "(the previous one is %(old)s) and could not be swapped "
-                        "back: %(reason)s"
-                    ),
-                    error=error,
-                    db=self.db,
-                    old=self.old,
-                    reason=why(ctx, result),
-                )
-            ) from error
-        self.new_created = True
-        self.result["previous_database"] = None
+            raise self._fail(
+                _("The filestore %(path)s cannot be moved: %(reason)s"),
+                result,
+                path=path,
+            )
 
     # -- sources -------------------------------------------------------------
     def _restore_sources(self, manifest):
@@ -471,12 +633,10 @@ class _Restore:
             and part["source"] != "/"
         ]
         if not parts:
-            self.notes.append(
-                ctx.text(
-                    _(
-                        "The bundle holds none of the environment's addons paths: "
-                        "the sources were left as they are."
-                    )
+            self._note(
+                _(
+                    "The bundle holds none of the environment's addons paths: "
+                    "the sources were left as they are."
                 )
             )
             return
@@ -495,18 +655,14 @@ class _Restore:
             reason = " ".join([str(error), *problems])
             self.result["sources_restored"] = False
             self.result["sources_error"] = reason
-            self.notes.append(
-                ctx.text(_("The sources were not restored: %(reason)s"), reason=reason)
-            )
+            self._note(_("The sources were not restored: %(reason)s"), reason=reason)
         else:
             self.result["sources_restored"] = True
             self.result["previous_sources"] = {
                 path: kept for path, _staging, kept in done if kept
             }
         for staging in stagings:
-            run_anyway(
-                ctx, self.transport, ["rm", "-rf", "--", staging], timeout=SHORT_TIMEOUT
-            )
+            self._anyway(["rm", "-rf", "--", staging])
 
     def _swap_source(self, part, path, staging):
         ctx = self.ctx
@@ -516,9 +672,7 @@ class _Restore:
         kept = f"{path}.before-{self.stamp}"
 
         def fail(message, result=None, **params):
-            if result is not None:
-                params["reason"] = why(ctx, result)
-            raise OperationFailed(ctx.text(message, path=path, **params))
+            raise self._fail(message, result, path=path, **params)
 
         for argv in (
             ["mkdir", "-p", "--", staging],
@@ -585,9 +739,7 @@ class _Restore:
     def _start_odoo(self):
         ctx = self.ctx
         if not self.spec.odoo_start_argv:
-            self.notes.append(
-                ctx.text(_("No start command is set: Odoo was left stopped."))
-            )
+            self._note(_("No start command is set: Odoo was left stopped."))
             return
         ctx.progress(95, _("Starting Odoo"))
         status = ctx.run_detached(
@@ -614,27 +766,21 @@ class _Restore:
 
     def _undo(self):
         """Remove what this restore created; start Odoo again if it was stopped."""
-        ctx = self.ctx
         if self.fs_new_created:
-            run_anyway(
-                ctx,
-                self.transport,
-                ["rm", "-rf", "--", f"{self.fs_root}/{self.new}"],
-                timeout=SHORT_TIMEOUT,
-            )
+            self._anyway(["rm", "-rf", "--", f"{self.fs_root}/{self.new}"])
         if self.new_created:
-            run_anyway(
-                ctx,
-                self.transport,
+            self._anyway(
                 self.spec.admin_psql_argv([("new", self.new)]),
                 stdin_data=DROP_NEW_SQL.encode(),
-                timeout=SHORT_TIMEOUT,
                 **self.db_kwargs,
             )
         if self.stop_attempted and self.spec.odoo_start_argv:
-            run_anyway(
-                ctx, self.transport, self.spec.odoo_start_argv, timeout=SHORT_TIMEOUT
-            )
+            self._anyway(self.spec.odoo_start_argv)
+
+    def _anyway(self, argv, **kwargs):
+        """A clean-up command on the environment's host, run even once cancelled."""
+        kwargs.setdefault("timeout", SHORT_TIMEOUT)
+        return run_anyway(self.ctx, self.transport, argv, **kwargs)
 
 
 def _locale_args(manifest):

@@ -151,13 +151,23 @@ class Pair:
             data_dir=self.src_data,
             work_dir=os.path.join(root, "src-work"),
         )
+        # The target's Odoo "service": its stops and starts, in order.
+        self.service_log = os.path.join(root, "service.log")
         self.target = EnvironmentSpec(
             name="preproduction",
             odoo_argv=[ODOO],
             db_name=self.tgt_db,
             data_dir=self.tgt_data,
             work_dir=os.path.join(root, "tgt-work"),
+            odoo_stop_argv=["sh", "-c", 'echo stop >> "$1"', "sh", self.service_log],
+            odoo_start_argv=["sh", "-c", 'echo start >> "$1"', "sh", self.service_log],
         )
+
+    def service(self):
+        if not os.path.exists(self.service_log):
+            return []
+        with open(self.service_log) as handle:
+            return handle.read().split()
 
     def cleanup(self):
         for prefix in (self.src_db, self.tgt_db):
@@ -195,8 +205,16 @@ def test_cross_host_replication_then_only_changes(pair, transports):
     reader = threading.Thread(target=query_production)
     reader.start()
     try:
+        # As for the recovery site: an exact copy, left in standby.
         result = replicate(
-            ctx, source, pair.source, target, pair.target, stamp="20240101000001"
+            ctx,
+            source,
+            pair.source,
+            target,
+            pair.target,
+            stamp="20240101000001",
+            neutralize=False,
+            start_after=False,
         )
     finally:
         stop.set()
@@ -218,6 +236,12 @@ def test_cross_host_replication_then_only_changes(pair, transports):
     assert _tree_digests(pair.tgt_fs) == _tree_digests(pair.src_fs)
     assert not databases_like(f"{pair.tgt_db}_replica_20240101000001")
     assert os.listdir(pair.target.work_dir) == []
+    assert result["neutralization"] is None
+    assert psql(pair.tgt_db, "SELECT count(*) FROM ir_mail_server WHERE active") == [
+        ["1"]
+    ]
+    assert pair.service() == ["stop"]
+    assert "Odoo was left stopped (standby)." in result["notes"]
 
     # Two files changed, one added, one deleted: only those move.
     before = _tree_digests(pair.tgt_fs)
@@ -229,7 +253,14 @@ def test_cross_host_replication_then_only_changes(pair, transports):
     _write(os.path.join(pair.src_fs, "ff", "new-file"), b"added")
     os.unlink(os.path.join(pair.src_fs, max(before)))
     second = replicate(
-        ctx, source, pair.source, target, pair.target, stamp="20240101000002"
+        ctx,
+        source,
+        pair.source,
+        target,
+        pair.target,
+        stamp="20240101000002",
+        neutralize=False,
+        start_after=False,
     )
     assert second["filestore"]["files_moved"] == 3
     assert second["filestore"]["files_deleted"] == 1
@@ -242,10 +273,26 @@ def test_cross_host_replication_then_only_changes(pair, transports):
 
 
 def test_same_host_replication_and_neutralization(pair):
+    """The replica is neutralized (Odoo's rules, then the target's own) and
+    verified under its own name before the swap: the target's Odoo is only
+    started once it serves a neutralized database."""
     ctx = SimpleContext()
+    rules = [
+        (
+            "UPDATE ir_config_parameter SET value = 'http://replica.test' "
+            "WHERE key = 'web.base.url';"
+        )
+    ]
     with LocalTransport() as local:
         first = replicate(
-            ctx, local, pair.source, local, pair.target, stamp="20240101000011"
+            ctx,
+            local,
+            pair.source,
+            local,
+            pair.target,
+            stamp="20240101000011",
+            neutralize=True,
+            neutralization_rules=rules,
         )
         assert first["filestore"]["method"] == "rsync"
         assert first["filestore"]["files_moved"] == 100
@@ -258,38 +305,32 @@ def test_same_host_replication_and_neutralization(pair):
             pair.target,
             stamp="20240101000012",
             keep_previous=False,
+            neutralize=True,
+            neutralization_rules=rules,
         )
-        assert second["previous_database"] is None
-        assert second["previous_filestore"] is None
-        assert not databases_like(f"{pair.tgt_db}_before_20240101000012")
-        assert not os.path.exists(f"{pair.tgt_fs}_before_20240101000012")
-        assert second["filestore"]["files_moved"] == 1
-        assert second["filestore"]["files_total"] == 101
-        assert _tree_digests(pair.tgt_fs) == _tree_digests(pair.src_fs)
-        assert _partners(pair.tgt_db) == _partners(pair.src_db)
-        # The replica still sends mail and runs crons until neutralized.
-        assert psql(
-            pair.tgt_db,
-            "SELECT count(*) FROM ir_mail_server WHERE active",
-        ) == [["1"]]
-        report = neutralize(
-            ctx,
-            local,
-            pair.target,
-            extra_sql=[
-                (
-                    "UPDATE ir_config_parameter SET value = 'http://replica.test' "
-                    "WHERE key = 'web.base.url';"
-                )
-            ],
-        )
-    assert report["ok"], report
+    assert second["previous_database"] is None
+    assert second["previous_filestore"] is None
+    assert not databases_like(f"{pair.tgt_db}_before_20240101000012")
+    assert not os.path.exists(f"{pair.tgt_fs}_before_20240101000012")
+    assert second["filestore"]["files_moved"] == 1
+    assert second["filestore"]["files_total"] == 101
+    assert _tree_digests(pair.tgt_fs) == _tree_digests(pair.src_fs)
+    assert _partners(pair.tgt_db) == _partners(pair.src_db)
+    # Neutralized before the swap, under the replica's own name.
+    steps = ctx.steps
+    assert steps.index("Neutralize the new database") < steps.index("Stop Odoo")
+    report = second["neutralization"]
+    assert (
+        report["ok"] and report["database"] == f"{pair.tgt_db}_replica_20240101000012"
+    )
+    assert report["rules_applied"] == 1
     assert {c["name"] for c in report["checks"]} >= {
         "is_neutralized",
         "mail_servers",
         "crons",
         "fetchmail_servers",
     }
+    assert pair.service() == ["stop", "start", "stop", "start"]
     assert psql(
         pair.tgt_db,
         "SELECT name, smtp_host FROM ir_mail_server WHERE active",
@@ -359,7 +400,15 @@ def _fail_mid_stream(pair, transports, stamp, fault, target_spec=None):
     watcher.start()
     try:
         with pytest.raises(OperationFailed, match="is untouched") as caught:
-            replicate(SimpleContext(), source, pair.source, target, spec, stamp=stamp)
+            replicate(
+                SimpleContext(),
+                source,
+                pair.source,
+                target,
+                spec,
+                stamp=stamp,
+                neutralize=True,
+            )
     finally:
         watcher.join()
     assert done, "the stream ended before the fault could happen"
@@ -400,7 +449,10 @@ def test_not_enough_room_on_the_target_is_refused_before_reading_production(
     source, target = transports
     tiny = tmp_path / "tiny"
     tiny.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", tiny], check=True)
+    # Private, as a work directory must be (a tmpfs root is 1777 otherwise).
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", tiny], check=True
+    )
     try:
         with pytest.raises(OperationFailed) as caught:
             replicate(
@@ -410,6 +462,7 @@ def test_not_enough_room_on_the_target_is_refused_before_reading_production(
                 target,
                 dataclasses.replace(pair.target, work_dir=str(tiny)),
                 stamp="20240101000031",
+                neutralize=True,
             )
         message = str(caught.value)
         assert "Not enough disk space" in message
@@ -439,7 +492,8 @@ def test_disk_filling_up_during_the_stream_leaves_the_target_untouched(
     # Room for the space check (database size, 10 % more, a 64 MiB margin).
     room = int(size * 1.1) + 80 * 1024 * 1024
     subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={room}", "tmpfs", work], check=True
+        ["mount", "-t", "tmpfs", "-o", f"size={room},mode=0700", "tmpfs", work],
+        check=True,
     )
 
     def fill_the_disk():
