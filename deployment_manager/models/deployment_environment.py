@@ -406,12 +406,15 @@ class DeploymentEnvironment(models.Model):
             )
             env.stale_notified_at = now
 
-    @api.depends("rollback_point_ids.database_size", "rollback_point_ids.filestore_size")
+    @api.depends(
+        "rollback_point_ids.database_size", "rollback_point_ids.filestore_size"
+    )
     def _compute_rollback_point_size(self):
         for env in self:
             points = env.rollback_point_ids
             env.rollback_point_size_display = _human_size(
-                sum(points.mapped("database_size")) + sum(points.mapped("filestore_size"))
+                sum(points.mapped("database_size"))
+                + sum(points.mapped("filestore_size"))
             )
 
     def _compute_backup_count(self):
@@ -460,8 +463,9 @@ class DeploymentEnvironment(models.Model):
                 [("host_id", "=", env.host_id.id), ("id", "!=", env.id)]
             )
             others = others.filtered(
-                lambda other, env=env: other._holds_production_data()
-                != env._holds_production_data()
+                lambda other, env=env: (
+                    other._holds_production_data() != env._holds_production_data()
+                )
             )
             for other in others:
                 production = other if other._holds_production_data() else env
@@ -475,9 +479,9 @@ class DeploymentEnvironment(models.Model):
                                 "%(production)s on the same host (%(command)s): it "
                                 "would act on production's services. Give %(env)s "
                                 "its own service, or leave the command empty.",
-                                field=derived._fields[field].get_description(
-                                    self.env
-                                )["string"],
+                                field=derived._fields[field].get_description(self.env)[
+                                    "string"
+                                ],
                                 env=derived.name,
                                 production=production.name,
                                 command=derived[field],
@@ -622,9 +626,9 @@ class DeploymentEnvironment(models.Model):
                 vals[field] = effective[key]
         # The port is never empty (5432 by default): discovery says when the
         # configuration's was used instead, and every later operation needs it.
-        if "db_port" in (snapshot.get("connection_from_config") or []) and effective.get(
-            "db_port"
-        ):
+        if "db_port" in (
+            snapshot.get("connection_from_config") or []
+        ) and effective.get("db_port"):
             vals["db_port"] = effective["db_port"]
         if not self.addons_paths and snapshot.get("custom_addons_paths"):
             vals["addons_paths"] = "\n".join(snapshot["custom_addons_paths"])

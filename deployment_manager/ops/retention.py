@@ -29,7 +29,10 @@ def remove_leftovers(ctx, transport, work_dir, addons_paths, older_than_days):
     days = int(older_than_days)
     if days < 1:
         raise OperationFailed(
-            ctx.text(_("Leftovers are kept at least one day: %(days)s is too few."), days=days)
+            ctx.text(
+                _("Leftovers are kept at least one day: %(days)s is too few."),
+                days=days,
+            )
         )
     roots = [(validate_path(work_dir, field="work directory"), "*")]
     for path in addons_paths:
@@ -93,11 +96,7 @@ def _old_entries(ctx, transport, root, pattern, days):
                 reason=result.stderr.excerpt().strip() or result.exit_code,
             )
         )
-    entries = [
-        entry
-        for entry in result.stdout.text().split("\0")
-        if entry
-    ]
+    entries = [entry for entry in result.stdout.text().split("\0") if entry]
     # find prints paths under root; anything else would be a surprise.
     return [
         validate_path(entry, field="leftover")

@@ -34,7 +34,6 @@ from ..remote.validation import git_url_credentials, validate_git_url
 from .backup import checked_path, run_anyway, why
 from .context import OperationFailed
 from .deploy_base import (
-    prepare_work_dir,
     BIN_RE,
     COMMAND_FAILED,
     COMMIT_RE,
@@ -62,6 +61,7 @@ from .deploy_base import (
     _version_key,
     _work_dir,
     environment_python,
+    prepare_work_dir,
     require_space,
 )
 from .i18n import _

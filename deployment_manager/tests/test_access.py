@@ -88,7 +88,6 @@ class AccessRpcCase(DeploymentTestMixin, HttpCase):
             )
 
 
-
 @tagged("post_install", "-at_install")
 class TestAccessOverRpc(AccessRpcCase):
     """Access checks as an integration (a CI pipeline) meets them: over XML-RPC."""
@@ -301,7 +300,7 @@ class TestDeployerBoundary(AccessRpcCase):
                 operation.with_user(self.deployer).action_cancel()
 
     def test_deployer_refused_beside_production(self):
-        """On a host that also carries production, a Deployer is refused, and told why."""
+        """On a host that also carries production a Deployer is refused, told why."""
         for call in (self.deploy, self.run_tests, self.restore):
             with self.subTest(call=call.__name__):
                 message = self.refusal(call, "dm_deployer", self.shared_development)
@@ -436,7 +435,11 @@ class TestTwoCompanies(AccessRpcCase):
             {"environment_id": environment.id, "name": "b_module"}
         )
         run = self.env["deployment.test.run"].create(
-            {"environment_id": environment.id, "module": "b_module", "verdict": "passed"}
+            {
+                "environment_id": environment.id,
+                "module": "b_module",
+                "verdict": "passed",
+            }
         )
         line = self.env["deployment.test.run.line"].create(
             {"run_id": run.id, "method": "test_b", "status": "passed"}
@@ -447,15 +450,17 @@ class TestTwoCompanies(AccessRpcCase):
         for record in (step, command, backup, part, finding, module, line, point):
             with self.subTest(model=record._name):
                 domain = [("id", "=", record.id)]
-                self.assertEqual(self.rpc("dm_manager", record._name, "search", domain), [])
+                self.assertEqual(
+                    self.rpc("dm_manager", record._name, "search", domain), []
+                )
                 self.assertEqual(
                     self.rpc("dm_manager_b", record._name, "search", domain), record.ids
                 )
         with self.assertRaises(xmlrpc.client.Fault):
             self.rpc("dm_manager", "ir.attachment", "read", [attachment.id], ["raw"])
         self.assertEqual(
-            self.rpc("dm_manager_b", "ir.attachment", "read", [attachment.id], ["name"])[
-                0
-            ]["name"],
+            self.rpc(
+                "dm_manager_b", "ir.attachment", "read", [attachment.id], ["name"]
+            )[0]["name"],
             "output.log",
         )

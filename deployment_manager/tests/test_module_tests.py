@@ -50,7 +50,9 @@ class TestModuleTests(DeploymentTestMixin, HttpCase):
         )
         cls.production = cls.env["deployment.environment"].create(
             {
-                **production_environment_vals(cls.dev, production_host.id, "Production"),
+                **production_environment_vals(
+                    cls.dev, production_host.id, "Production"
+                ),
                 "db_name": "dm_production_elsewhere",
             }
         )

@@ -57,5 +57,8 @@ def test_old_leftovers_go_recent_ones_and_modules_stay(tmp_path):
 
 def test_retention_of_zero_days_is_refused(tmp_path):
     """Keeping leftovers less than a day would remove what a running operation uses."""
-    with LocalTransport() as transport, pytest.raises(Exception, match="at least one day"):
+    with (
+        LocalTransport() as transport,
+        pytest.raises(Exception, match="at least one day"),
+    ):
         remove_leftovers(SimpleContext(str(tmp_path)), transport, str(tmp_path), [], 0)
