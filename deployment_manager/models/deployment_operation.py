@@ -18,7 +18,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 from .. import ops
-from ..ops.context import OperationContext, OperationFailed
+from ..ops.context import Cancelled, OperationContext, OperationFailed
 from ..remote import (
     ConnectionLost,
     HostKeyChanged,
@@ -1599,7 +1599,7 @@ class OperationJournal(OperationContext):
             self.operation, self._open_step, result, secrets, keep_output=keep_output
         )
         self.beat(force=True)
-        self._check_cancelled()
+        self._check_cancelled(result)
         return result
 
     def run_detached(self, transport, argv, key, *, timeout=None, env=None, secrets=()):
@@ -1669,9 +1669,9 @@ class OperationJournal(OperationContext):
         """A cancel was asked while the operation could still be cancelled."""
         return self.cancellable and self.cancel_event.is_set()
 
-    def _check_cancelled(self):
+    def _check_cancelled(self, result=None):
         if self.cancel_honoured():
-            raise OperationFailed(_("Cancelled on request."))
+            raise Cancelled(_("Cancelled on request."), result)
 
 
 def _jsonable(value):

@@ -29,7 +29,7 @@ from ..remote import (
     validate_database_name,
     validate_path,
 )
-from .context import OperationFailed
+from .context import Cancelled, OperationFailed
 from .i18n import _
 
 FORMAT = "deployment_manager.backup"
@@ -247,6 +247,10 @@ def run_anyway(ctx, transport, argv, **kwargs):
     """
     try:
         return ctx.run(transport, argv, **kwargs)
+    except Cancelled as cancelled:
+        if cancelled.result is not None:
+            return cancelled.result  # it ran: once is enough
+        return transport.run(argv, **kwargs)
     except OperationFailed:
         return transport.run(argv, **kwargs)
 

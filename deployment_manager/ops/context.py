@@ -2,6 +2,19 @@ class OperationFailed(Exception):
     """The operation cannot go on; the message says why, for people."""
 
 
+class Cancelled(OperationFailed):
+    """A person cancelled the operation.
+
+    Raised before a command (``result`` None: it did not run) or just after
+    one that ran (``result`` its CommandResult): a clean-up must not run a
+    command twice.
+    """
+
+    def __init__(self, message, result=None):
+        super().__init__(message)
+        self.result = result
+
+
 class OperationContext:
     """What an operation needs from whoever runs it.
 
