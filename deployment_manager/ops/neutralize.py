@@ -8,7 +8,11 @@ verification by queries of what Odoo 18's ``neutralize.sql`` files do:
   ``neutralization - disable emails`` on host ``invalid``; every cron
   inactive but ``base.autovacuum_job``; ``database.is_neutralized`` true;
 * mail: fetchmail servers inactive;
-* payment: providers ``disabled`` unless in ``test``.
+* payment: providers ``disabled`` unless in ``test``;
+
+and one rule of ours: the mail production had queued (outgoing, or waiting
+for a retry) is cancelled in the replica. Odoo leaves it queued: it would
+leave the replica the day someone configures a working mail server there.
 
 A replica that fails the verification is never handed over: the operation
 raises :class:`NeutralizationFailed`, its ``report`` holding the checks.
@@ -21,7 +25,14 @@ from .i18n import _
 NEUTRALIZATION_SERVER = "neutralization - disable emails"
 TABLES_SQL = (
     "SELECT coalesce(to_regclass('payment_provider')::text, '') || '|' "
-    "|| coalesce(to_regclass('fetchmail_server')::text, '')"
+    "|| coalesce(to_regclass('fetchmail_server')::text, '') || '|' "
+    "|| coalesce(to_regclass('mail_mail')::text, '')"
+)
+# Production's queued mail, cancelled in the replica (a constant of ours).
+CANCEL_QUEUED_MAIL_SQL = (
+    "DO $$ BEGIN IF to_regclass('mail_mail') IS NOT NULL THEN "
+    "UPDATE mail_mail SET state = 'cancel' "
+    "WHERE state IN ('outgoing', 'exception'); END IF; END $$"
 )
 # Each query gives one line: count|detail. Nothing in them comes from outside.
 CHECKS = {
@@ -55,6 +66,10 @@ CHECKS = {
         "SELECT count(*) || '|' || coalesce(string_agg(name, ', ' ORDER BY id), "
         "'') FROM fetchmail_server WHERE active"
     ),
+    "queued_mail": (
+        "SELECT count(*) || '|' || count(*) FROM mail_mail "
+        "WHERE state IN ('outgoing', 'exception')"
+    ),
 }
 CHECK_LABELS = {
     "is_neutralized": _("database.is_neutralized is true"),
@@ -63,6 +78,7 @@ CHECK_LABELS = {
     "crons": _("No active scheduled action but the autovacuum"),
     "payment_providers": _("No payment provider enabled (live)"),
     "fetchmail_servers": _("No active incoming mail server"),
+    "queued_mail": _("No mail left queued to be sent"),
 }
 
 
@@ -95,6 +111,8 @@ def neutralize(ctx, transport, spec, *, database=None, extra_sql=(), span=(0, 10
     with ctx.step(_("Run Odoo's neutralization")):
         progress(10, _("Running Odoo's neutralization"))
         _odoo_neutralize(ctx, transport, spec, db)
+    with ctx.step(_("Cancel the mail production had queued")):
+        _run_rules(ctx, transport, spec, db, [CANCEL_QUEUED_MAIL_SQL])
     rules = [_statement(sql) for sql in extra_sql or ()]
     rules = [sql for sql in rules if sql]
     if rules:
@@ -220,6 +238,8 @@ def verify_neutralization(ctx, transport, spec, *, database=None):
         names.append("payment_providers")
     if len(tables) > 1 and tables[1]:
         names.append("fetchmail_servers")
+    if len(tables) > 2 and tables[2]:
+        names.append("queued_mail")
     lines = _query(ctx, transport, spec, db, [CHECKS[name] for name in names])
     checks = []
     for name, line in zip(names, lines, strict=True):
