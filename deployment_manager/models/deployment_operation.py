@@ -1603,6 +1603,13 @@ class OperationJournal(OperationContext):
         return result
 
     def run_detached(self, transport, argv, key, *, timeout=None, env=None, secrets=()):
+        """Run argv detached, once, under ``key``: an operation taken up after
+        its worker stopped finds the command by its key and waits for it.
+
+        The command is launched again only if its launch surely never
+        completed, and then closed for good (abandon_detached); one that
+        started and vanished is reported lost, never run twice.
+        """
         self._check_cancelled()
         secrets = list(secrets) + self._secrets
         Command = self.env["deployment.operation.command"].sudo()
@@ -1612,14 +1619,15 @@ class OperationJournal(OperationContext):
         )
         if command and command.detached_state in ("done", "lost"):
             return command._detached_status()
+        host = self.operation.host_id
+        # Unique across databases sharing a host, attempts and launches: an
+        # old run's exit code must never be read as this one's.
+        run_dir = validate_path(
+            f"{host.work_dir}/{self.env.cr.dbname}-op{self.operation.id}-{key}-"
+            f"{token_hex(4)}"
+        )
+        status = None
         if not command:
-            host = self.operation.host_id
-            # Unique across databases sharing a host and across attempts:
-            # an old run's exit code must never be read as this one's.
-            run_dir = validate_path(
-                f"{host.work_dir}/{self.env.cr.dbname}-op{self.operation.id}-{key}-"
-                f"{token_hex(4)}"
-            )
             command = Command._record_detached_start(
                 self.operation,
                 self._open_step,
@@ -1629,13 +1637,33 @@ class OperationJournal(OperationContext):
                 transport.label,
                 secrets,
             )
+        else:
+            status = self._wait_detached(transport, command, timeout)
+            # A launch recorded as completed (pgid) did start, whatever its
+            # run directory says now: only one never seen to complete is
+            # closed, then launched again.
+            if status.state == "not_started" and not command.pgid:
+                if command._close_unfinished_launch(
+                    transport, argv, run_dir, secrets, self._open_step
+                ):
+                    status = None  # launched again below
+                else:  # that launch, still under way, won the race: it runs
+                    status = self._wait_detached(transport, command, timeout)
+        if status is None:
             # Recorded before it starts: a worker dying right after can still find it.
             self.operation._commit()
-            start_detached(transport, argv, run_dir, env=env, secrets=secrets)
-        status = self._wait_detached(transport, command, timeout)
+            handle = start_detached(
+                transport, argv, command.run_dir, env=env, secrets=secrets
+            )
+            command._record_launched(handle.pgid)
+            self.operation._commit()
+            status = self._wait_detached(transport, command, timeout)
         if status.state == "running":  # waited long enough: stop it
             status = cancel_detached(transport, command.run_dir)
-        command._record_detached_end(status, secrets)
+        status = command._record_detached_end(status, secrets, self._open_step)
+        # Committed before the run directory goes: a command still recorded
+        # as running, without its run directory, would look never started.
+        self.operation._commit()
         # Its result is in the journal now; the run directory has done its job.
         self.run(transport, ["rm", "-rf", "--", command.run_dir], timeout=120)
         self.beat(force=True)

@@ -1,9 +1,13 @@
 # Copyright 2026 deployment_manager contributors
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
 
+import dataclasses
+import shlex
+
 from odoo import _, fields, models
 
 from ..remote import DetachedStatus, mask
+from ..remote.detached import NEVER_MADE, STARTED, abandon_detached
 
 NOT_KEPT = "(not kept: this output may contain secrets)"
 
@@ -49,6 +53,16 @@ class DeploymentOperationCommand(models.Model):
     )
     detached_state = fields.Selection(
         [("running", "Running"), ("done", "Done"), ("lost", "Lost")], readonly=True
+    )
+    pgid = fields.Integer(
+        string="Process group",
+        readonly=True,
+        help="Recorded once its launch completed: the command surely started.",
+    )
+    note = fields.Text(
+        readonly=True,
+        help="What its exit code does not tell: launched again after a launch "
+        "that never completed, or lost after it started.",
     )
     outcome = fields.Char(compute="_compute_outcome")
 
@@ -121,8 +135,6 @@ class DeploymentOperationCommand(models.Model):
     def _record_detached_start(
         self, operation, step, argv, key, run_dir, host_label, secrets
     ):
-        import shlex
-
         return self.create(
             {
                 "operation_id": operation.id,
@@ -138,12 +150,93 @@ class DeploymentOperationCommand(models.Model):
             }
         )
 
-    def _record_detached_end(self, status, secrets):
+    def _record_launched(self, pgid):
+        """Its launch completed: from now on the command counts as started,
+        whatever becomes of its run directory."""
+        self.write({"pgid": pgid})
+
+    def _close_unfinished_launch(self, transport, argv, run_dir, secrets, step):
+        """Its launch was found "not_started" when its operation was taken
+        up: close it for good (abandon_detached), and record that the
+        command is launched again in ``run_dir``, and why.
+
+        False when that launch, still under way, won the race: the command
+        runs after all, and is to be waited for, not launched.
+        """
+        found = abandon_detached(transport, self.run_dir)
+        if found == STARTED:
+            return False
+        values = {"host": self.host, "run_dir": self.run_dir}
+        if found == NEVER_MADE:
+            note = _(
+                "Launched again on %(host)s: the worker that launched it stopped "
+                "before the command started (its run directory %(run_dir)s was "
+                "never made). That launch is closed and can never start late.",
+                **values,
+            )
+        else:
+            note = _(
+                "Launched again on %(host)s: the worker that launched it stopped "
+                "before the command started (its run directory %(run_dir)s holds "
+                "no process group). That launch is closed and can never start "
+                "late.",
+                **values,
+            )
+        self.write(
+            {
+                "command": mask(shlex.join(argv), secrets),
+                "run_dir": run_dir,
+                "started_at": fields.Datetime.now(),
+                "pgid": 0,
+            }
+        )
+        self._add_note(note, step)
+        return True
+
+    def _add_note(self, note, step):
+        """Journal ``note``: added to the command's, shown on its step."""
+        self.note = "\n".join(filter(None, [self.note, note]))
+        (step or self.step_id).write({"message": note})
+
+    def _record_detached_end(self, status, secrets, step=None):
+        """Record how the command ended; returns the status as recorded.
+
+        A lost command, and one whose run directory no longer tells anything
+        although its launch completed, are told apart from one that never
+        started, in its note and on its step.
+        """
+        if status.state == "not_started":
+            # Only a launch that completed gets here (see run_detached): the
+            # run directory was removed or emptied behind our back.
+            status = dataclasses.replace(status, state="lost", pgid=self.pgid)
+            self._add_note(
+                _(
+                    "The command started on %(host)s (process group %(pgid)s) and "
+                    "was lost: its run directory %(run_dir)s no longer holds its "
+                    "process group, so how it ended is unknown.",
+                    host=self.host,
+                    pgid=self.pgid or "?",
+                    run_dir=self.run_dir,
+                ),
+                step,
+            )
+        elif status.state == "lost":
+            self._add_note(
+                _(
+                    "The command started on %(host)s (process group %(pgid)s) and "
+                    "was lost: its processes are gone and it left no exit code, so "
+                    "how it ended is unknown.",
+                    host=self.host,
+                    pgid=status.pgid or self.pgid or "?",
+                ),
+                step,
+            )
         self.write(
             {
                 "detached_state": status.state,
                 "exit_code": status.exit_code or 0,
                 "has_exit_code": status.exit_code is not None,
+                "cancelled": status.cancelled,
                 "duration": (fields.Datetime.now() - self.started_at).total_seconds(),
                 "stdout_bytes": status.stdout_bytes or 0,
                 "stderr_bytes": status.stderr_bytes or 0,
@@ -151,6 +244,7 @@ class DeploymentOperationCommand(models.Model):
                 "stderr_excerpt": _text(mask(status.stderr_excerpt or "", secrets)),
             }
         )
+        return status
 
     def _detached_status(self):
         return DetachedStatus(
@@ -160,6 +254,8 @@ class DeploymentOperationCommand(models.Model):
             stderr_excerpt=self.stderr_excerpt or "",
             stdout_bytes=int(self.stdout_bytes),
             stderr_bytes=int(self.stderr_bytes),
+            cancelled=self.cancelled,
+            pgid=self.pgid or None,
         )
 
     def action_show_output(self):

@@ -21,10 +21,15 @@ from .workdir import WORK_DIR_SH, check_work_dir_result
 # Runs the command and records its fate. The trap keeps this shell alive
 # when the group gets SIGTERM (cancel), so it still writes the exit code;
 # caught signals are reset on exec, so the command itself still dies.
+# Its process group is recorded before anything else, with ln: a link is
+# made whole or not at all, and never over an existing file. A launch closed
+# by abandon_detached holds that name already, and the command then never
+# starts; nor does one whose start could not be recorded.
 _RUNNER = """\
 d=$1; shift
 trap 'dm_signalled=1' HUP INT TERM
-echo $$ > "$d/pgid.tmp" && mv -f -- "$d/pgid.tmp" "$d/pgid"
+echo $$ > "$d/pgid.tmp" && ln -- "$d/pgid.tmp" "$d/pgid" || exit 0
+rm -f -- "$d/pgid.tmp"
 "$@" > "$d/stdout" 2> "$d/stderr" < /dev/null
 rc=$?
 echo "$rc" > "$d/exit_code.tmp" && mv -f -- "$d/exit_code.tmp" "$d/exit_code"
@@ -46,13 +51,17 @@ while [ ! -s "$d/pgid" ]; do
   if [ "$i" -gt 200 ]; then echo "the command did not start" >&2; exit 94; fi
   sleep 0.05
 done
-cat -- "$d/pgid"
+pg=$(cat -- "$d/pgid")
+if [ "$pg" = abandoned ]; then
+  echo "this launch was closed before the command started" >&2; exit 94
+fi
+echo "$pg"
 """
 
 # Poll and cancel read a process group and an exit code from the run
 # directory, and cancel kills that group: a run directory that is a link,
 # or that another user owns, is refused before anything is read. A missing
-# one is not "unsafe": poll reports it as before.
+# one is not "unsafe": its launch never got that far (see _POLL).
 _RUN_DIR_SH = """\
 dm_run_dir_ok() {
   if [ -L "$1" ] || { [ -e "$1" ] && [ ! -O "$1" ]; }; then
@@ -64,33 +73,45 @@ dm_run_dir_ok() {
 
 # One round trip reports the state and both output excerpts. Sizes come
 # first and at most head+tail bytes follow each, so the reader can split
-# the stream even while the files keep growing.
+# the stream even while the files keep growing. Without a process group
+# (the runner's first record) the command never ran: "not_started", which
+# a missing output file or run directory no longer turns into a failure.
 _POLL = """\
 d=$1; lim=$2; h=$3; t=$4
 dm_run_dir_ok "$d" || exit 95
+pg=-
 if [ -f "$d/exit_code" ]; then
   state=done
+elif [ ! -e "$d/pgid" ]; then
+  state=not_started
 else
-  pg=$(cat -- "$d/pgid" 2>/dev/null)
-  case $pg in ''|*[!0-9]*) pg= ;; esac
-  if [ -n "$pg" ] && dm_alive "$pg"; then
-    state=running
-  elif [ -f "$d/exit_code" ]; then
-    state=done
-  else
-    state=lost
-  fi
+  pg=$(cat -- "$d/pgid")
+  case $pg in
+    abandoned) state=not_started ;;
+    ''|*[!0-9]*) state=lost; pg=- ;;
+    *)
+      if dm_alive "$pg"; then
+        state=running
+      elif [ -f "$d/exit_code" ]; then
+        state=done
+      else
+        state=lost
+      fi
+      ;;
+  esac
 fi
 code=-
 if [ "$state" = done ]; then code=$(cat -- "$d/exit_code"); fi
 if [ -f "$d/cancelled" ]; then c=1; else c=0; fi
-printf '%s %s %s\\n' "$state" "$c" "$code"
+printf '%s %s %s %s\\n' "$state" "$c" "$code" "$pg"
 for f in stdout stderr; do
   n=0
   if [ -f "$d/$f" ]; then n=$(wc -c < "$d/$f"); fi
   printf '%s\\n' "$n"
-  if [ "$n" -le "$lim" ]; then
-    head -c "$n" -- "$d/$f" 2>/dev/null
+  if [ "$n" -eq 0 ]; then
+    :
+  elif [ "$n" -le "$lim" ]; then
+    head -c "$n" -- "$d/$f"
   else
     head -c "$h" -- "$d/$f"
     tail -c "$t" -- "$d/$f"
@@ -117,6 +138,21 @@ if [ ! -f "$d/exit_code" ]; then
 fi
 """
 
+# Closes a launch that never completed. A missing run directory is made,
+# so a launch still under way fails to make it (exit 91) and stops. In an
+# existing one, "pgid" is taken with ln as the runner takes it: exactly one
+# of the two gets it, and a runner that does not never runs the command.
+_ABANDON = """\
+w=$1; d=$2
+dm_work_dir "$w" || exit 90
+if mkdir -m 700 -- "$d" 2> /dev/null; then found=never_made; else found=not_started; fi
+dm_run_dir_ok "$d" || exit 95
+echo abandoned > "$d/abandoned" || exit 96
+if ln -- "$d/abandoned" "$d/pgid"; then echo "$found"; exit 0; fi
+pg=$(cat -- "$d/pgid") || exit 97
+if [ "$pg" = abandoned ]; then echo "$found"; else echo started; fi
+"""
+
 
 @dataclass
 class DetachedHandle:
@@ -126,13 +162,25 @@ class DetachedHandle:
 
 @dataclass
 class DetachedStatus:
-    state: str  # "running", "done" or "lost"
+    """What poll_detached found. ``state`` is one of:
+
+    - "running": its process group is alive;
+    - "done": it ended, with ``exit_code``;
+    - "lost": it started (``pgid``, when known) but its processes are gone
+      and it left no exit code: how it ended is unknown;
+    - "not_started": its launch never completed, so the command never ran:
+      no run directory, or one without a process group (the runner records
+      it before anything else), or a launch closed by abandon_detached.
+    """
+
+    state: str
     exit_code: int | None
     stdout_excerpt: str
     stderr_excerpt: str
     stdout_bytes: int
     stderr_bytes: int
     cancelled: bool = False
+    pgid: int | None = None
 
     @property
     def ok(self):
@@ -238,7 +286,7 @@ def poll_detached(transport, run_dir, *, head_limit=32768, tail_limit=32768):
         if not result.ok or data is None:
             raise ValueError("poll failed")
         header, pos = _take_line(data, 0)
-        state, cancelled, code = header.split(" ")
+        state, cancelled, code, pgid = header.split(" ")
         streams = []
         for _ in range(2):
             size_text, pos = _take_line(data, pos)
@@ -269,6 +317,7 @@ def poll_detached(transport, run_dir, *, head_limit=32768, tail_limit=32768):
         stdout_bytes=streams[0][1],
         stderr_bytes=streams[1][1],
         cancelled=cancelled == "1",
+        pgid=int(pgid) if pgid.isdigit() else None,
     )
 
 
@@ -287,7 +336,7 @@ def wait_detached(
     on_poll=None,
     cancel_event=None,
 ):
-    """Poll until the command is no longer running.
+    """Poll until the command is no longer running (or never started).
 
     Polls come every 0.2 s (after a quicker first few) for the first
     ``QUICK_POLL_SECONDS``, then every ``poll_interval``: a service stop or
@@ -336,3 +385,43 @@ def cancel_detached(transport, run_dir):
             "cancel_failed",
         )
     return poll_detached(transport, run_dir)
+
+
+# What abandon_detached found. Either way but STARTED, the command never ran
+# and now never will from that run directory.
+NEVER_MADE = "never_made"  # the run directory did not exist
+NOT_STARTED = "not_started"  # it existed, without a process group
+STARTED = "started"  # the launch won the race: the command runs after all
+
+
+def abandon_detached(transport, run_dir):
+    """Give up, for good, a launch that poll_detached reports "not_started".
+
+    The worker that launched it may have died, or its link dropped, while
+    the launch still goes on on the host: afterwards the command can never
+    start from ``run_dir``, so it may be launched again in a new one. The
+    run directory stays as the proof (the host's cleanup of old leftovers
+    removes it): removed, a launch still under way could make it again.
+
+    Returns NEVER_MADE or NOT_STARTED, what it found; or STARTED when the
+    launch recorded its process group first and the command runs after
+    all: wait for it then, never launch it again.
+    """
+    _check_run_dir(run_dir)
+    work_dir = posixpath.dirname(run_dir)
+    result = transport.run(
+        ["sh", "-c", WORK_DIR_SH + _RUN_DIR_SH + _ABANDON, "sh", work_dir, run_dir],
+        timeout=60,
+    )
+    if result.exit_code == 90:
+        check_work_dir_result(result, work_dir, transport.label)
+    _check_run_dir_result(result, run_dir, transport.label)
+    found = result.stdout.text().strip()
+    if not result.ok or found not in (NEVER_MADE, NOT_STARTED, STARTED):
+        raise RemoteError(
+            f"Could not close the unfinished launch in {run_dir} on "
+            f"{transport.label}: "
+            f"{result.stderr_tail(5) or f'exit code {result.exit_code}'}",
+            "abandon_failed",
+        )
+    return found

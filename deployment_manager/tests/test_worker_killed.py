@@ -4,18 +4,22 @@
 
 import base64
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
 import xmlrpc.client
+from datetime import timedelta
 
-from odoo.tests import BaseCase, tagged
+from odoo import fields
+from odoo.tests import BaseCase, TransactionCase, tagged
 from odoo.tools import config
 
-from ..remote import LocalTransport, poll_detached
+from ..remote import LocalTransport, poll_detached, start_detached
 from .common import (
+    DeploymentTestMixin,
     development_environment_vals,
     drop_databases,
     make_environment_copy,
@@ -76,6 +80,24 @@ class TestWorkerKilled(BaseCase):
         )
         cls.server = None
         cls.addClassCleanup(cls._stop_server)
+        # The manager finds this setsid first: the real one, except that the
+        # next launch can be made to hang on the host (_hang_next_launch).
+        cls.gate = os.path.join(cls.workdir, "hang-next-launch")
+        cls.hung = os.path.join(cls.workdir, "launch-hung")
+        cls.release = os.path.join(cls.workdir, "release-launch")
+        bin_dir = os.path.join(cls.workdir, "bin")
+        os.mkdir(bin_dir)
+        with open(os.path.join(bin_dir, "setsid"), "w") as handle:
+            handle.write(
+                "#!/bin/sh\n"
+                f"if mv -- {cls.gate} {cls.gate}.taken 2> /dev/null; then\n"
+                f"  echo $$ > {cls.hung}\n"
+                f"  while [ ! -e {cls.release} ]; do sleep 0.1; done\n"
+                "fi\n"
+                f'exec {shutil.which("setsid")} "$@"\n'
+            )
+        os.chmod(os.path.join(bin_dir, "setsid"), 0o755)
+        cls.server_env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
 
     @classmethod
     def _start_server(cls):
@@ -99,6 +121,7 @@ class TestWorkerKilled(BaseCase):
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            env=cls.server_env,
         )
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -245,6 +268,92 @@ class TestWorkerKilled(BaseCase):
             "deployment.environment", "read", [environment_id], ["odoo_service_state"]
         )
         self.assertEqual(environment["odoo_service_state"], "inactive")
+
+    def _hang_next_launch(self):
+        """The next detached launch stops just before setsid, its run
+        directory made, until the test creates self.release."""
+        _touch(self.gate)
+        self.addCleanup(_touch, self.release)
+        self.addCleanup(_remove, self.gate)
+
+    def test_launch_cut_short_by_a_killed_manager_is_launched_again(self):
+        """The manager is killed while a launch hangs on the host, before the
+        command started: after restart the command is launched again, the
+        operation ends done and says so, and the old launch, let go on late,
+        never runs it a second time."""
+        self._start_manager()
+        host_id = self._local_host("Slow launches")
+        runs = os.path.join(self.workdir, "status-runs")
+        environment_id = self.call(
+            "deployment.environment",
+            "create",
+            {
+                "name": "Development with a slow host",
+                "environment_type": "development",
+                "host_id": host_id,
+                "odoo_status_command": (
+                    f"sh -c 'echo run >> {runs}; echo inactive; exit 3'"
+                ),
+                "pg_status_command": "sh -c 'echo active'",
+            },
+        )
+        self._hang_next_launch()
+        action = self.call(
+            "deployment.environment", "action_service_status", [environment_id]
+        )
+        operation_id = action["res_id"]
+        self.wait_for(lambda: os.path.exists(self.hung), 60, "the launch never started")
+        [command] = self.call(
+            "deployment.operation.command",
+            "search_read",
+            [("operation_id", "=", operation_id), ("detached_key", "=", "status-odoo")],
+            ["run_dir", "detached_state"],
+        )
+        self.assertEqual(command["detached_state"], "running", "recorded first")
+        self.assertEqual(os.listdir(command["run_dir"]), ["argv.json"])
+        self._kill_server()
+        self._start_server()
+
+        operation = self.wait_until_ended(
+            operation_id, 90, "the operation was never reconciled"
+        )
+        self.assertEqual(operation["state"], "done", operation["error_message"])
+        self.assertEqual(operation["attempt"], 2)
+        [relaunched] = self.call(
+            "deployment.operation.command",
+            "search_read",
+            [("operation_id", "=", operation_id), ("detached_key", "=", "status-odoo")],
+            ["run_dir", "exit_code", "note", "detached_state"],
+        )
+        self.assertNotEqual(relaunched["run_dir"], command["run_dir"])
+        self.assertEqual(
+            (relaunched["detached_state"], relaunched["exit_code"]), ("done", 3)
+        )
+        self.assertIn("Launched again", relaunched["note"])
+        self.assertIn("holds no process group", relaunched["note"])
+        steps = self.call(
+            "deployment.operation.step",
+            "search_read",
+            [
+                ("operation_id", "=", operation_id),
+                ("message", "like", "Launched again"),
+            ],
+            ["name"],
+        )
+        self.assertEqual(len(steps), 1, "the journal says the launch was repeated")
+        [environment] = self.call(
+            "deployment.environment", "read", [environment_id], ["odoo_service_state"]
+        )
+        self.assertEqual(environment["odoo_service_state"], "inactive")
+
+        # The old launch goes on now: its runner finds the launch closed.
+        with open(self.hung) as handle:
+            launcher = int(handle.read())
+        _touch(self.release)
+        self.wait_for(lambda: not _alive(launcher), 30, "the old launch never ended")
+        time.sleep(1)
+        with open(runs) as handle:
+            self.assertEqual(handle.read(), "run\n", "the command ran once")
 
     def test_backup_interrupted_by_a_killed_manager_completes_after_restart(self):
         """A backup whose manager is killed while the filestore is archived is taken up
@@ -458,3 +567,201 @@ class TestWorkerKilled(BaseCase):
         self.assertEqual(
             [name for name in databases_like(dev.db) if "_tests_" in name], []
         )
+
+
+def _touch(path):
+    with open(path, "a"):
+        pass
+
+
+def _remove(path):
+    if os.path.exists(path):
+        os.remove(path)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@tagged("post_install", "-at_install")
+class TestTakenUpCommands(DeploymentTestMixin, TransactionCase):
+    """An operation taken up after its worker died finds each detached command
+    as that worker left it: launched again only if it surely never started,
+    reported lost if it started and vanished."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._setup_users()
+        cls.env["ir.config_parameter"].sudo().set_param(
+            "deployment_manager.heartbeat_grace_seconds", "0"
+        )
+        cls.workdir = tempfile.mkdtemp(prefix="dm_taken_up_")
+        cls.addClassCleanup(shutil.rmtree, cls.workdir, ignore_errors=True)
+        cls.runs = os.path.join(cls.workdir, "status-runs")
+        cls.host = cls.env["deployment.host"].create(
+            {"name": "This server", "kind": "local", "work_dir": cls.workdir}
+        )
+        cls.environment = cls.env["deployment.environment"].create(
+            {
+                "name": "Pre-production",
+                "environment_type": "preproduction",
+                "host_id": cls.host.id,
+                "odoo_status_command": (
+                    f"sh -c 'echo run >> {cls.runs}; echo inactive; exit 3'"
+                ),
+                "pg_status_command": "sh -c 'echo active'",
+            }
+        )
+
+    def setUp(self):
+        super().setUp()
+        if os.path.exists(self.runs):
+            os.remove(self.runs)
+
+    def _orphan(self, kind="service_status", environment=None, **command):
+        """An operation as a worker killed mid-way leaves it: running, its
+        heartbeat old, no lock held, its detached command recorded."""
+        environment = environment or self.environment
+        operation = (
+            self.env["deployment.operation"]
+            .sudo()
+            .create(
+                {
+                    "kind": kind,
+                    "host_id": environment.host_id.id,
+                    "environment_id": environment.id,
+                    "requested_by_id": self.manager.id,
+                    "state": "running",
+                    "worker": "gone-host:4242",
+                    "started_at": fields.Datetime.now() - timedelta(minutes=5),
+                    "heartbeat_at": fields.Datetime.now() - timedelta(minutes=4),
+                }
+            )
+        )
+        self.env["deployment.operation.command"].sudo().create(
+            {
+                "operation_id": operation.id,
+                "host": "local",
+                "command": "the command",
+                "detached": True,
+                "detached_key": "status-odoo",
+                "detached_state": "running",
+                "started_at": fields.Datetime.now() - timedelta(minutes=4),
+                **command,
+            }
+        )
+        return operation
+
+    def _command(self, operation, key="status-odoo"):
+        return operation.command_ids.filtered(lambda c: c.detached_key == key)
+
+    def _runs(self):
+        if not os.path.exists(self.runs):
+            return 0
+        with open(self.runs) as handle:
+            return len(handle.readlines())
+
+    def assert_launched_again(self, operation, old_run_dir, reason):
+        self.env["deployment.operation"]._reconcile_orphans()
+        self.assertEqual(operation.state, "done", operation.error_message)
+        command = self._command(operation)
+        self.assertEqual(len(command), 1, "the same command, launched again")
+        self.assertNotEqual(command.run_dir, old_run_dir, "in a new run directory")
+        self.assertEqual((command.detached_state, command.exit_code), ("done", 3))
+        self.assertTrue(command.pgid)
+        self.assertIn("Launched again on local", command.note)
+        self.assertIn(reason, command.note)
+        self.assertIn(
+            command.note,
+            operation.step_ids.mapped("message"),
+            "the journal says why on the command's step",
+        )
+        self.assertEqual(self.environment.odoo_service_state, "inactive")
+        self.assertEqual(self._runs(), 1)
+        # The old launch is closed: nothing can start from it any more.
+        with LocalTransport() as transport:
+            self.assertEqual(poll_detached(transport, old_run_dir).state, "not_started")
+        with open(os.path.join(old_run_dir, "pgid")) as handle:
+            self.assertEqual(handle.read(), "abandoned\n")
+
+    def test_command_whose_run_dir_was_never_made_is_launched_again(self):
+        """The worker died between recording the command and making its run
+        directory: the command is launched again, and the journal says why."""
+        old_run_dir = os.path.join(self.workdir, "never-made")
+        operation = self._orphan(run_dir=old_run_dir)
+        self.assert_launched_again(operation, old_run_dir, "was never made")
+
+    def test_command_whose_runner_never_began_is_launched_again(self):
+        """The launch made the run directory and argv.json, then died before
+        the runner recorded a process group: the command is launched again."""
+        old_run_dir = os.path.join(self.workdir, "half-made")
+        os.mkdir(old_run_dir, 0o700)
+        with open(os.path.join(old_run_dir, "argv.json"), "w") as handle:
+            handle.write("{}")
+        operation = self._orphan(run_dir=old_run_dir)
+        self.assert_launched_again(operation, old_run_dir, "holds no process group")
+
+    def test_command_whose_run_dir_vanished_after_its_launch_is_lost(self):
+        """A launch recorded as completed (its process group known) is never
+        launched again, even when its run directory is gone: it is lost."""
+        run_dir = os.path.join(self.workdir, "removed-behind-our-back")
+        operation = self._orphan(run_dir=run_dir, pgid=4242)
+        self.env["deployment.operation"]._reconcile_orphans()
+        command = self._command(operation)
+        self.assertEqual(command.detached_state, "lost")
+        self.assertIn(
+            "started on local (process group 4242) and was lost", command.note
+        )
+        self.assertEqual(self._runs(), 0, "not launched again")
+        self.assertEqual(self.environment.odoo_service_state, "unknown")
+
+    def test_backup_whose_dump_was_killed_fails_saying_it_started_and_was_lost(self):
+        """The dump started (process group recorded) and was killed with its
+        worker, leaving no exit code: the backup fails, saying the command
+        started and was lost; it is not run again."""
+        name = "dm_e2e_taken_up_backup"
+        fixture = make_environment_copy(name)
+        self.addCleanup(drop_databases, name)
+        environment = self.env["deployment.environment"].create(
+            {
+                "name": "Production to back up",
+                "environment_type": "production",
+                "host_id": self.host.id,
+                "odoo_command": fixture["odoo_command"],
+                "odoo_config_path": fixture["config_path"],
+                "db_name": name,
+                "data_dir": fixture["data_dir"],
+                "backup_dir": fixture["backup_dir"],
+            }
+        )
+        run_dir = os.path.join(self.workdir, "killed-dump")
+        with LocalTransport() as transport:
+            handle = start_detached(transport, ["sleep", "60"], run_dir)
+            os.killpg(handle.pgid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while poll_detached(transport, run_dir).state != "lost":
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.1)
+        operation = self._orphan(
+            kind="backup",
+            environment=environment,
+            detached_key="backup-database",
+            run_dir=run_dir,
+            pgid=handle.pgid,
+        )
+        self.env["deployment.operation"]._reconcile_orphans()
+        self.assertEqual(operation.state, "failed")
+        self.assertIn("The dump of the database", operation.error_message)
+        self.assertIn("lost", operation.error_message)
+        command = self._command(operation, "backup-database")
+        self.assertEqual(command.detached_state, "lost")
+        self.assertEqual(command.run_dir, run_dir, "not launched again")
+        expected = f"started on local (process group {handle.pgid}) and was lost"
+        self.assertIn(expected, command.note)
+        [step] = operation.step_ids.filtered(lambda s: s.state == "failed")
+        self.assertIn(expected, step.message)

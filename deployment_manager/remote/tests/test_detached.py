@@ -1,6 +1,7 @@
 """Detached commands: they outlive the SSH link and the calling process."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -9,7 +10,17 @@ import time
 
 import pytest
 
-from ..detached import cancel_detached, poll_detached, start_detached, wait_detached
+from ..detached import (
+    _RUNNER,
+    NEVER_MADE,
+    NOT_STARTED,
+    STARTED,
+    abandon_detached,
+    cancel_detached,
+    poll_detached,
+    start_detached,
+    wait_detached,
+)
 from ..errors import InvalidInput, RemoteError
 from ..local import LocalTransport
 from ..ssh import SshTransport
@@ -169,3 +180,146 @@ def test_cancel_of_a_finished_command_changes_nothing(local, tmp_path):
     status = cancel_detached(local, run_dir)
     assert status.exit_code == 3
     assert not status.cancelled
+
+
+# A launch cut short: what a worker killed mid-launch leaves behind.
+
+
+def _dead_pid():
+    """The pid of a process that has ended (and been reaped)."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def test_a_run_dir_never_made_is_not_started(transport, tmp_path):
+    """A launch that never made its run directory never ran the command."""
+    status = poll_detached(transport, str(tmp_path / "never-made"))
+    assert status.state == "not_started"
+    assert status.exit_code is None
+    assert status.pgid is None
+    assert (status.stdout_bytes, status.stderr_bytes) == (0, 0)
+    assert not status.ok
+
+
+def test_a_launch_stopped_before_its_runner_is_not_started(transport, tmp_path):
+    """A run directory with argv.json only: the runner never began, and it
+    records its process group before anything else."""
+    run_dir = tmp_path / "half-made"
+    run_dir.mkdir(mode=0o700)
+    (run_dir / "argv.json").write_text('{"argv": ["true"]}')
+    status = poll_detached(transport, str(run_dir))
+    assert status.state == "not_started"
+    assert status.exit_code is None
+
+
+def test_a_started_command_whose_processes_died_is_lost(transport, tmp_path):
+    """A process group recorded, gone, and no exit code: it started and was
+    lost (here killed before its runner made the stderr file)."""
+    run_dir = tmp_path / "killed"
+    run_dir.mkdir(mode=0o700)
+    (run_dir / "argv.json").write_text('{"argv": ["sleep", "60"]}')
+    pgid = _dead_pid()
+    (run_dir / "pgid").write_text(f"{pgid}\n")
+    (run_dir / "stdout").write_text("begun\n")
+    status = poll_detached(transport, str(run_dir))
+    assert status.state == "lost"
+    assert status.pgid == pgid
+    assert status.exit_code is None
+    assert status.stdout_excerpt == "begun\n"
+
+
+def test_a_running_command_reports_its_process_group(transport, tmp_path):
+    """The process group read back is the one the launch returned."""
+    run_dir = str(tmp_path / "run")
+    handle = start_detached(transport, ["sleep", "30"], run_dir)
+    try:
+        status = poll_detached(transport, run_dir)
+        assert (status.state, status.pgid) == ("running", handle.pgid)
+    finally:
+        cancel_detached(transport, run_dir)
+
+
+def test_abandoning_a_launch_never_made_keeps_it_from_starting(transport, tmp_path):
+    """The run directory is made, so a launch still under way can never make it."""
+    run_dir = str(tmp_path / "work" / "never-made")
+    assert abandon_detached(transport, run_dir) == NEVER_MADE
+    assert stat_mode(run_dir) == 0o700
+    assert poll_detached(transport, run_dir).state == "not_started"
+    with pytest.raises(RemoteError) as info:
+        start_detached(transport, ["touch", str(tmp_path / "ran")], run_dir)
+    assert info.value.reason == "run_dir_exists"
+    assert not os.path.exists(tmp_path / "ran")
+    # Taken up twice (a worker died after closing it): still closed, same answer.
+    assert abandon_detached(transport, run_dir) == NOT_STARTED
+
+
+def test_abandoning_a_half_made_launch_keeps_its_runner_from_starting(local, tmp_path):
+    """A runner that begins after the launch was given up never runs the command."""
+    run_dir = tmp_path / "half-made"
+    run_dir.mkdir(mode=0o700)
+    (run_dir / "argv.json").write_text("{}")
+    assert abandon_detached(local, str(run_dir)) == NOT_STARTED
+    marker = tmp_path / "ran"
+    late = subprocess.run(
+        ["sh", "-c", _RUNNER, "sh", str(run_dir), "touch", str(marker)],
+        check=False,
+        timeout=10,
+    )
+    assert late.returncode == 0
+    assert not marker.exists()
+    assert not (run_dir / "exit_code").exists()
+    assert poll_detached(local, str(run_dir)).state == "not_started"
+
+
+def test_a_launch_still_under_way_when_abandoned_never_runs(local, tmp_path):
+    """The worker died while its launch hung (here: a slow setsid); the launch
+    is given up, then goes on: the command does not run."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    inside, release = tmp_path / "inside", tmp_path / "release"
+    (bin_dir / "setsid").write_text(
+        f"#!/bin/sh\n: > {inside}\n"
+        f"while [ ! -e {release} ]; do sleep 0.05; done\n"
+        f'exec {shutil.which("setsid")} "$@"\n'
+    )
+    (bin_dir / "setsid").chmod(0o755)
+    run_dir = str(tmp_path / "run")
+    marker = tmp_path / "ran"
+    errors = []
+
+    def launch():
+        try:
+            start_detached(
+                local,
+                ["touch", str(marker)],
+                run_dir,
+                env={"PATH": f"{bin_dir}:{os.environ['PATH']}"},
+            )
+        except RemoteError as error:
+            errors.append(error)
+
+    launcher = threading.Thread(target=launch)
+    launcher.start()
+    deadline = time.monotonic() + 10
+    while not inside.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert poll_detached(local, run_dir).state == "not_started"
+    assert abandon_detached(local, run_dir) == NOT_STARTED
+    release.touch()
+    launcher.join(30)
+    assert [error.reason for error in errors] == ["detached_start_failed"]
+    assert "this launch was closed before the command started" in str(errors[0])
+    time.sleep(0.3)
+    assert not marker.exists()
+    assert poll_detached(local, run_dir).state == "not_started"
+
+
+def test_abandoning_a_started_command_leaves_it_running(transport, tmp_path):
+    """When the launch won the race, the command is reported started and runs on."""
+    run_dir = str(tmp_path / "run")
+    start_detached(transport, ["sh", "-c", "sleep 1; exit 4"], run_dir)
+    assert abandon_detached(transport, run_dir) == STARTED
+    status = wait_detached(transport, run_dir, poll_interval=0.2, timeout=20)
+    assert (status.state, status.exit_code) == ("done", 4)
