@@ -9,18 +9,25 @@ then built from that file in parallel (one job per CPU). The filestore is
 copied next to it under the new database's name; when the target already has
 a copy, only the changed files move (``rsync`` on one host, a ``tar`` of the
 changed files across hosts, after seeding the new directory with hard links
-of the previous copy). The new database is then neutralized and verified
-under its own name (unless it is the recovery site's exact copy). Only then
-is the target's Odoo stopped and the new database and filestore swapped in,
-by the very code a restore uses: up to the swap a failure or a cancel
-leaves the target as it was, after it the replication only goes forward.
+of the previous copy; the changed files are found by merging both hosts'
+lists of files, sorted on each host, as they stream through the manager,
+whose memory does not grow with the number of files). The new database is
+then neutralized and verified under its own name (unless it is the recovery
+site's exact copy). Only then is the target's Odoo stopped and the new
+database and filestore swapped in, by the very code a restore uses: up to
+the swap a failure or a cancel leaves the target as it was, after it the
+replication only goes forward.
 """
 
 import contextlib
-import math
+import queue
 import re
+import tempfile
+import threading
+import time
 
 from ..remote import RemoteError, pipe
+from ..remote.transport import HEARTBEAT_INTERVAL
 from .backup import (
     LONG_TIMEOUT,
     SHORT_TIMEOUT,
@@ -48,19 +55,38 @@ from .restore import (
     BEFORE_SWAP,
     STAMP_RE,
     _Restore,
+    cancel_asked,
 )
 
 # Constant shell snippets: every value reaches them as a positional argument.
 WRITE_FILE_SH = 'cat > "$1"'
+APPEND_FILE_SH = 'cat >> "$1"'
 # Paths come NUL-separated on stdin, relative to $1.
 REMOVE_LISTED_SH = 'cd -- "$1" && xargs -0 -r rm -f --'
-LIST_FIND = ["-type", "f", "-printf", "%s %T@ %P\\0"]
+# The files under $1, one "size mtime path" record each, NUL-terminated and
+# sorted by path in byte order (the C locale), the order Python compares
+# bytes in: the manager merges two such lists as they stream, holding
+# neither. sort's key runs from the third space-separated field to the end
+# of the record, so it is the whole path, spaces included; paths are unique,
+# so there are no ties. A pipeline's status is only its last command's: find's
+# comes back on fd 4, and both must have succeeded.
+LIST_SORTED_SH = """\
+export LC_ALL=C
+exec 3>&1
+status=$( { { find "$1" -type f -printf '%s %T@ %P\\0'; echo "find $?" >&4; } |
+  sort -z -t ' ' -k3 >&3 || echo "sort failed" >&4; } 4>&1 )
+[ "$status" = "find 0" ]
+"""
 LOCALE_SQL = (
     "SELECT pg_encoding_to_char(encoding) || '|' || datcollate || '|' "
     "|| datctype FROM pg_database WHERE datname = current_database()"
 )
 DROP_OLD_SQL = 'DROP DATABASE IF EXISTS :"old";\n'
-LIST_LIMIT = 1 << 30
+# How much of a listing is read at once, and how many bytes of paths one
+# command gets on its standard input: what the manager holds at a time,
+# however many files the filestore has.
+LIST_READ_CHUNK = 1 << 18
+LIST_BATCH = 4 << 20
 # The thousands keep their separators: "reg: 10,000".
 REGULAR_FILES_RE = re.compile(r"reg: ([0-9][0-9,]*)")
 
@@ -478,85 +504,127 @@ class _Replicate(_Restore):
             "files_deleted": stats.get("Number of deleted files", 0),
         }
 
-    def _list_files(self, transport, directory):
-        """{relative path: (size, whole seconds of mtime)} of the files under it.
-
-        tar keeps whole seconds only: comparing finer would move every file
-        again at the next replication.
-        """
-        result = self.ctx.run(
-            transport,
-            ["find", directory, *LIST_FIND],
-            keep_output=False,
-            timeout=LONG_TIMEOUT,
-            capture_limits={"spool_limit": LIST_LIMIT},
-        )
-        self._check(
-            result,
-            _("The files of %(path)s cannot be listed: %(reason)s"),
-            path=directory,
-        )
-        data = result.stdout.full_bytes()
-        if data is None:
-            raise OperationFailed(
-                self.ctx.text(
-                    _("The filestore %(path)s holds too many files to list."),
-                    path=directory,
-                )
-            )
-        files = {}
-        for entry in data.split(b"\0"):
-            if not entry:
-                continue
-            size, mtime, path = entry.split(b" ", 2)
-            files[path] = (int(size), math.floor(float(mtime)))
-        return files
-
     def _tar_changes(self, new_dir, previous):
+        """Remove from the new copy what the source no longer has or has
+        changed, then move the changed and new files with a ``tar`` through
+        the manager.
+
+        The lists of both sides are compared as they stream (see
+        :class:`_Listing`) and what differs is written to temporary files on
+        the manager, then sent to the hosts in batches: the manager's memory
+        does not grow with the number of files.
+        """
         ctx = self.ctx
-        source = self._list_files(self.src_transport, self.src_fs)
-        present = self._list_files(self.transport, previous) if previous else {}
-        changed = sorted(p for p, meta in source.items() if present.get(p) != meta)
-        gone = [p for p in present if p not in source]
-        # Changed files are unlinked first: tar then writes new files and
-        # never into an inode the previous copy shares.
-        remove = gone + [p for p in changed if p in present]
-        if remove:
-            self._check(
-                ctx.run(
-                    self.transport,
-                    ["sh", "-c", REMOVE_LISTED_SH, "sh", new_dir],
-                    stdin_data=b"\0".join(remove) + b"\0",
-                    timeout=LONG_TIMEOUT,
-                ),
-                _("Removing outdated files from %(path)s failed: %(reason)s"),
-                path=new_dir,
-            )
-        copied = 0
-        if changed:
-            copied = self._stream_files(changed, new_dir)
+        try:
+            with _PathList() as changed, _PathList() as remove:
+                total, bytes_moved, deleted = self._compare(previous, changed, remove)
+                # Changed files are unlinked first: tar then writes new files
+                # and never into an inode the previous copy shares.
+                for batch in remove.batches():
+                    self._check(
+                        ctx.run(
+                            self.transport,
+                            ["sh", "-c", REMOVE_LISTED_SH, "sh", new_dir],
+                            stdin_data=batch,
+                            timeout=LONG_TIMEOUT,
+                        ),
+                        _("Removing outdated files from %(path)s failed: %(reason)s"),
+                        path=new_dir,
+                    )
+                copied = 0
+                if changed.count:
+                    copied = self._stream_files(changed, new_dir)
+                moved = changed.count
+        except _ListNotKept as error:
+            raise OperationFailed(
+                ctx.text(
+                    _("The list of files to copy cannot be written: %(reason)s"),
+                    reason=error.reason,
+                )
+            ) from error
         return {
             "method": "tar",
-            "files_total": len(source),
-            "files_moved": len(changed),
-            "bytes_moved": sum(source[p][0] for p in changed),
+            "files_total": total,
+            "files_moved": moved,
+            "bytes_moved": bytes_moved,
             "bytes_streamed": copied,
-            "files_deleted": len(gone),
+            "files_deleted": deleted,
         }
+
+    def _compare(self, previous, changed, remove):
+        """Merge the source's list of files with the previous copy's.
+
+        New and changed files go to ``changed`` (changed ones to ``remove``
+        too), files the source no longer has to ``remove``. Returns the
+        number of the source's files, the bytes of those that move and the
+        number of files deleted. Both lists are made at once, one per host.
+        """
+        ctx = self.ctx
+        deadline = time.monotonic() + LONG_TIMEOUT
+        next_report = time.monotonic() + HEARTBEAT_INTERVAL
+        listings = []
+        stopped = False
+
+        def waiting():
+            # Called at least every HEARTBEAT_INTERVAL while the lists come.
+            nonlocal next_report, stopped
+            cancelled = cancel_asked(ctx)
+            if not stopped and (cancelled or time.monotonic() >= deadline):
+                stopped = True
+                for listing in listings:
+                    listing.kill(timed_out=not cancelled)
+            if time.monotonic() >= next_report:
+                next_report = time.monotonic() + HEARTBEAT_INTERVAL
+                # Progress commits the journal and learns of a cancel.
+                ctx.progress(
+                    50,
+                    ctx.text(
+                        _("Comparing the filestores: %(files)s files listed"),
+                        files=listings[0].count,
+                    ),
+                )
+
+        bad = None
+        try:
+            listings.append(_Listing(self.src_transport, self.src_fs, waiting))
+            if previous:
+                listings.append(_Listing(self.transport, previous, waiting))
+            source = listings[0].records()
+            target = listings[1].records() if previous else iter(())
+            try:
+                counts = _merge(source, target, changed, remove)
+            except _BadListing as error:
+                bad = error.listing
+            results = [listing.finish() for listing in listings]
+        finally:
+            for listing in listings:
+                listing.stop()
+        failed = [
+            (listing, result)
+            for listing, result in zip(listings, results, strict=True)
+            if not result.ok
+        ]
+        if failed and cancel_asked(ctx):
+            raise OperationFailed(ctx.text(_("Cancelled on request.")))
+        message = _("The files of %(path)s cannot be listed: %(reason)s")
+        for listing, result in failed:
+            raise OperationFailed(
+                ctx.text(message, path=listing.directory, reason=why(ctx, result))
+            )
+        if bad is not None:
+            raise OperationFailed(
+                ctx.text(
+                    message,
+                    path=bad.directory,
+                    reason=ctx.text(_("its output is not a sorted list of files")),
+                )
+            )
+        return counts
 
     def _stream_files(self, changed, new_dir):
         ctx = self.ctx
         directory = self.list_file.rsplit("/", 1)[0]
         prepare_work_dir(ctx, self.src_transport, directory)
-        self._check(
-            ctx.run(
-                self.src_transport,
-                ["sh", "-c", WRITE_FILE_SH, "sh", self.list_file],
-                stdin_data=b"\0".join(changed) + b"\0",
-                timeout=SHORT_TIMEOUT,
-            ),
-            _("The list of files to copy cannot be written: %(reason)s"),
-        )
         src_argv = [
             "tar",
             "-C",
@@ -569,17 +637,39 @@ class _Replicate(_Restore):
             "--files-from",
             self.list_file,
         ]
+        # One message for every report: progress is frequent.
+        message = _("Copying the filestore")
+
+        def on_progress(copied):
+            # Also the heartbeat that learns of a cancel during a long copy.
+            ctx.progress(60, "%s: %s" % (ctx.text(message), size_text(copied)))
+
         try:
+            script = WRITE_FILE_SH
+            for batch in changed.batches():
+                self._check(
+                    ctx.run(
+                        self.src_transport,
+                        ["sh", "-c", script, "sh", self.list_file],
+                        stdin_data=batch,
+                        timeout=SHORT_TIMEOUT,
+                    ),
+                    _("The list of files to copy cannot be written: %(reason)s"),
+                )
+                script = APPEND_FILE_SH
             result = pipe(
                 self.src_transport,
                 src_argv,
                 self.transport,
                 ["tar", "-C", new_dir, "-xf", "-"],
+                on_progress=on_progress,
                 cancel_event=getattr(ctx, "cancel_event", None),
             )
         finally:
             with contextlib.suppress(RemoteError):
                 run_anyway(ctx, self.src_transport, ["rm", "-f", "--", self.list_file])
+        if not result.ok and cancel_asked(ctx):
+            raise OperationFailed(ctx.text(_("Cancelled on request.")))
         for side in (result.src, result.dst):
             self._check(side, _("Copying the filestore failed: %(reason)s"))
         return result.bytes_copied
@@ -622,6 +712,202 @@ class _Replicate(_Restore):
             db=self.db,
             reason=reason,
         )
+
+
+class _ListNotKept(Exception):
+    """A list of paths could not be written on the manager (its disk)."""
+
+    def __init__(self, error):
+        super().__init__(str(error))
+        self.reason = str(error)
+
+
+class _BadListing(Exception):
+    """A host's list of files is not what LIST_SORTED_SH writes."""
+
+    def __init__(self, listing):
+        super().__init__(listing.directory)
+        self.listing = listing
+
+
+class _PathList:
+    """NUL-terminated paths in an anonymous temporary file on the manager,
+    counted: however many, they cost disk, not the worker's memory."""
+
+    def __init__(self):
+        self.count = 0
+        self.file = None
+
+    def __enter__(self):
+        try:
+            self.file = tempfile.TemporaryFile()
+        except OSError as error:
+            raise _ListNotKept(error) from error
+        return self
+
+    def __exit__(self, *exc_info):
+        self.file.close()
+
+    def add(self, path):
+        try:
+            self.file.write(path + b"\0")
+        except OSError as error:
+            raise _ListNotKept(error) from error
+        self.count += 1
+
+    def batches(self):
+        """The paths in pieces of about LIST_BATCH bytes, each cut after a NUL."""
+        rest = b""
+        try:
+            self.file.seek(0)
+            while data := self.file.read(LIST_BATCH):
+                data = rest + data
+                end = data.rfind(b"\0") + 1
+                rest = data[end:]
+                if end:
+                    yield data[:end]
+        except OSError as error:
+            raise _ListNotKept(error) from error
+
+
+class _Listing:
+    """One host's files, listed by LIST_SORTED_SH and read as they stream.
+
+    A thread of its own reads the command's output into a queue of at most
+    two chunks, so that the operation's thread never waits on a host for
+    more than HEARTBEAT_INTERVAL: no output comes until the host has read
+    and sorted all its files, which takes minutes on a large filestore, and
+    meanwhile ``waiting()`` keeps the journal's heartbeat and notices a
+    cancel, as ``ctx.run`` would.
+    """
+
+    def __init__(self, transport, directory, waiting):
+        self.directory = directory
+        self.waiting = waiting
+        self.count = 0
+        self.result = None
+        self.command = transport.start(["sh", "-c", LIST_SORTED_SH, "sh", directory])
+        self._chunks = queue.Queue(maxsize=2)
+        self._stopped = threading.Event()
+        self._reader = threading.Thread(
+            target=self._read, name="dm-list-read", daemon=True
+        )
+        self._reader.start()
+
+    def _read(self):
+        try:
+            while data := self.command.stdout_read(LIST_READ_CHUNK):
+                self._put(data)
+            self._put(b"")
+        except (RemoteError, OSError, EOFError, ValueError) as error:
+            self._put(error)  # raised again in the operation's thread
+
+    def _put(self, item):
+        while not self._stopped.is_set():
+            with contextlib.suppress(queue.Full):
+                self._chunks.put(item, timeout=0.2)
+                return
+
+    def _next_chunk(self):
+        while True:
+            try:
+                item = self._chunks.get(timeout=HEARTBEAT_INTERVAL)
+            except queue.Empty:
+                self.waiting()
+                continue
+            if isinstance(item, Exception):
+                raise item
+            return item
+
+    def records(self):
+        """(path, size, whole seconds of mtime) of each file, in path order.
+
+        tar keeps whole seconds only: comparing finer would move every file
+        again at the next replication. Raises _BadListing on a record that
+        is malformed, out of order or cut short: merged as it is, it would
+        delete or skip files.
+        """
+        rest = b""
+        last = b""
+        while data := self._next_chunk():
+            records = (rest + data).split(b"\0")
+            rest = records.pop()
+            self.count += len(records)
+            for record in records:
+                try:
+                    size, mtime, path = record.split(b" ", 2)
+                except ValueError:
+                    raise _BadListing(self) from None
+                if path <= last or not size.isdigit():
+                    raise _BadListing(self)
+                last = path
+                yield path, size, mtime.partition(b".")[0]
+            self.waiting()
+        if rest:
+            raise _BadListing(self)
+
+    def kill(self, timed_out):
+        """Stop the command; its result then says why."""
+        command = self.command
+        if not command.exited():
+            if timed_out:
+                command.result.timed_out = True
+                command.result.timeout_kind = "total"
+            command.kill()
+
+    def finish(self):
+        """The command's result, once its output has been read to the end
+        (what the merge did not read is dropped)."""
+        self._stopped.set()
+        while self._reader.is_alive():
+            self._reader.join(HEARTBEAT_INTERVAL)
+            self.waiting()
+        self.result = self.command.wait()
+        return self.result
+
+    def stop(self):
+        """After a failure: the command killed if it still runs."""
+        if self.result is not None:
+            return
+        self._stopped.set()
+        # The original error matters more than one from the stop.
+        with contextlib.suppress(RemoteError, OSError, EOFError):
+            self.kill(timed_out=False)
+            self.command.wait()
+
+
+def _merge(source, target, changed, remove):
+    """Compare two iterators of (path, size, seconds) sorted by path.
+
+    A source file the target lacks, or has with another size or mtime, goes
+    to ``changed`` (and to ``remove`` when the target has it); a target file
+    the source lacks goes to ``remove``. Returns the number of source files,
+    the bytes of the changed ones and the number of files only the target
+    has.
+    """
+    total = bytes_moved = deleted = 0
+    theirs = next(target, None)
+    for mine in source:
+        path = mine[0]
+        while theirs is not None and theirs[0] < path:
+            remove.add(theirs[0])
+            deleted += 1
+            theirs = next(target, None)
+        total += 1
+        if theirs is not None and theirs[0] == path:
+            if theirs[1] != mine[1] or theirs[2] != mine[2]:
+                changed.add(path)
+                remove.add(path)
+                bytes_moved += int(mine[1])
+            theirs = next(target, None)
+        else:
+            changed.add(path)
+            bytes_moved += int(mine[1])
+    while theirs is not None:
+        remove.add(theirs[0])
+        deleted += 1
+        theirs = next(target, None)
+    return total, bytes_moved, deleted
 
 
 def _rsync_stats(text):
