@@ -150,7 +150,7 @@ class DeploymentEnvironment(models.Model):
     pg_status_command = fields.Char(string="PostgreSQL status command")
     extra_paths = fields.Text(
         string="External files",
-        help="Other paths production uses (linked files, J2): one absolute path per "
+        help="Other paths production uses (linked files): one absolute path per "
         "line, saved with every backup.",
     )
     backup_keep_count = fields.Integer(
@@ -205,7 +205,7 @@ class DeploymentEnvironment(models.Model):
     )
     replication_scheduled = fields.Boolean(
         string="Replicate on a schedule",
-        help="C2: keep this environment (the recovery site) close to production.",
+        help="Keep this environment (the recovery site) close to production.",
     )
     replication_interval = fields.Integer(string="Every (hours)", default=24)
     replication_next_at = fields.Datetime(readonly=True, copy=False)
@@ -245,7 +245,7 @@ class DeploymentEnvironment(models.Model):
     )
     log_check_scheduled = fields.Boolean(
         string="Check the log regularly",
-        help="S5, A2: check the log file on a schedule.",
+        help="Check the log file on a schedule.",
     )
     log_check_interval = fields.Integer(string="Every (minutes)", default=60)
     log_check_next_at = fields.Datetime(readonly=True, copy=False)

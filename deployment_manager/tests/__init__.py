@@ -13,3 +13,4 @@ from . import test_configuration
 from . import test_tour
 from . import test_worker_killed
 from . import test_module_tests
+from . import test_first_look

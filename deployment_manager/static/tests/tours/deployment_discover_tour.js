@@ -75,8 +75,8 @@ registry.category("web_tour.tours").add("deployment_manager_discover_tour", {
             trigger: ".o_form_saved",
         },
         {
-            content: "Discover the environment",
-            trigger: "button[name=action_discover]",
+            content: "Once saved, the new environment offers to discover it",
+            trigger: ".o_deployment_discover_offer button[name=action_discover]",
             run: "click",
         },
         {

@@ -6,8 +6,13 @@ import { registry } from "@web/core/registry";
 registry.category("web_tour.tours").add("deployment_manager_module_tests_tour", {
     steps: () => [
         {
+            content: "Running tests is among the other operations of the header",
+            trigger: ".o_deployment_more .dropdown-toggle",
+            run: "click",
+        },
+        {
             content: "Run a module's tests on the development environment",
-            trigger: "button[name=action_run_module_tests]",
+            trigger: ".o_deployment_more .dropdown-menu.show button[name=action_run_module_tests]",
             run: "click",
         },
         {
