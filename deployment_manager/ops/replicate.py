@@ -241,7 +241,15 @@ class _Replicate(_Restore):
             )
         if self.phase in BEFORE_SWAP:
             # A stream cannot be re-attached: what the earlier attempt made
-            # goes, and Odoo is started again.
+            # goes, and Odoo is started again, once the stop that attempt
+            # began has ended (started while still stopping, it would end
+            # stopped).
+            if self.stop_attempted:
+                with (
+                    contextlib.suppress(OperationFailed, RemoteError),
+                    self.ctx.step(_("Stop Odoo")),
+                ):
+                    self._stop_odoo()
             raise self._undone(self._interrupted(), self.UNTOUCHED, db=self.db)
         if self.phase is None:
             steps = [

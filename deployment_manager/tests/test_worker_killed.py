@@ -1,15 +1,21 @@
 # Copyright 2026 deployment_manager contributors
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
-"""A real manager (an Odoo server of its own) killed while an operation runs."""
+"""A real manager (an Odoo server of its own) killed while an operation runs:
+its commands re-attached to, and a restore or a replication interrupted around
+the swap of databases left wholly old or wholly new."""
 
 import base64
+import contextlib
+import json
 import os
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 import xmlrpc.client
 from datetime import timedelta
 
@@ -17,6 +23,17 @@ from odoo import fields
 from odoo.tests import BaseCase, TransactionCase, tagged
 from odoo.tools import config
 
+from ..ops.tests.production import (
+    databases_like,
+    ensure_cluster,
+    ensure_template,
+    http_status,
+    make_production,
+    make_zip,
+    psql,
+    remove_production,
+    sample,
+)
 from ..remote import LocalTransport, poll_detached, start_detached
 from .common import (
     DeploymentTestMixin,
@@ -27,6 +44,7 @@ from .common import (
     odoo_command,
     production_environment_vals,
 )
+from .test_replicate import tree_digest
 
 MANAGER_DB = os.environ.get("DM_E2E_DB", "dm_e2e_manager")
 ADMIN = ("admin", "admin")
@@ -38,9 +56,12 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-@tagged("post_install", "-at_install")
-class TestWorkerKilled(BaseCase):
-    """Drives a separate manager server through XML-RPC, as a CI pipeline would."""
+class ManagerServerCase(BaseCase):
+    """Drives a separate manager server through XML-RPC, as a CI pipeline would.
+
+    Each class installs the addon in a fresh manager database; the server
+    is started by the tests and stopped at the end of the class.
+    """
 
     @classmethod
     def setUpClass(cls):
@@ -85,7 +106,7 @@ class TestWorkerKilled(BaseCase):
         cls.gate = os.path.join(cls.workdir, "hang-next-launch")
         cls.hung = os.path.join(cls.workdir, "launch-hung")
         cls.release = os.path.join(cls.workdir, "release-launch")
-        bin_dir = os.path.join(cls.workdir, "bin")
+        cls.bin_dir = bin_dir = os.path.join(cls.workdir, "bin")
         os.mkdir(bin_dir)
         with open(os.path.join(bin_dir, "setsid"), "w") as handle:
             handle.write(
@@ -199,6 +220,11 @@ class TestWorkerKilled(BaseCase):
             )
 
         return self.wait_for(ended, timeout, message)
+
+
+@tagged("post_install", "-at_install")
+class TestWorkerKilled(ManagerServerCase):
+    """A manager killed while an operation's command runs or is launched."""
 
     def test_detached_command_survives_and_operation_reattaches(self):
         """Killing the manager mid-operation leaves the detached command running;
@@ -430,16 +456,6 @@ class TestWorkerKilled(BaseCase):
         """A deployment whose manager is killed during the install is taken up again
         after restart: the install it re-attaches to completes, Odoo is started and
         healthy, and production is never left half-done."""
-        from ..ops.tests.production import (
-            ensure_cluster,
-            ensure_template,
-            http_status,
-            make_production,
-            make_zip,
-            remove_production,
-            sample,
-        )
-
         ensure_cluster()
         ensure_template()
         prod = make_production(os.path.join(self.workdir, "production"))
@@ -512,8 +528,6 @@ class TestWorkerKilled(BaseCase):
         """A module test run whose manager is killed while Odoo runs the tests is
         taken up again after restart: it re-attaches to that same run, records its
         results and drops the throwaway copy."""
-        from ..ops.tests.production import databases_like
-
         dev = make_tested_development(self.workdir, self.addCleanup)
         self._start_manager()
         host_id = self._local_host("Development host")
@@ -585,6 +599,475 @@ def _alive(pid):
     except ProcessLookupError:
         return False
     return True
+
+
+def _write_script(path, text):
+    with open(path, "w") as handle:
+        handle.write(text)
+    os.chmod(path, 0o755)
+
+
+# Holds a command once, when the test armed the gate ($1): says so in
+# $1.held, then waits until the test creates $1.release (5 minutes at most:
+# nothing outlives a failed test for long).
+HOLD_SH = """\
+hold() {
+  mv -- "$1.armed" "$1.taken" 2> /dev/null || return 0
+  : > "$1.held"
+  i=0
+  while [ ! -e "$1.release" ] && [ "$i" -lt 3000 ]; do
+    sleep 0.1
+    i=$((i + 1))
+  done
+}
+"""
+
+# then-hold GATE COMMAND…: runs the command, then is held if GATE is armed.
+THEN_HOLD_SH = f"""\
+#!/bin/sh
+{HOLD_SH}
+gate=$1
+shift
+"$@"
+status=$?
+if [ "$status" -eq 0 ]; then hold "$gate"; fi
+exit "$status"
+"""
+
+# hold-then GATE COMMAND…: is held first if GATE is armed, then runs the
+# command (a stop still under way); says in GATE.done that it ended.
+HOLD_THEN_SH = f"""\
+#!/bin/sh
+{HOLD_SH}
+gate=$1
+shift
+hold "$gate"
+"$@"
+status=$?
+: > "$gate.done"
+exit "$status"
+"""
+
+# psql, except that once GATE is armed, a script read from standard input
+# ("-f -") that renames databases (the swap) is held after it committed.
+HELD_PSQL_SH = """\
+#!/bin/sh
+{hold}
+gate={gate}
+real={real}
+if [ -e "$gate.armed" ]; then
+  case " $* " in
+  *" -f - "*)
+    sql=$(mktemp)
+    cat > "$sql"
+    "$real" "$@" < "$sql"
+    status=$?
+    if [ "$status" -eq 0 ] && grep -q "RENAME TO" "$sql"; then hold "$gate"; fi
+    rm -f "$sql"
+    exit "$status"
+    ;;
+  esac
+fi
+exec "$real" "$@"
+"""
+
+
+class Gate:
+    """A command on the host held once at a known point of an operation,
+    for the test to kill the manager there."""
+
+    def __init__(self, directory, name):
+        self.path = os.path.join(directory, name)
+
+    def arm(self, case):
+        for suffix in (".held", ".release", ".taken", ".done"):  # earlier tests'
+            _remove(self.path + suffix)
+        _touch(self.path + ".armed")
+        case.addCleanup(self.release)
+        case.addCleanup(_remove, self.path + ".armed")
+
+    def is_done(self):
+        return os.path.exists(self.path + ".done")
+
+    def is_held(self):
+        return os.path.exists(self.path + ".held")
+
+    def release(self):
+        _touch(self.path + ".release")
+
+
+def _partners(db):
+    return [row[0] for row in psql(db, "SELECT name FROM res_partner ORDER BY id")]
+
+
+@tagged("post_install", "-at_install")
+class TestSwapInterrupted(ManagerServerCase):
+    """A restore or a replication whose manager is killed around the swap of
+    databases, on real production servers: after restart the environment is
+    wholly the old one or wholly the new one, its Odoo running and healthy,
+    and the operation says which."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        ensure_cluster()
+        ensure_template()
+        cls.stop_gate = Gate(cls.workdir, "stop")
+        cls.swap_gate = Gate(cls.workdir, "swap")
+        cls.then_hold = os.path.join(cls.bin_dir, "then-hold")
+        _write_script(cls.then_hold, THEN_HOLD_SH)
+        cls.hold_then = os.path.join(cls.bin_dir, "hold-then")
+        _write_script(cls.hold_then, HOLD_THEN_SH)
+        _write_script(
+            os.path.join(cls.bin_dir, "psql"),
+            HELD_PSQL_SH.format(
+                hold=HOLD_SH,
+                gate=shlex.quote(cls.swap_gate.path),
+                real=shlex.quote(shutil.which("psql")),
+            ),
+        )
+
+    # -- the scene ---------------------------------------------------------
+    def _production(self, name, **kwargs):
+        root = tempfile.mkdtemp(prefix=f"{name}-", dir=self.workdir)
+        self.addCleanup(shutil.rmtree, root, ignore_errors=True)
+        prod = make_production(os.path.join(root, name), **kwargs)
+        self.addCleanup(remove_production, prod)
+        return prod
+
+    def _environment(self, prod, host_id, name, hold=None, **vals):
+        """An environment operating ``prod``; its stop command can be held
+        (``hold``: self.then_hold, the default, or self.hold_then)."""
+        hold = hold or self.then_hold
+        stop = [hold, self.stop_gate.path, *prod.spec.odoo_stop_argv]
+        return self.call(
+            "deployment.environment",
+            "create",
+            {
+                **production_environment_vals(prod, host_id, name),
+                "odoo_stop_command": shlex.join(stop),
+                **vals,
+            },
+        )
+
+    def _add(self, prod, partner, file_name):
+        prod.rows(f"INSERT INTO res_partner (name, active) VALUES ('{partner}', true)")
+        path = os.path.join(prod.filestore, "0a", file_name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as handle:
+            handle.write(os.urandom(1024))
+
+    @staticmethod
+    def _contents(prod, db=None):
+        """The environment's data: its partners and the digests of its files."""
+        db = db or prod.db
+        filestore = os.path.join(prod.data_dir, "filestore", db)
+        return _partners(db), tree_digest(filestore)
+
+    def call_json(self, model, method, *args, **kwargs):
+        """As call(), through JSON-RPC: JSON fields hold nulls XML-RPC cannot
+        carry."""
+        uid = self.common.authenticate(MANAGER_DB, *ADMIN, {})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/jsonrpc",
+            data=json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "method": "call",
+                    "params": {
+                        "service": "object",
+                        "method": "execute_kw",
+                        "args": [
+                            MANAGER_DB,
+                            uid,
+                            ADMIN[1],
+                            model,
+                            method,
+                            list(args),
+                            kwargs,
+                        ],
+                    },
+                }
+            ).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer = json.load(response)
+        if "error" in answer:
+            raise AssertionError(answer["error"])
+        return answer["result"]
+
+    def _read(self, operation_id, *names):
+        [operation] = self.call_json(
+            "deployment.operation", "read", [operation_id], list(names)
+        )
+        return operation
+
+    def _held_at(self, gate, operation_id, phase):
+        """The state the operation saved, once ``gate`` holds it at ``phase``."""
+        self.wait_for(gate.is_held, 300, f"the operation never reached {phase}")
+        state = self._read(operation_id, "deployment_state")["deployment_state"]
+        self.assertEqual(state["phase"], phase)
+        return state
+
+    def _restart_manager(self):
+        self._kill_server()
+        self._start_server()
+
+    def assert_serving(self, prod):
+        """Odoo runs on the environment and answers its health check."""
+        self.assertTrue(prod.is_active(), "Odoo is running")
+        self.wait_for(
+            lambda: http_status(prod.health_url) == 200, 60, "Odoo is not healthy"
+        )
+
+    def _stop_commands(self, operation_id):
+        return self.call(
+            "deployment.operation.command",
+            "search_read",
+            [
+                ("operation_id", "=", operation_id),
+                ("detached_key", "=like", "%-stop-odoo-%"),
+            ],
+            ["detached_state", "exit_code"],
+        )
+
+    def _replication_scene(self, hold=None):
+        """Production (its server not needed) and a pre-production derived
+        from it, running, each with a partner and a file of its own; ``hold``
+        as for _environment. Returns (production, pre-production, its
+        environment's id)."""
+        source = self._production("production", start=False)
+        self._add(source, "Only in production", "only-in-production")
+        target = self._production("preproduction")
+        self._add(target, "Only in pre-production", "only-in-preproduction")
+        self._start_manager()
+        host_id = self._local_host("Replication host")
+        production_id = self.call(
+            "deployment.environment",
+            "create",
+            production_environment_vals(source, host_id, "Production"),
+        )
+        target_id = self._environment(
+            target,
+            host_id,
+            "Pre-production",
+            hold=hold,
+            environment_type="preproduction",
+            production_id=production_id,
+            # Its cluster is production's: never restarted from here.
+            pg_restart_command=False,
+        )
+        return source, target, target_id
+
+    # -- restore -------------------------------------------------------------
+    def test_restore_killed_once_odoo_is_stopped_is_run_again_to_its_end(self):
+        """A restore whose manager is killed once Odoo is stopped, before the
+        swap, is run again after restart, re-attached to its commands (Odoo
+        stopped once): the environment is wholly the backed-up one, the
+        replaced database and filestore are kept aside, Odoo runs healthy and
+        the operation says where the previous database is."""
+        prod = self._production("production")
+        self._add(prod, "In the backup", "in-the-backup")
+        self._start_manager()
+        host_id = self._local_host("Production host")
+        environment_id = self._environment(prod, host_id, "Production")
+        action = self.call("deployment.environment", "action_backup", [environment_id])
+        backup = self.wait_until_ended(
+            action["res_id"], 300, "the backup never ended", "backup_id"
+        )
+        self.assertEqual(backup["state"], "done", backup["error_message"])
+        new = self._contents(prod)
+        self._add(prod, "After the backup", "after-the-backup")
+        old = self._contents(prod)
+
+        self.stop_gate.arm(self)
+        wizard_id = self.call(
+            "deployment.restore.wizard",
+            "create",
+            {"backup_id": backup["backup_id"][0], "confirmation": "Production"},
+        )
+        action = self.call("deployment.restore.wizard", "action_confirm", [wizard_id])
+        operation_id = action["res_id"]
+        state = self._held_at(self.stop_gate, operation_id, "stop")
+        restored = f"{prod.db}_restore_{state['stamp']}"
+        previous = f"{prod.db}_before_{state['stamp']}"
+        self.assertFalse(prod.is_active(), "Odoo is stopped")
+        self.assertEqual(self._contents(prod), old, "not swapped yet")
+        self.assertEqual(sorted(databases_like(prod.db)), [prod.db, restored])
+        self._restart_manager()
+        self.wait_for(
+            lambda: self._read(operation_id, "attempt")["attempt"] == 2,
+            90,
+            "the restore was never taken up again",
+        )
+        self.stop_gate.release()
+
+        operation = self.wait_until_ended(
+            operation_id,
+            300,
+            "the restore was never reconciled",
+            "result_summary",
+        )
+        self.assertEqual(operation["state"], "done", operation["error_message"])
+        self.assertEqual(operation["attempt"], 2)
+        result = self._read(operation_id, "result_data")["result_data"]
+        self.assertEqual(self._contents(prod), new, "wholly the backed-up one")
+        self.assertEqual(self._contents(prod, previous), old, "the old one kept")
+        self.assertEqual(sorted(databases_like(prod.db)), [prod.db, previous])
+        self.assertEqual(
+            sorted(os.listdir(os.path.dirname(prod.filestore))), [prod.db, previous]
+        )
+        self.assertEqual(result["previous_database"], previous)
+        self.assertTrue(result["odoo_started"])
+        [backup_name] = self.call(
+            "deployment.backup", "read", [backup["backup_id"][0]], ["name"]
+        )
+        self.assertEqual(
+            operation["result_summary"], f"Restored from {backup_name['name']}."
+        )
+        told = self.call(
+            "mail.message",
+            "search_count",
+            [
+                ("model", "=", "deployment.environment"),
+                ("res_id", "=", environment_id),
+                ("body", "ilike", f"previous database is kept as {previous}"),
+            ],
+        )
+        self.assertEqual(told, 1, "the chatter says where the old database is")
+        stops = self._stop_commands(operation_id)
+        self.assertEqual(
+            [(c["detached_state"], c["exit_code"]) for c in stops],
+            [("done", 0)],
+            "the stop was re-attached to, not run twice",
+        )
+        self.assert_serving(prod)
+
+    # -- replication -----------------------------------------------------------
+    def test_replication_killed_once_odoo_is_stopped_is_undone(self):
+        """A replication whose manager is killed once the target's Odoo is
+        stopped, before the swap, cannot re-attach to its stream: after
+        restart it removes what it made and starts Odoo again. The target is
+        wholly as it was, healthy, and the operation's message says so."""
+        _source, target, target_id = self._replication_scene()
+        old = self._contents(target)
+        self.stop_gate.arm(self)
+        action = self.call("deployment.environment", "action_replicate", [target_id])
+        operation_id = action["res_id"]
+        state = self._held_at(self.stop_gate, operation_id, "stop")
+        replica = f"{target.db}_replica_{state['stamp']}"
+        self.assertFalse(target.is_active(), "Odoo is stopped")
+        self.assertEqual(sorted(databases_like(target.db)), [target.db, replica])
+        self._restart_manager()
+        self.stop_gate.release()
+
+        operation = self.wait_until_ended(
+            operation_id, 300, "the replication was never reconciled"
+        )
+        self.assertEqual(operation["state"], "failed")
+        self.assertEqual(operation["attempt"], 2)
+        self.assertIn(
+            "The replication was interrupted before the swap (its worker stopped).",
+            operation["error_message"],
+        )
+        self.assertIn(
+            f"The target's previous database {target.db} is untouched and what "
+            "the replication made was removed.",
+            operation["error_message"],
+        )
+        self.assertEqual(self._contents(target), old, "wholly as it was")
+        self.assertEqual(databases_like(target.db), [target.db])
+        self.assertEqual(os.listdir(os.path.dirname(target.filestore)), [target.db])
+        self.assert_serving(target)
+
+    def test_replication_killed_while_odoo_stops_starts_it_once_stopped(self):
+        """A replication whose manager is killed while the target's Odoo is
+        still stopping is undone after restart once that stop has ended: Odoo
+        is started after it, not before (a start while Odoo still runs does
+        nothing, and the stop then leaves it stopped)."""
+        _source, target, target_id = self._replication_scene(self.hold_then)
+        old = self._contents(target)
+        self.stop_gate.arm(self)
+        action = self.call("deployment.environment", "action_replicate", [target_id])
+        operation_id = action["res_id"]
+        self._held_at(self.stop_gate, operation_id, "stop")
+        self.assertTrue(target.is_active(), "its stop is under way")
+        self._restart_manager()
+        self.wait_for(
+            lambda: self._read(operation_id, "attempt")["attempt"] == 2,
+            120,
+            "the replication was never taken up again",
+        )
+        # The stop goes on a little longer (an Odoo finishing its requests):
+        # until the operation ended, or for 10 s if it waits for the stop.
+        with contextlib.suppress(AssertionError):
+            self.wait_until_ended(operation_id, 10, "waiting for the stop")
+        self.stop_gate.release()
+        self.wait_for(self.stop_gate.is_done, 60, "the stop never ended")
+
+        operation = self.wait_until_ended(
+            operation_id, 300, "the replication was never reconciled"
+        )
+        self.assertEqual(operation["state"], "failed")
+        self.assertIn("interrupted before the swap", operation["error_message"])
+        self.assertEqual(self._contents(target), old, "wholly as it was")
+        self.assertEqual(databases_like(target.db), [target.db])
+        self.assertEqual(
+            [
+                (c["detached_state"], c["exit_code"])
+                for c in self._stop_commands(operation_id)
+            ],
+            [("done", 0)],
+            "the stop under way was waited for",
+        )
+        self.assert_serving(target)
+
+    def test_replication_killed_right_after_the_swap_is_finished(self):
+        """A replication whose manager is killed right after the databases
+        were swapped, the filestores not yet, is finished after restart: the
+        new filestore moved in and Odoo started on production's neutralized
+        copy, the previous database and filestore kept aside."""
+        source, target, target_id = self._replication_scene()
+        old = self._contents(target)
+        self.swap_gate.arm(self)
+        action = self.call("deployment.environment", "action_replicate", [target_id])
+        operation_id = action["res_id"]
+        state = self._held_at(self.swap_gate, operation_id, "swap")
+        previous = f"{target.db}_before_{state['stamp']}"
+        replica = f"{target.db}_replica_{state['stamp']}"
+        fs_root = os.path.dirname(target.filestore)
+        self.assertFalse(target.is_active(), "Odoo is stopped")
+        self.assertEqual(sorted(databases_like(target.db)), [target.db, previous])
+        self.assertEqual(sorted(os.listdir(fs_root)), [target.db, replica])
+        self._restart_manager()
+        self.swap_gate.release()
+
+        operation = self.wait_until_ended(
+            operation_id,
+            300,
+            "the replication was never reconciled",
+            "result_summary",
+        )
+        self.assertEqual(operation["state"], "done", operation["error_message"])
+        self.assertEqual(operation["attempt"], 2)
+        result = self._read(operation_id, "result_data")["result_data"]
+        self.assertEqual(self._contents(target), self._contents(source))
+        self.assertEqual(self._contents(target, previous), old, "the old one kept")
+        self.assertEqual(sorted(databases_like(target.db)), [target.db, previous])
+        self.assertEqual(sorted(os.listdir(fs_root)), [target.db, previous])
+        neutralized = target.rows(
+            "SELECT value FROM ir_config_parameter "
+            "WHERE key = 'database.is_neutralized'"
+        )
+        self.assertEqual(neutralized, [["true"]])
+        self.assertEqual(result["previous_database"], previous)
+        self.assertIn(f"into {target.db}", operation["result_summary"])
+        [environment] = self.call(
+            "deployment.environment", "read", [target_id], ["replication_state"]
+        )
+        self.assertEqual(environment["replication_state"], "neutralized")
+        self.assert_serving(target)
 
 
 @tagged("post_install", "-at_install")
