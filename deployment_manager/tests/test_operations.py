@@ -169,3 +169,27 @@ class TestOperations(DeploymentTestMixin, TransactionCase):
         self.assertTrue(os.path.exists(new_log))
         self.assertFalse(attachment.exists())
         self.assertIn("2 leftover(s) older than 14 days", operation.result_summary)
+
+    def test_health_changes_only_on_health_evidence(self):
+        """A failed drift report or a cancelled operation says nothing of the
+        environment's health and leaves it as it was; a failed service status does
+        change it."""
+        self.environment.sudo().health_state = "ok"
+        # No production to compare with: the drift report fails.
+        self.environment.with_user(self.manager).action_drift_report()
+        self.run_queue()
+        drift = self.last_operation(environment_id=self.environment.id)
+        self.assertEqual(drift.state, "failed")
+        self.assertEqual(self.environment.health_state, "ok")
+
+        self.environment.with_user(self.manager).action_service_status()
+        queued = self.last_operation(environment_id=self.environment.id)
+        queued.with_user(self.manager).action_cancel()
+        self.assertEqual(queued.state, "cancelled")
+        self.assertEqual(self.environment.health_state, "ok")
+
+        self.environment.odoo_status_command = "sh -c 'exit 7'"
+        self.environment.pg_status_command = False
+        self.environment.with_user(self.manager).action_service_status()
+        self.run_queue()
+        self.assertNotEqual(self.environment.health_state, "ok")
