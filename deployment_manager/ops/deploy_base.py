@@ -50,27 +50,11 @@ POINT_ATTEMPTS = 5
 STAMP_RE = re.compile(r"[0-9]{14}")
 REF_RE = re.compile(r"[A-Za-z0-9._/-]+")
 COMMIT_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-SCP_URL_RE = re.compile(
-    r"[A-Za-z0-9][A-Za-z0-9._-]*@[A-Za-z0-9][A-Za-z0-9.-]*:[A-Za-z0-9._~+][A-Za-z0-9._~+/-]*"
-)
-URL_PATH_RE = re.compile(r"[A-Za-z0-9._~+%@:/-]*")
 BIN_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]*")
 PYDEP_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._\[\],<>=!~ ;'\"-]*")
 MANIFEST_PATH_RE = re.compile(r"([^/]+)/__manifest__\.py")
 PENDING_STATES = ("to install", "to upgrade", "to remove")
 COMMAND_FAILED = _("A command failed on the host: %(reason)s")
-
-BEFORE_STOP = ("precheck", "backup", "deploy")
-AFTER_STOP = (
-    "stop",
-    "rollback_point",
-    "install",
-    "restart_database",
-    "start",
-    "health",
-    "log_check",
-)
-ROLLBACK_ON = ("install", "restart_database", "start", "health", "log_check")
 
 # Constant shell text; every value reaches it as a positional argument.
 EXISTING_SH = 'for f in "$@"; do if [ -e "$f" ]; then printf "%s\\n" "$f"; fi; done'
