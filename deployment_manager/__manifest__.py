@@ -11,7 +11,7 @@
     "license": "AGPL-3",
     "application": True,
     "installable": True,
-    "depends": ["mail"],
+    "depends": ["mail", "base_automation"],
     "external_dependencies": {"python": ["paramiko"]},
     "data": [
         "security/deployment_security.xml",
@@ -19,6 +19,7 @@
         "data/ir_sequence_data.xml",
         "data/mail_message_subtype_data.xml",
         "data/ir_cron_data.xml",
+        "data/ir_actions_server_data.xml",
         "views/deployment_operation_views.xml",
         "views/deployment_host_views.xml",
         "views/deployment_environment_views.xml",
@@ -27,6 +28,7 @@
         "wizards/deployment_run_wizard_views.xml",
         "views/deployment_test_views.xml",
         "report/deployment_test_run_report.xml",
+        "views/ir_actions_server_views.xml",
         "views/deployment_menus.xml",
     ],
     "assets": {

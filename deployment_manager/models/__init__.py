@@ -9,3 +9,5 @@ from . import deployment_log_finding
 from . import deployment_test_run
 from . import deployment_test_case
 from . import deployment_rollback_point
+from . import ir_actions_server
+from . import base_automation

@@ -14,3 +14,4 @@ from . import test_tour
 from . import test_worker_killed
 from . import test_module_tests
 from . import test_first_look
+from . import test_server_actions
