@@ -54,7 +54,7 @@ class IrActionsServer(models.Model):
             ("record", "The record the action runs on"),
             ("environment", "A chosen environment"),
         ],
-        string="Run on",
+        string="Runs on",
         compute="_compute_deployment_target",
         readonly=False,
         store=True,
