@@ -2,6 +2,7 @@ from . import deployment_host
 from . import deployment_environment
 from . import deployment_environment_module
 from . import deployment_operation
+from . import deployment_operation_runner
 from . import deployment_operation_step
 from . import deployment_operation_command
 from . import deployment_backup

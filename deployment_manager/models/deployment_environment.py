@@ -7,6 +7,7 @@ from datetime import timedelta
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
+from ..operation_kinds.access import PRODUCTION_DATA_TYPES
 from ..ops.spec import EnvironmentSpec
 from ..remote import (
     InvalidInput,
@@ -17,7 +18,6 @@ from ..remote import (
     validate_username,
 )
 from .deployment_host import MANAGER_GROUP, _invalid_input_message
-from .operation_access import PRODUCTION_DATA_TYPES
 
 ENVIRONMENT_TYPES = [
     ("production", "Production"),
@@ -773,6 +773,38 @@ class DeploymentEnvironment(models.Model):
         return self.env["deployment.operation"]._request(
             "service_status", environment=self
         )
+
+    def queue_operation(
+        self,
+        kind,
+        params=None,
+        scheduled_at=None,
+        after_operation_id=None,
+        after_outcome="done",
+        priority="0",
+    ):
+        """Queue an operation on this environment; return its id.
+
+        The external API's way (a CI pipeline, a script) to queue ahead:
+        ``scheduled_at`` (UTC, "YYYY-MM-DD HH:MM:SS"): not before;
+        ``after_operation_id``: only once that operation ended as
+        ``after_outcome`` says ("done" or "ended"); ``priority`` "1": urgent.
+        The same checks as the buttons apply, as the calling user.
+        """
+        self.ensure_one()
+        Operation = self.env["deployment.operation"]
+        after = Operation.browse(after_operation_id or [])
+        if after:
+            after.check_access("read")
+        return Operation._enqueue(
+            kind,
+            environment=self,
+            params=params,
+            scheduled_at=fields.Datetime.to_datetime(scheduled_at) or None,
+            depends_on=after or None,
+            depends_on_outcome=after_outcome,
+            priority=priority,
+        ).id
 
     def _extra_paths(self):
         return [

@@ -41,6 +41,11 @@ class DeploymentOperationStep(models.Model):
     )
     sequence = fields.Integer()
     name = fields.Char(required=True, translate=False)
+    key = fields.Char(
+        index=True,
+        help="Stable name of the step (its English label as a slug), the same in "
+        "every language: checklist items point at steps by it.",
+    )
     state = fields.Selection(STEP_STATES, default="pending", required=True)
     started_at = fields.Datetime()
     finished_at = fields.Datetime()

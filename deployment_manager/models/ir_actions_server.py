@@ -8,30 +8,10 @@ import logging
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
-from . import deployment_operation
+from .. import operation_kinds
 
 _logger = logging.getLogger(__name__)
 
-# The button that queues each kind a server action may run. The action
-# presses it, so the button's preconditions (a backup directory, a log file,
-# never a replication into production) and its access checks
-# (deployment.operation._request) apply unchanged. Kinds that need what only
-# a form gives (a backup, modules to deploy, a decision) have no such button
-# and are not offered. Belongs with each kind's other facts once kinds are
-# classes.
-KIND_BUTTONS = {
-    "discover": "action_discover",
-    "service_status": "action_service_status",
-    "backup": "action_backup",
-    "log_check": "action_check_log",
-    "replicate": "action_replicate",
-    "drift_report": "action_drift_report",
-    "apply_configuration": "action_apply_configuration",
-    "align_modules": "action_align_modules",
-    "fetch_host_key": "action_fetch_host_key",
-    "test_connection": "action_test_connection",
-    "remove_leftovers": "action_remove_leftovers",
-}
 TARGET_MODELS = {"environment": "deployment.environment", "host": "deployment.host"}
 
 
@@ -76,7 +56,7 @@ class IrActionsServer(models.Model):
         return [
             (kind, label)
             for kind, label in self._deployment_kind_selection()
-            if kind in KIND_BUTTONS
+            if operation_kinds.get(kind).button
         ]
 
     @api.model
@@ -87,11 +67,7 @@ class IrActionsServer(models.Model):
     @api.model
     def _deployment_kind_target(self, kind):
         """'host' or 'environment': what an operation of that kind runs on."""
-        Operation = self.env["deployment.operation"]
-        if hasattr(Operation, "_kind_definition"):  # kinds as classes
-            return Operation._kind_definition(kind).target
-        host_kinds = getattr(deployment_operation, "HOST_KINDS", ())
-        return "host" if kind in host_kinds else "environment"
+        return operation_kinds.get(kind).target
 
     @api.depends("state")
     def _compute_deployment_operation_kind(self):
@@ -164,7 +140,7 @@ class IrActionsServer(models.Model):
         if not kind:
             return _("Choose the deployment operation the action “%s” runs.", self.name)
         operation = self._deployment_kind_label()
-        if kind not in KIND_BUTTONS:
+        if not operation_kinds.get(kind).button:
             return _(
                 "“%s” needs what only its own form gives: it cannot run as a "
                 "server action.",
@@ -217,7 +193,7 @@ class IrActionsServer(models.Model):
         # request is the triggering user's own, with that user's rights.
         env = self.env(su=False)
         targets = self._deployment_targets(env, eval_context or {})
-        button = KIND_BUTTONS[self.deployment_operation_kind]
+        button = operation_kinds.get(self.deployment_operation_kind).button
         actions, queued = [], targets.browse()
         for target in targets:
             if not self.base_automation_id:

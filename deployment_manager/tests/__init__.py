@@ -14,4 +14,6 @@ from . import test_tour
 from . import test_worker_killed
 from . import test_module_tests
 from . import test_first_look
+from . import test_engine
+from . import test_parallel
 from . import test_server_actions

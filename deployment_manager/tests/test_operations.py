@@ -52,9 +52,9 @@ class TestOperations(DeploymentTestMixin, TransactionCase):
             self.last_operation(environment_id=self.environment.id).kind, "discover"
         )
 
-    def test_database_refuses_two_active_operations(self):
-        """Even bypassing the request check, the database keeps one active operation per
-        environment.
+    def test_database_refuses_two_running_operations(self):
+        """Even bypassing the runner's claim, the database keeps one running
+        operation per environment; several may wait in its queue.
         """
         Operation = self.env["deployment.operation"].sudo()
         vals = {
@@ -62,13 +62,14 @@ class TestOperations(DeploymentTestMixin, TransactionCase):
             "host_id": self.host.id,
             "environment_id": self.environment.id,
         }
-        Operation.create(vals)
+        Operation.create([vals, vals])  # two queued: allowed
+        Operation.create(dict(vals, state="running"))
         with (
             self.assertRaises(psycopg2.errors.UniqueViolation),
             self.env.cr.savepoint(),
             mute_logger("odoo.sql_db"),
         ):
-            Operation.create(vals)
+            Operation.create(dict(vals, state="running"))
             self.env.flush_all()
 
     def test_service_status_runs_detached_and_records_states(self):

@@ -8,7 +8,7 @@ from odoo import fields
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import config
 
-from ..models.deployment_operation import ADVISORY_NAMESPACE
+from ..models.deployment_operation_runner import ADVISORY_NAMESPACE
 from ..remote import LocalTransport, start_detached
 from .common import DeploymentTestMixin
 

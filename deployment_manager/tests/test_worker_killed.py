@@ -806,7 +806,8 @@ class TestSwapInterrupted(ManagerServerCase):
     def _held_at(self, gate, operation_id, phase):
         """The state the operation saved, once ``gate`` holds it at ``phase``."""
         self.wait_for(gate.is_held, 300, f"the operation never reached {phase}")
-        state = self._read(operation_id, "deployment_state")["deployment_state"]
+        saved = self._read(operation_id, "deployment_state")["deployment_state"]
+        state = saved["state"]
         self.assertEqual(state["phase"], phase)
         return state
 

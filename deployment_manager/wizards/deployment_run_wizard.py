@@ -34,6 +34,12 @@ class DeploymentRunWizard(models.TransientModel):
     )
     take_backup = fields.Boolean(string="Back up first", default=True)
     check_log = fields.Boolean(string="Check the log after", default=True)
+    start_at = fields.Datetime(
+        string="Not before",
+        help="Leave empty to deploy as soon as a worker is free; otherwise the "
+        "deployment waits in the queue until this time (the environment stays "
+        "free for other operations meanwhile).",
+    )
 
     @api.model
     def default_get(self, fields_list):
@@ -128,6 +134,15 @@ class DeploymentRunWizard(models.TransientModel):
             params["source"].update(
                 {"url": self.git_url.strip(), "ref": self.git_ref.strip()}
             )
-        return self.env["deployment.operation"]._request(
-            "deployment_run", environment=self.environment_id, params=params
+        if self.start_at and self.start_at <= fields.Datetime.now():
+            raise UserError(_("The start time is already past: leave it empty."))
+        return (
+            self.env["deployment.operation"]
+            ._enqueue(
+                "deployment_run",
+                environment=self.environment_id,
+                params=params,
+                scheduled_at=self.start_at or None,
+            )
+            ._action_open()
         )

@@ -1,7 +1,7 @@
 """A restore on a bad day: cancelled at each step, its worker killed.
 
 The context used here behaves as the operation journal does
-(``OperationJournal`` in ``models/deployment_operation.py``): a cancel asked
+(``OperationJournal`` in ``models/operation_journal.py``): a cancel asked
 is raised before and after every command while the operation is
 cancellable, detached commands are re-attached by key by the next worker,
 and the state the operation hands over is kept for that worker.

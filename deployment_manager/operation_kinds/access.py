@@ -1,6 +1,8 @@
 # Copyright 2026 deployment_manager contributors
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
-"""Who may request which operation, where: plain facts, no ORM.
+"""Who may request operations, where: plain facts, no ORM.
+
+Each kind says the lowest level that may request it (base.OperationKind.level).
 
 Three levels, each including the one before:
 
@@ -24,28 +26,8 @@ DEPLOYER = "deployer"
 MANAGER = "manager"
 LEVELS = (USER, DEPLOYER, MANAGER)
 
-# The lowest level that may request each operation kind. A kind missing
-# here is a manager's: new kinds are safe until someone decides otherwise.
-KIND_LEVEL = {
-    "discover": USER,
-    "service_status": USER,
-    "backup": USER,
-    "verify_backup": USER,
-    "log_check": USER,
-    "deployment_run": DEPLOYER,
-    "module_tests": DEPLOYER,
-    "restore": DEPLOYER,
-}
-
 # Environment types whose data is production's own.
 PRODUCTION_DATA_TYPES = ("production", "disaster_recovery")
-
-
-def required_level(kind, environment_type=None):
-    """The lowest level allowed to request ``kind`` on that type of environment."""
-    if environment_type in PRODUCTION_DATA_TYPES:
-        return MANAGER
-    return KIND_LEVEL.get(kind, MANAGER)
 
 
 def has_level(level, required):

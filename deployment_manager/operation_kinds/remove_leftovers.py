@@ -1,0 +1,77 @@
+# Copyright 2026 deployment_manager contributors
+# License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+from datetime import timedelta
+
+from odoo import fields
+
+from .. import ops
+from .base import HOST, OperationKind, register
+
+
+@register
+class RemoveLeftovers(OperationKind):
+    """What operations left on the host (logs, uploads, run directories, the
+    previous versions of modules) removed once older than the host keeps."""
+
+    code = "remove_leftovers"
+    label = "Remove old leftovers"
+    button = "action_remove_leftovers"
+    target = HOST
+    changes_target = False
+
+    def run(self, op, journal):
+        host = op.host_id.sudo()
+        environments = (
+            op.env["deployment.environment"]
+            .sudo()
+            .with_context(active_test=False)
+            .search([("host_id", "=", host.id)])
+        )
+        addons_paths = sorted(
+            {path for env in environments for path in env._spec().addons_paths}
+        )
+        result = ops.remove_leftovers(
+            journal,
+            journal.transport(),
+            host.work_dir,
+            addons_paths,
+            host.leftover_retention_days,
+        )
+        result["attachments_removed"] = self._remove_uploaded_zips(
+            op, environments, host.leftover_retention_days
+        )
+        return result
+
+    def _remove_uploaded_zips(self, op, environments, days):
+        """Zips uploaded for deployments that ended more than ``days`` ago."""
+        ended = (
+            op.env["deployment.operation"]
+            .sudo()
+            .search(
+                [
+                    ("environment_id", "in", environments.ids),
+                    ("kind", "=", "deployment_run"),
+                    ("state", "not in", ("queued", "running")),
+                    ("finished_at", "<", fields.Datetime.now() - timedelta(days=days)),
+                ]
+            )
+        )
+        ids = [
+            (past.params or {}).get("source", {}).get("attachment_id")
+            for past in ended
+            if past.decision != "pending"
+        ]
+        attachments = op.env["ir.attachment"].sudo().browse([i for i in ids if i])
+        attachments = attachments.exists()
+        count = len(attachments)
+        attachments.unlink()
+        return count
+
+    def apply_result(self, op, result):
+        return op.env._(
+            "%(files)s leftover(s) older than %(days)s days removed from the "
+            "host, %(zips)s uploaded zip(s) from the manager.",
+            files=len(result.get("removed") or []),
+            days=result.get("kept_days"),
+            zips=result.get("attachments_removed", 0),
+        )

@@ -1,0 +1,46 @@
+# Copyright 2026 deployment_manager contributors
+# License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+import contextlib
+
+from .. import ops
+from ._from_production import FromProductionKind
+from .base import register
+
+
+@register
+class Replicate(FromProductionKind):
+    """Production's database and filestore copied over the environment (D1, S1, C2)."""
+
+    code = "replicate"
+    label = "Replicate production"
+    button = "action_replicate"
+    resumes_from_saved_state = True
+
+    def run(self, op, journal):
+        target = op.environment_id
+        production = self.production(op)
+        # The recovery site is an exact replica in standby: neither
+        # neutralized nor started. Any other replica is neutralized under
+        # its own name before the swap: its Odoo never serves production's
+        # mail servers, crons or payment providers.
+        standby = target.environment_type == "disaster_recovery"
+        with contextlib.closing(production.host_id._open_transport()) as source:
+            return op._resumable(
+                ops.replicate,
+                journal,
+                source,
+                production._spec(),
+                journal.transport(),
+                target._spec(),
+                stamp=op._stamp(),
+                keep_previous=target.keep_previous_database,
+                neutralize=not standby,
+                neutralization_rules=target._neutralization_rules(),
+                start_after=not standby,
+            )
+
+    def apply_result(self, op, result):
+        return op.environment_id.sudo()._apply_replication(result, op)
+
+    def apply_failure(self, op, reason, message, cancelled=False):
+        op.environment_id.sudo().replication_state = "failed"
