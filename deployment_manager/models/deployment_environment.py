@@ -338,11 +338,11 @@ class DeploymentEnvironment(models.Model):
             env.operation_count = Operation.search_count(
                 [("environment_id", "=", env.id)]
             )
+            # Running, or due to run now: one scheduled for later (or waiting
+            # for another) does not keep the environment busy meanwhile.
             env.active_operation_id = Operation.search(
-                [
-                    ("environment_id", "=", env.id),
-                    ("state", "in", ("queued", "running")),
-                ],
+                [("environment_id", "=", env.id)] + Operation._due_now_domain(),
+                order="state desc, id",
                 limit=1,
             )
 

@@ -29,6 +29,7 @@ import odoo.modules.module
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from .. import operation_kinds
 from ..ops.context import OperationFailed
 from ..remote import HostKeyChanged, HostKeyUnknown, RemoteError
 from .deployment_operation import ENDED_BADLY
@@ -40,6 +41,10 @@ _logger = logging.getLogger(__name__)
 # operation holds (namespace, operation id) for as long as it runs, so a
 # lock that can be taken tells that its runner is gone.
 ADVISORY_NAMESPACE = 7_341_002
+# Claims are taken one at a time, under this transaction-level lock, each in
+# a READ COMMITTED transaction of its own: a claim sees what the previous one
+# started, so what may run beside what is decided on the latest facts.
+CLAIM_LOCK = (7_341_003, 0)
 
 # Whether queued operation ``o`` may start now: its time has come and what it
 # waits for ended as required.
@@ -58,15 +63,19 @@ _SAME_TARGET = """
     COALESCE({a}.environment_id, 0) = COALESCE({b}.environment_id, 0)
     AND ({a}.environment_id IS NOT NULL OR {a}.host_id = {b}.host_id)
 """
-# The next operation to start: ready, nothing running on its target, and the
-# first in line for its target (a second worker that skipped the row the
-# first one locked must not start the one behind it instead).
+# The next operation to start: ready, nothing running on its target (nor on
+# its host, when it or what runs there is exclusive on its host), and the
+# first in line for its target.
 _CLAIM = f"""
     SELECT o.id FROM deployment_operation o
      WHERE o.state = 'queued' AND {_READY}
        AND NOT EXISTS (
             SELECT 1 FROM deployment_operation r
              WHERE r.state = 'running' AND {_SAME_TARGET.format(a="r", b="o")})
+       AND NOT EXISTS (
+            SELECT 1 FROM deployment_operation x
+             WHERE x.state = 'running' AND x.host_id = o.host_id
+               AND (x.kind = ANY(%(exclusive)s) OR o.kind = ANY(%(exclusive)s)))
        AND NOT EXISTS (
             SELECT 1 FROM deployment_operation e
              WHERE e.state = 'queued' AND e.id != o.id
@@ -105,17 +114,30 @@ class DeploymentOperationRunner(models.Model):
     def _claim_next(self):
         """Take the next operation that may start, and start it.
 
-        Runners race each other on several servers: a row another runner
-        changed since this transaction began cannot be locked (REPEATABLE
-        READ), and two runners may pick two operations of one target in the
-        same instant, which the one-running-per-target index settles. Either
-        way this runner starts over with a fresh snapshot.
+        Runners race each other, on several servers: claims are serialized
+        by an advisory lock held until the claim is committed, and read in
+        READ COMMITTED (Odoo's transactions are REPEATABLE READ, whose
+        snapshot could predate the claim just before). The one-running-per-
+        target index still stands behind it.
         """
+        exclusive = [
+            code
+            for code, kind in operation_kinds.REGISTRY.items()
+            if kind.exclusive_on_host
+        ]
         for _attempt in range(10):
-            self.env.flush_all()
+            self._commit()
+            if not odoo.modules.module.current_test:
+                # The first statement of the claim's transaction.
+                self.env.cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
             try:
                 with self.env.cr.savepoint(flush=False):
-                    self.env.cr.execute(_CLAIM, log_exceptions=False)
+                    self.env.cr.execute(
+                        "SELECT pg_advisory_xact_lock(%s, %s)", CLAIM_LOCK
+                    )
+                    self.env.cr.execute(
+                        _CLAIM, {"exclusive": exclusive}, log_exceptions=False
+                    )
                     row = self.env.cr.fetchone()
                     if row:
                         self.env.cr.execute(
@@ -131,6 +153,7 @@ class DeploymentOperationRunner(models.Model):
                 self._start_over()
                 continue
             if not row:
+                self._commit()
                 return self.browse()
             operation = self.sudo().browse(row[0])._in_requester_language()
             operation.invalidate_recordset(["state"])

@@ -17,6 +17,8 @@ class DeploymentKind(OperationKind):
     """Base of the kinds that run or go on with a deployment."""
 
     resumes_from_saved_state = True
+    # J4 restarts PostgreSQL, which the host's other environments share.
+    exclusive_on_host = True
 
     def apply_result(self, op, result):
         if result.get("rolled_back"):

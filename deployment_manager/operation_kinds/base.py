@@ -60,6 +60,9 @@ class OperationKind:
     level = access.MANAGER
     #: whether it changes its target (a freeze window refuses those)
     changes_target = True
+    #: nothing else runs on its host meanwhile (it restarts what the host's
+    #: environments share: PostgreSQL), and it waits for what runs there
+    exclusive_on_host = False
     #: its failure is evidence of the environment's health (health set to error)
     health_evidence = False
     #: the dataclass of its parameters (operation_kinds/requests.py), or None

@@ -182,6 +182,28 @@ class TestEngine(DeploymentTestMixin, TransactionCase):
         behind.sudo()._execute()
         self.assertEqual((normal | behind | urgent).mapped("state"), ["done"] * 3)
 
+    def test_a_deployment_runs_alone_on_its_host(self):
+        """A deployment restarts the PostgreSQL its host's environments share:
+        nothing else starts on that host while it runs, and it waits for
+        what runs there."""
+        Operation = self.env["deployment.operation"].sudo()
+        deployment = Operation.create(
+            {
+                "kind": "deployment_run",
+                "host_id": self.host.id,
+                "environment_id": self.first.id,
+                "state": "running",
+            }
+        )
+        sibling = self.enqueue(environment=self.second)
+        self.assertFalse(Operation._claim_next(), "the host is the deployment's")
+        deployment.write({"state": "done"})
+        self.assertEqual(Operation._claim_next(), sibling)
+        deployment.write({"state": "queued"})
+        self.assertFalse(Operation._claim_next(), "it waits for the sibling")
+        sibling.sudo()._execute()
+        self.assertEqual(Operation._claim_next(), deployment)
+
     def test_an_immediate_request_on_a_busy_target_is_refused(self):
         self.enqueue()
         with self.assertRaisesRegex(UserError, "is busy"):
