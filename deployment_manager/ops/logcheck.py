@@ -35,7 +35,8 @@ FIRST_READ_BYTES = 5 * 1024 * 1024
 # increment is skipped (and reported), so a log that exploded between two
 # checks does not load gigabytes into the worker.
 MAX_READ_BYTES = 64 * 1024 * 1024
-# Bytes fetched per command; below BoundedCapture's 8 MiB spool limit.
+# Bytes fetched per command. Larger reads gain nothing measurable: the
+# capture's cost is per byte, the command's a few milliseconds.
 CHUNK_BYTES = 4 * 1024 * 1024
 # What one record keeps of its continuation lines (head and tail).
 MAX_RECORD_BYTES = 64 * 1024
@@ -45,11 +46,24 @@ TEMPLATE_CHARS = 300
 
 # Odoo's format: '%(asctime)s %(pid)s %(levelname)s %(dbname)s %(name)s:
 # %(message)s %(perf_info)s'.
-_HEADER = (
-    rb"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:,\d{3})?) (\d+) ([A-Z_]+) (\S+) "
-    rb"(\S+?):(?: |$)"
+_FIELDS = (
+    rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:,\d{3})?",
+    rb"\d+",
+    rb"[A-Z_]+",
+    rb"\S+",
+    rb"\S+?",
 )
+_HEADER = b" ".join(b"(%s)" % f for f in _FIELDS) + rb":(?: |$)"
 _HEADER_RE = re.compile(_HEADER)
+# A header line whose next line is a header too (a record without
+# continuation lines, most of them), in one match: _HEADER's groups then
+# the message.
+_SINGLE_LINE_RE = re.compile(
+    b" ".join(b"(%s)" % f for f in _FIELDS)
+    + rb":(?: |(?=\n))([^\n]*)\n(?="
+    + b" ".join(_FIELDS)
+    + rb":[ \n])"
+)
 _HEADER_LINE_RE = re.compile(rb"^" + _HEADER, re.MULTILINE)
 _TRACEBACK_RE = re.compile(r"^Traceback \(most recent call last\):", re.MULTILINE)
 _EXCEPTION_LINE_RE = re.compile(r"([A-Za-z_][\w.]*)(?::\s|:$|$)")
@@ -76,19 +90,15 @@ class LogRecord:
 class RecordScanner:
     """Incremental parser: feed it bytes in chunks of any size, get records.
 
-    With ``min_level`` at WARNING or above it only looks at the lines where
-    one pre-compiled regex with a literal prefix finds a wanted level name
-    (no regex per line), so the INFO lines that make most of a log cost
-    almost nothing. ``lines`` counts the complete lines seen.
+    With ``min_level`` at WARNING or above it never looks at most lines:
+    see :func:`_level_fields`. ``lines`` counts the complete lines seen.
     """
 
     def __init__(self, min_level=None, max_record_bytes=MAX_RECORD_BYTES):
         self._min_rank = LEVELS.get(min_level, 0) if min_level else 0
-        self._keywords = None
+        self._fields = self._fields_re = None
         if self._min_rank > LEVELS["INFO"]:
-            # One pass of a regex starting with a literal: the fast path.
-            names = [name for name, rank in LEVELS.items() if rank >= self._min_rank]
-            self._keywords = re.compile(b" (?:%s) " % "|".join(names).encode())
+            self._fields, self._fields_re = _level_fields(self._min_rank)
         self._max_record = max_record_bytes
         self._pending = b""
         self._open = None
@@ -114,6 +124,15 @@ class RecordScanner:
             out += self._scan(data, begin, end)
         return out
 
+    def feed_lines(self, buf, begin=0, end=None):
+        """Parse ``buf[begin:end]``, complete lines, without copying them
+        (``feed`` takes chunks cut anywhere)."""
+        end = len(buf) if end is None else end
+        if self._pending:
+            return self.feed(buf[begin:end])
+        self.bytes += end - begin
+        return self._scan(buf, begin, end) if end > begin else []
+
     def close(self):
         """The records still open at the end of the log."""
         out = []
@@ -125,33 +144,26 @@ class RecordScanner:
             self._open = None
         return out
 
-    # The scan works on buf[begin:end] (complete lines) without slicing it.
+    # The scans work on buf[begin:end] (complete lines) without slicing it.
     def _scan(self, buf, begin, end):
-        if self._keywords is None:
-            found = _HEADER_LINE_RE.finditer(buf, begin, end)
-            headers = [(m.start(), m) for m in found]
-            complete = True
-        else:
-            headers = self._candidates(buf, begin, end)
-            complete = False
+        if self._fields is not None:
+            return self._scan_wanted(buf, begin, end)
+        headers = [(m.start(), m) for m in _HEADER_LINE_RE.finditer(buf, begin, end)]
         out = []
         counted, lines = begin, self.lines
         if self._open is not None:
-            limit = headers[0][0] if headers else end
-            stop = limit if complete else _next_header(buf, begin, limit)
+            stop = headers[0][0] if headers else end
             self._extend(self._open, buf, begin, stop)
             if stop < end:
                 out.append(self._finish(self._open))
                 self._open = None
         for index, (start, match) in enumerate(headers):
-            level = match.group(3).decode()
-            if LEVELS.get(level, 0) < self._min_rank:
+            if LEVELS.get(match.group(3).decode(), 0) < self._min_rank:
                 continue
             lines += buf.count(b"\n", counted, start)
             counted = start
             line_end = buf.find(b"\n", start, end)
-            limit = headers[index + 1][0] if index + 1 < len(headers) else end
-            stop = limit if complete else _next_header(buf, line_end + 1, limit)
+            stop = headers[index + 1][0] if index + 1 < len(headers) else end
             record = [match, buf[match.end() : line_end], lines + 1, [], 0]
             self._extend(record, buf, line_end + 1, stop)
             if stop < end:
@@ -161,22 +173,70 @@ class RecordScanner:
         self.lines = lines + buf.count(b"\n", counted, end)
         return out
 
-    def _candidates(self, buf, begin, end):
-        """Header lines of the wanted levels, found by their level name."""
-        found = []
+    def _scan_wanted(self, buf, begin, end):
+        """The fast path, for WARNING and above: see :func:`_level_fields`."""
+        out = []
+        pos = begin  # start of a line, at or before the next header
+        if self._open is not None:
+            pos = _next_header(buf, begin, end)
+            self._extend(self._open, buf, begin, pos)
+            if pos < end:
+                out.append(self._finish(self._open))
+                self._open = None
+        counted, lines = begin, self.lines
+        fields = self._fields
+        find = buf.find
+        startswith = buf.startswith
         match_header = _HEADER_RE.match
-        line_end = -1
-        for hit in self._keywords.finditer(buf, begin, end):
-            pos = hit.start()
-            if pos < line_end:
-                continue  # the level is the first match of its line
-            start = buf.rfind(b"\n", 0, pos) + 1
-            line_end = buf.find(b"\n", pos, end)
+        match_single = _SINGLE_LINE_RE.match
+        search = None
+        misses = 0
+        at = pos
+        while True:
+            if search is None:
+                at = find(b"R", at, end)
+            else:
+                hit = search(buf, at, end)
+                at = -1 if hit is None else hit.start()
+            if at < 0:
+                break
+            field = fields.get(buf[at - 1])
+            if field is None or not startswith(field[0], at - field[1]):
+                at += 1
+                misses += 1
+                # A log full of other capital Rs: a regex that skips them
+                # in C costs less than a Python step per R.
+                if not misses & 1023 and misses > (at - begin) >> 8:
+                    search = self._fields_re.search
+                continue
+            field_start = at - field[1]
+            start = buf.rfind(b"\n", pos, field_start) + 1 or pos
+            match = match_single(buf, start, end)
+            if match is not None and match.end(3) == field_start + field[2]:
+                lines += buf.count(b"\n", counted, start)
+                counted = start
+                out.append(_record(match, match.group(6), lines + 1, None))
+                at = pos = match.end()
+                continue
+            line_end = find(b"\n", field_start, end)
+            at = line_end + 1
             match = match_header(buf, start, line_end)
             # The level field itself, not the word in a message.
-            if match is not None and match.end(3) == hit.end() - 1:
-                found.append((start, match))
-        return found
+            if match is None or match.end(3) != field_start + field[2]:
+                continue
+            lines += buf.count(b"\n", counted, start)
+            counted = start
+            stop = _next_header(buf, at, end)
+            record = [match, buf[match.end() : line_end], lines + 1, [], 0]
+            if stop > at:
+                self._extend(record, buf, at, stop)
+            if stop < end:
+                out.append(self._finish(record))
+            else:
+                self._open = record
+            at = pos = stop
+        self.lines = lines + buf.count(b"\n", counted, end)
+        return out
 
     def _extend(self, record, buf, start, stop):
         if stop <= start:
@@ -194,34 +254,65 @@ class RecordScanner:
 
     @staticmethod
     def _finish(record):
-        match, message, line_no, parts, _size = record
-        time, pid, level, database, logger = (
-            group.decode("utf-8", "replace") for group in match.groups()
-        )
-        message = message.decode("utf-8", "replace").rstrip()
-        traceback = exception_type = None
-        if parts:
-            rest = b"".join(parts).decode("utf-8", "replace").rstrip()
-            found = _TRACEBACK_RE.search(rest)
-            if found is None:
-                message = f"{message}\n{rest}" if rest else message
-            else:
-                before = rest[: found.start()].rstrip()
-                if before:
-                    message = f"{message}\n{before}"
-                traceback = rest[found.start() :]
-                exception_type = exception_type_of(traceback)
-        return LogRecord(
-            time=time,
-            pid=int(pid),
-            level=level,
-            database=None if database == "?" else database,
-            logger=logger,
-            message=message,
-            traceback=traceback,
-            exception_type=exception_type,
-            line_no=line_no,
-        )
+        return _record(record[0], record[1], record[2], record[3])
+
+
+def _record(match, message, line_no, parts):
+    """The LogRecord of a header match, its message and continuation lines."""
+    time, pid, level, database, logger = match.group(1, 2, 3, 4, 5)
+    database = database.decode("utf-8", "replace")
+    message = message.decode("utf-8", "replace").rstrip()
+    traceback = exception_type = None
+    if parts:
+        rest = b"".join(parts).decode("utf-8", "replace").rstrip()
+        found = _TRACEBACK_RE.search(rest)
+        if found is None:
+            message = f"{message}\n{rest}" if rest else message
+        else:
+            before = rest[: found.start()].rstrip()
+            if before:
+                message = f"{message}\n{before}"
+            traceback = rest[found.start() :]
+            exception_type = exception_type_of(traceback)
+    # The header regex lets only ASCII through time, pid and level.
+    return LogRecord(
+        time.decode(),
+        int(pid),
+        level.decode(),
+        None if database == "?" else database,
+        logger.decode("utf-8", "replace"),
+        message,
+        traceback,
+        exception_type,
+        line_no,
+    )
+
+
+def _level_fields(min_rank):
+    """How the fast path finds the header lines of ``min_rank`` and above.
+
+    grep is fast because it never splits lines; the log check neither: it
+    asks ``bytes.find`` (memchr) for the next capital "R", the one letter
+    that WARNING, ERROR and CRITICAL share and DEBUG and INFO lack, and
+    rarely found elsewhere in a log. The byte before that "R" tells which
+    level field (" WARNING " …) to compare; only a line holding one is
+    matched against the header regex, which tells the level field from the
+    same word in a message. Returns ``{byte before the R: (field, bytes
+    from the field's start to the R, to the level's end)}`` and, for a log
+    where capital Rs abound, a regex with that "R" as literal prefix that
+    finds the same.
+    """
+    fields = {}
+    tails = []
+    for name, rank in LEVELS.items():
+        if rank < min_rank:
+            continue
+        at = name.index("R")
+        assert at > 0 and ord(name[at - 1]) not in fields, name
+        field = f" {name} ".encode()
+        fields[ord(name[at - 1])] = (field, at + 1, len(field) - 1)
+        tails.append(re.escape(name[at + 1 :]))
+    return fields, re.compile(f"R(?:{'|'.join(tails)}) ".encode())
 
 
 def _next_header(buf, pos, limit):
@@ -302,6 +393,7 @@ def _path_placeholder(match):
     return "<path>" if any(c.isdigit() for c in text) else text
 
 
+_HEX_WORD = r"\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b"
 _NORMALISERS = (
     (
         re.compile(
@@ -328,10 +420,7 @@ _NORMALISERS = (
         "<duration>",
     ),
     (re.compile(r"\b0x[0-9a-fA-F]+\b"), "<hex>"),
-    (
-        re.compile(r"\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b"),
-        "<hex>",
-    ),
+    (re.compile(_HEX_WORD), "<hex>"),
     (re.compile(r"\(\s*\d+(?:\s*,\s*\d+)*\s*,?\s*\)"), "(<ids>)"),
     (re.compile(r"\[\s*\d+(?:\s*,\s*\d+)*\s*,?\s*\]"), "[<ids>]"),
     (re.compile(r"(?<!\w)\d+(?:\.\d+)*"), "<n>"),
@@ -402,12 +491,22 @@ class LogReport:
     reasons: list = field(default_factory=list)
 
 
-_DIGITS_TO_ZERO = str.maketrans("123456789", "000000000")
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+# Words that normalise_message turns into <hex> (a Message-Id, a token):
+# another such word of the same length leaves the template as it is, as
+# no normaliser before the <hex> one can take a part of such a word — but
+# the time, which may end inside a word after "-", ":", "." or ",", hence
+# the look-behind. Tested on random messages.
+_HEX_SHAPE_RE = re.compile(r"(?<![-:.,])" + _HEX_WORD)
 
 
-def _seen(time):
-    """Odoo's ``2026-11-27 03:39:09,123`` as a Datetime field value."""
-    return time[:19]
+def _hex_shape(match):
+    return "0" + "a" * (match.end() - match.start() - 1)
+
+
+def _shape(first_line):
+    """A message's first line with its hex words made the same."""
+    return _HEX_SHAPE_RE.sub(_hex_shape, first_line)
 
 
 def _bounded(text, limit):
@@ -432,6 +531,7 @@ def analyse(records, known_signatures=(), thresholds=None):
     known = set(known_signatures or ())
     groups = {}
     cache = {}
+    shapes = {}
     total = warnings = errors = critical = 0
     for record in records:
         total += 1
@@ -443,18 +543,31 @@ def analyse(records, known_signatures=(), thresholds=None):
             critical += rank > ERROR
         else:
             warnings += 1
-        # The template does not depend on which digits a message has: the
-        # same message with other ids or counts shares one cache entry.
-        first_line = record.message.split("\n", 1)[0].translate(_DIGITS_TO_ZERO)
-        key = (record.logger, first_line, record.exception_type)
+        # The template seldom depends on which digits a message has (only
+        # on those glued after a letter, like S00042): the same message
+        # with other ids or counts shares one cache entry, and the first
+        # one's signature.
+        first_line = record.message.partition("\n")[0]
+        key = (
+            record.logger,
+            first_line.encode("utf-8", "surrogatepass").translate(_DIGITS_TO_ZERO),
+            record.exception_type,
+        )
         found = cache.get(key)
         if found is None:
             if len(cache) > 50_000:
                 cache.clear()
-            found = cache[key] = signature(record)
+                shapes.clear()
+            # Nor ever on which hex words of a length (see _HEX_SHAPE_RE):
+            # a Message-Id or a token in every message.
+            shape = (key[0], _shape(first_line), key[2])
+            found = shapes.get(shape)
+            if found is None:
+                found = shapes[shape] = signature(record)
+            cache[key] = found
         sig, template = found
         finding = groups.get(sig)
-        seen = _seen(record.time)
+        seen = record.time[:19]  # as a Datetime field value
         if finding is None:
             groups[sig] = Finding(
                 signature=sig,
@@ -471,8 +584,10 @@ def analyse(records, known_signatures=(), thresholds=None):
             )
             continue
         finding.count += 1
-        finding.first_seen = min(finding.first_seen, seen)
-        finding.last_seen = max(finding.last_seen, seen)
+        if seen < finding.first_seen:
+            finding.first_seen = seen
+        elif seen > finding.last_seen:
+            finding.last_seen = seen
         if rank > LEVELS.get(finding.level, 0):
             finding.level = record.level
         if finding.sample_traceback is None and record.traceback:
@@ -753,6 +868,14 @@ class LogReader:
     def chunks(self, on_progress=None):
         """Yield the planned bytes as chunks of complete lines; afterwards
         ``new_state`` says where the next check starts."""
+        for buf, begin, end in self.pieces(on_progress):
+            yield buf[begin:end]
+
+    def pieces(self, on_progress=None):
+        """The planned bytes as ``(buf, begin, end)``: ``buf[begin:end]``
+        holds complete lines, handed over without a copy (see
+        :meth:`RecordScanner.feed_lines`); afterwards ``new_state`` says
+        where the next check starts."""
         if self.new_state is None:
             self.locate()
         for seg in self.segments:
@@ -767,20 +890,30 @@ class LogReader:
                 self.bytes_read += len(data)
                 if on_progress is not None:
                     on_progress(self.bytes_read, self.planned_bytes)
+                begin = 0
                 if drop:
-                    newline = data.find(b"\n")
-                    drop = newline == -1
-                    data = b"" if drop else data[newline + 1 :]
-                data = carry + data
-                cut = data.rfind(b"\n") + 1
-                carry = data[cut:]
-                if cut:
-                    yield data[:cut]
+                    begin = data.find(b"\n") + 1
+                    drop = not begin
+                    if drop:
+                        continue
+                if carry:
+                    # The line cut by the previous read, completed alone.
+                    newline = data.find(b"\n", begin) + 1
+                    if not newline:
+                        carry += data[begin:]
+                        continue
+                    line, carry = carry + data[begin:newline], b""
+                    yield line, 0, len(line)
+                    begin = newline
+                end = data.rfind(b"\n", begin) + 1
+                if end > begin:
+                    yield data, begin, end
+                carry = data[max(begin, end) :]
             if seg.current:
                 # A line still being written is read whole next time.
                 self.new_state["offset"] = pos - len(carry)
             elif carry:
-                yield carry + b"\n"
+                yield carry + b"\n", 0, len(carry) + 1
 
     def _read(self, path, offset, count):
         result = _run(
@@ -796,11 +929,9 @@ class LogReader:
                 "status=none",
             ],
             timeout=self.timeout,
-            capture_limits={
-                "head_limit": 4096,
-                "tail_limit": 4096,
-                "spool_limit": count + 1,
-            },
+            # All of it in the capture's head, in memory: a spool would
+            # write it to a temporary file and read it back.
+            capture_limits={"head_limit": count, "tail_limit": 0, "spool_limit": 0},
         )
         data = result.stdout.full_bytes()
         result.stdout.close()
@@ -858,8 +989,8 @@ def check_log(
         scanner = RecordScanner(min_level="WARNING")
 
         def records():
-            for chunk in reader.chunks(on_progress):
-                yield from scanner.feed(chunk)
+            for buf, begin, end in reader.pieces(on_progress):
+                yield from scanner.feed_lines(buf, begin, end)
             yield from scanner.close()
 
         report = analyse(records(), known_signatures, thresholds)

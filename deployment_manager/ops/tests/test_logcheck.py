@@ -3,6 +3,7 @@ only the new part of a real log file locally and over SSH."""
 
 import os
 import random
+import re
 import subprocess
 
 import pytest
@@ -13,6 +14,10 @@ from ...remote.tests.sshd_rig import SshdHost
 from ..context import SimpleContext
 from ..logcheck import (
     FIRST_READ_BYTES,
+    LEVELS,
+    WARNING,
+    LogRecord,
+    RecordScanner,
     Thresholds,
     analyse,
     check_log,
@@ -174,6 +179,186 @@ def test_chunks_cut_anywhere_give_the_same_records():
     assert len(list(parse_records(text, min_level="ERROR"))) == 20 * 6
 
 
+def wanted(text):
+    """The WARNING-and-above records of the full parse: what the fast path
+    must find."""
+    return [r for r in parse_records(text) if LEVELS.get(r.level, 0) >= WARNING]
+
+
+def tricky_log():
+    """Level words where a level field is not."""
+    return (
+        line(1, "INFO", "odoo.http", "job ERROR count: 0, WARNING count: 2")
+        + line(2, "INFO", "odoo.modules", "RRR CRITICAL path, no ERROR here")
+        # A database called ERROR, a logger ending in WARNING.
+        + line(3, "INFO", "odoo.sql_db", "connected", db="ERROR")
+        + line(4, "INFO", "odoo.WARNING", "a logger's name")
+        + line(5, "WARNING", "odoo.models", "first line")
+        # Continuation lines: a level word at the start, a timestamp that
+        # starts no header.
+        + "WARNING: the next line is not a header\n"
+        + "2026-11-27 03:00:05,123 4242 ERROR prod\n"
+        + line(6, "INFO", "odoo.service", "Traceback below is INFO's")
+        + TRACEBACK.replace("S00042", "ERROR 42")
+        + "\n"
+        + line(7, "CRITICAL", "odoo.service.server", "Failed to initialize")
+        + line(8, "ERROR", "odoo.http", "Exception during request handling.")
+        + TRACEBACK
+        + "\n"
+        + line(9, "DEBUG", "odoo.sql_db", "SELECT 'ERROR' FROM x WHERE y = 'CRITICAL'")
+        + line(10, "ERROR", "odoo.http", "last record, last line")
+    )
+
+
+def test_level_words_in_messages_are_not_levels():
+    """A level word in a message, a database or logger name or a
+    continuation line is not taken for the record's level: the fast path
+    finds what the full parse finds, continuation lines included."""
+    text = tricky_log()
+    found = list(parse_records(text, min_level="WARNING"))
+    assert found == wanted(text)
+    assert [(r.level, r.line_no) for r in found] == [
+        ("WARNING", 5),
+        ("CRITICAL", 18),
+        ("ERROR", 19),
+        ("ERROR", 30),
+    ]
+    warning = found[0]
+    assert warning.message == (
+        "first line\nWARNING: the next line is not a header\n"
+        "2026-11-27 03:00:05,123 4242 ERROR prod"
+    )
+    assert found[2].traceback == TRACEBACK
+    assert [r.level for r in parse_records(text, min_level="ERROR")] == [
+        "CRITICAL",
+        "ERROR",
+        "ERROR",
+    ]
+
+
+def test_a_level_field_cut_by_a_chunk_boundary():
+    """Cut at every byte (inside a level field, on its "R", in a traceback,
+    on a newline), a log in two chunks gives the records of the whole."""
+    text = tricky_log() + warnings(20, 2) + errors(30, 1)
+    data = text.encode()
+    whole = wanted(text)
+    for cut in range(1, len(data)):
+        for min_level in ("WARNING", None):
+            found = list(iter_records([data[:cut], data[cut:]], min_level=min_level))
+            if min_level is None:
+                found = [r for r in found if LEVELS.get(r.level, 0) >= WARNING]
+            assert found == whole, cut
+
+
+def test_a_log_full_of_capital_rs_gives_the_same_records():
+    """Where capital Rs abound the fast path hands the search to a regex;
+    the records are the same."""
+    shouting = "ROLLBACK: REPAIR RECORD RR-%d FROM RESERVE (RETRY) PER REQUEST"
+    text = "".join(
+        line(i, "INFO", "odoo.sql_db", shouting % i)
+        + (warnings(i, 1) if i % 97 == 0 else "")
+        + (errors(i, 1) if i % 331 == 0 else "")
+        for i in range(3000)
+    )
+    scanner = RecordScanner("WARNING")
+    regex = scanner._fields_re
+    searches = []
+
+    class Spy:
+        def search(self, *args):
+            searches.append(args[1:])
+            return regex.search(*args)
+
+    scanner._fields_re = Spy()
+    data = text.encode()
+    found = scanner.feed(data[:100_000]) + scanner.feed(data[100_000:])
+    found += scanner.close()
+    assert searches  # the regex did the search
+    assert found == wanted(text)
+    assert len(found) == 31 + 10 and scanner.lines == text.count("\n")
+
+
+def test_signature_caches_give_what_signature_gives():
+    """analyse gives each record the signature that signature() gives it,
+    for messages that differ in hex words (next to times, paths, uuids,
+    quotes, emails…), in digits or not at all — except that a first line
+    seen before with other digits shares the earlier one's (the cache by
+    message with its digits masked, as it always was)."""
+    rng = random.Random(3)
+
+    def hex_word(length):
+        return "".join(rng.choice("0123456789abcdefABCDEF") for _ in range(length))
+
+    def filler():
+        return rng.choice(
+            [
+                hex_word(rng.choice([4, 7, 8, 9, 12, 16, 32])),
+                "-".join(
+                    hex_word(length) for length in (rng.choice([8, 9]), 4, 4, 4, 12)
+                ),
+                f"2026-11-{rng.randint(10, 28)} 03:{rng.randint(10, 59)}",
+                # Times that end inside a word.
+                f"2026-11-{rng.randint(10, 28)}{hex_word(6)}",
+                f"2026-11-27 03:{rng.randint(10, 59)}{hex_word(6)}",
+                f"2026-11-27 03:04:05{rng.choice('.,')}{hex_word(9)}",
+                f"10.0.0.{rng.randint(1, 254)}:{hex_word(8)}",
+                f"{rng.randint(1, 999)}ms",
+                "0x" + hex_word(10),
+                "deadbeefcafe",
+                str(rng.randint(0, 10**9)),
+            ]
+        )
+
+    separators = [" ", "<", "-", ":", ".", ",", "/", "@", "=", "'", '"', "(", "é"]
+    templates = [
+        "".join(rng.choice(separators) + "{}" for _ in range(rng.randint(1, 4)))
+        + rng.choice(["", "@x.org", "/", "s", ")"])
+        for _ in range(60)
+    ]
+
+    def redraw(match):
+        # Some long hex runs drawn again, now and then one longer.
+        word = match.group(0)
+        if len(word) < 8 or rng.random() < 0.3:
+            return word
+        return hex_word(len(word) + (rng.random() < 0.2))
+
+    records = []
+    fillers = []
+    for i in range(4000):
+        template = templates[i // 2 % len(templates)]
+        if i % 2:  # the previous fillers redrawn
+            fillers = [re.sub("[0-9a-fA-F]+", redraw, f) for f in fillers]
+        else:
+            fillers = [filler() for _ in range(template.count("{}"))]
+        message = "Msg" + template.format(*fillers)
+        records.append(
+            LogRecord(
+                "2026-11-27 03:00:00,000",
+                1,
+                "WARNING",
+                "prod",
+                "odoo.x",
+                message,
+                None,
+                None,
+                i,
+            )
+        )
+    # signature() of each record, except that a first line already seen
+    # with other digits shares its signature (analyse's cache: the ids of
+    # "Move 1000 failed" and "Move 1001 failed" vary, the template not).
+    expected = {}
+    first = {}
+    for record in records:
+        masked = re.sub("[1-9]", "0", record.message)
+        sig = first.setdefault(masked, signature(record)[0])
+        expected[sig] = expected.get(sig, 0) + 1
+    report = analyse(records)
+    assert {f.signature: f.count for f in report.findings} == expected
+    assert len(expected) > 500  # many shapes, many shared
+
+
 def test_same_error_with_other_ids_is_one_signature():
     """The same error with different ids groups under one signature; another
     exception type makes another signature."""
@@ -195,6 +380,22 @@ def test_same_error_with_other_ids_is_one_signature():
     assert finding.first_seen == "2026-11-27 03:00:00"
     assert finding.last_seen == "2026-11-27 03:00:01"
     assert finding.sample_traceback.endswith("Order S00000 is locked")
+
+
+def test_records_cut_by_the_reads_are_read_whole(local, tmp_path):
+    """Read 100 bytes at a time, cutting level fields, lines and tracebacks,
+    the log gives the findings, counts and state of a read in one piece."""
+    path = str(tmp_path / "odoo.log")
+    write(path, tricky_log() + warnings(20, 3) + errors(30, 2) + request(40))
+    whole = check_log(SimpleContext(), local, path, None)
+    ctx = SimpleContext()
+    cut = check_log(ctx, local, path, None, chunk_size=100)
+    reads = [c for c in ctx.commands if c.argv[0] == "dd"]
+    assert len(reads) == -(-os.path.getsize(path) // 100)
+    assert whole["errors"] == 5 and whole["warnings"] == 4
+    for key in ("findings", "state", "records", "lines", "warnings", "errors"):
+        assert cut[key] == whole[key], key
+    assert whole["lines"] == tricky_log().count("\n") + 3 + 2 * 10 + 1
 
 
 def test_new_traceback_fails_and_unchanged_log_passes(local, tmp_path):
