@@ -1,41 +1,34 @@
 """Streaming one command's output into another's input, across hosts.
 
 Used to copy a database dump or a filestore archive from production to
-staging without a temporary file: the data flows through the manager in
-chunks and is never held whole in memory.
+staging without a temporary file; it is never held whole in memory.
+
+Between two SSH hosts the stream goes through two OpenSSH clients
+(``openssh.py``) whose pipes the kernel joins (``splice``): the manager
+counts the bytes and decides when the destination may see the end of its
+input, but never copies them. Otherwise (a local side, no ``ssh`` client, a
+key OpenSSH cannot use) the data flows through the manager's Python in
+chunks, read from one transport and written to the other.
 """
 
 import contextlib
 import threading
 import time
-from dataclasses import dataclass
 
-from .errors import CommandFailed, RemoteError
-from .result import CommandResult
+from .errors import RemoteError
+from .openssh import openssh_pair
+from .openssh_pipe import stream_openssh
+from .result import PipeResult
 from .transport import HEARTBEAT_INTERVAL
 
-
-@dataclass
-class PipeResult:
-    bytes_copied: int
-    src: CommandResult
-    dst: CommandResult
-
-    @property
-    def ok(self):
-        return self.src.ok and self.dst.ok
-
-    def check(self):
-        """Return self if both sides succeeded, else raise CommandFailed for
-        the side that failed first (the source, when both did)."""
-        for result in (self.src, self.dst):
-            if not result.ok:
-                raise CommandFailed(result)
-        return self
+__all__ = ["PipeResult", "pipe"]
 
 
-def _stop(command):
+def _stop(command, timed_out=False):
     if not command.exited():
+        if timed_out:
+            command.result.timed_out = True
+            command.result.timeout_kind = "total"
         command.kill()
 
 
@@ -51,6 +44,8 @@ def pipe(
     dst_env=None,
     secrets=(),
     cancel_event=None,
+    timeout=None,
+    openssh=None,
 ):
     """Copy the stdout of ``src_argv`` (on ``src``) into the stdin of
     ``dst_argv`` (on ``dst``); ``on_progress(bytes_copied)`` is called at
@@ -58,11 +53,53 @@ def pipe(
 
     When the source fails, the destination is killed before it sees the
     end of its input, so it cannot take a truncated stream for a complete
-    one. When the destination stops reading, the source is killed.
+    one. When the destination stops reading, the source is killed. A
+    cancel (``cancel_event``) or ``timeout`` seconds past kill both; the
+    results say so. A link that drops raises ConnectionLost (its ``pgid``
+    is the command that may still run on that host).
+
+    ``openssh``: None streams through the OpenSSH client when both sides
+    allow it (see :func:`.openssh.usable`), False always through this
+    process, True only through the OpenSSH client (else RemoteError).
     """
-    source = src.start(src_argv, env=src_env, secrets=secrets)
+    clients = None if openssh is False else openssh_pair(src, dst)
+    if clients is None and openssh:
+        raise RemoteError(
+            f"The OpenSSH client cannot stream from {src.label} to {dst.label}: "
+            "it needs the ssh program and, on both sides, an SSH host with a "
+            "pinned host key and a private key without passphrase.",
+            "openssh_unavailable",
+        )
+    if clients is not None:
+        return stream_openssh(
+            clients,
+            src_argv,
+            dst_argv,
+            on_progress=on_progress,
+            src_env=src_env,
+            dst_env=dst_env,
+            secrets=secrets,
+            cancel_event=cancel_event,
+            timeout=timeout,
+        )
+    return _through_manager(
+        (src, src_argv, src_env),
+        (dst, dst_argv, dst_env),
+        on_progress=on_progress,
+        chunk=chunk,
+        secrets=secrets,
+        cancel_event=cancel_event,
+        timeout=timeout,
+    )
+
+
+def _through_manager(src, dst, *, on_progress, chunk, secrets, cancel_event, timeout):
+    """The stream read from one transport and written to the other by this
+    process; ``src`` and ``dst`` are (transport, argv, env)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    source = src[0].start(src[1], env=src[2], secrets=secrets)
     try:
-        target = dst.start(dst_argv, env=dst_env, secrets=secrets)
+        target = dst[0].start(dst[1], env=dst[2], secrets=secrets)
     except BaseException:
         source.kill()
         source.wait()
@@ -77,6 +114,10 @@ def pipe(
             if cancel_event is not None and cancel_event.is_set():
                 _stop(source)
                 _stop(target)
+                return
+            if deadline is not None and time.monotonic() >= deadline:
+                _stop(source, timed_out=True)
+                _stop(target, timed_out=True)
                 return
             if target.exited():
                 _stop(source)

@@ -52,3 +52,25 @@ class CommandResult:
     def close(self):
         self.stdout.close()
         self.stderr.close()
+
+
+@dataclass
+class PipeResult:
+    bytes_copied: int
+    src: CommandResult
+    dst: CommandResult
+    # "openssh": two OpenSSH clients joined by the kernel; "manager":
+    # through this process.
+    via: str = "manager"
+
+    @property
+    def ok(self):
+        return self.src.ok and self.dst.ok
+
+    def check(self):
+        """Return self if both sides succeeded, else raise CommandFailed for
+        the side that failed first (the source, when both did)."""
+        for result in (self.src, self.dst):
+            if not result.ok:
+                raise CommandFailed(result)
+        return self

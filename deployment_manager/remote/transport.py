@@ -120,6 +120,36 @@ class _Process(abc.ABC):
         pass
 
 
+def new_result(argv, secrets, host, capture_limits, stream_stdout):
+    """The CommandResult of a command about to start on ``host``. A
+    streamed stdout keeps only its head and tail: the caller reads it."""
+    secrets = tuple(secrets or ())
+    display = display_argv(argv, secrets)
+    limits = dict(capture_limits or {})
+    # What OutputTooLarge names; the display is already masked.
+    where = f"`{display}` on {host}"
+    if stream_stdout:
+        stdout = BoundedCapture(
+            head_limit=limits.get("head_limit", 32768),
+            tail_limit=limits.get("tail_limit", 32768),
+            spool_limit=0,
+            source=f"The output of {where}",
+        )
+    else:
+        stdout = BoundedCapture(**limits, source=f"The output of {where}")
+    return CommandResult(
+        argv=list(argv),
+        display=display,
+        host=host,
+        exit_code=None,
+        started_at=time.time(),
+        duration=0.0,
+        stdout=stdout,
+        stderr=BoundedCapture(**limits, source=f"The error output of {where}"),
+        secrets=secrets,
+    )
+
+
 class _Execution:
     """Bookkeeping shared by Transport.run and RunningCommand."""
 
@@ -344,31 +374,7 @@ class Transport(abc.ABC):
     def _begin(self, argv, env, secrets, capture_limits, stream_stdout):
         argv = validate_argv(argv)
         env = validate_env(env)
-        secrets = tuple(secrets or ())
-        display = display_argv(argv, secrets)
-        limits = dict(capture_limits or {})
-        # What OutputTooLarge names; the display is already masked.
-        where = f"`{display}` on {self.label}"
-        if stream_stdout:
-            stdout = BoundedCapture(
-                head_limit=limits.get("head_limit", 32768),
-                tail_limit=limits.get("tail_limit", 32768),
-                spool_limit=0,
-                source=f"The output of {where}",
-            )
-        else:
-            stdout = BoundedCapture(**limits, source=f"The output of {where}")
-        result = CommandResult(
-            argv=argv,
-            display=display,
-            host=self.label,
-            exit_code=None,
-            started_at=time.time(),
-            duration=0.0,
-            stdout=stdout,
-            stderr=BoundedCapture(**limits, source=f"The error output of {where}"),
-            secrets=secrets,
-        )
+        result = new_result(argv, secrets, self.label, capture_limits, stream_stdout)
         proc = self._spawn(argv, env)
         return _Execution(proc, result, stream_stdout)
 

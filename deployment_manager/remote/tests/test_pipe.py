@@ -18,7 +18,14 @@ def two_hosts(host_a, host_b):
         yield a, b
 
 
-def test_pipe_copies_20mb_between_hosts_exactly(two_hosts):
+@pytest.fixture(params=["openssh", "manager"])
+def way(request):
+    """Both ways between SSH hosts: two OpenSSH clients the kernel joins,
+    and through the manager's process (paramiko)."""
+    return request.param
+
+
+def test_pipe_copies_20mb_between_hosts_exactly(two_hosts, way):
     """20+ MB flow from host A to host B, counted and checksummed end to end."""
     a, b = two_hosts
     count = 2_700_000
@@ -26,8 +33,14 @@ def test_pipe_copies_20mb_between_hosts_exactly(two_hosts):
     assert len(expected) >= 20_000_000
     progress = []
     result = pipe(
-        a, ["seq", "1", str(count)], b, ["sha256sum"], on_progress=progress.append
+        a,
+        ["seq", "1", str(count)],
+        b,
+        ["sha256sum"],
+        on_progress=progress.append,
+        openssh=way == "openssh",
     )
+    assert result.via == way
     assert result.ok, (result.src.stderr.text(), result.dst.stderr.text())
     assert result.bytes_copied == len(expected)
     assert result.src.stdout.total_bytes == len(expected)
@@ -38,7 +51,7 @@ def test_pipe_copies_20mb_between_hosts_exactly(two_hosts):
     assert result.dst.host == b.label
 
 
-def test_failing_source_kills_the_destination(two_hosts, tmp_path):
+def test_failing_source_kills_the_destination(two_hosts, tmp_path, way):
     """When the source fails, the destination is killed before it sees end of input."""
     a, b = two_hosts
     marker = str(tmp_path / "committed")
@@ -48,6 +61,7 @@ def test_failing_source_kills_the_destination(two_hosts, tmp_path):
         ["sh", "-c", "head -c 3000000 /dev/zero; echo dump failed >&2; exit 3"],
         b,
         ["sh", "-c", 'cat > /dev/null && touch "$1"', "sh", marker],
+        openssh=way == "openssh",
     )
     assert time.monotonic() - started < 10
     assert result.bytes_copied == 3_000_000
@@ -59,7 +73,7 @@ def test_failing_source_kills_the_destination(two_hosts, tmp_path):
         result.check()
 
 
-def test_failing_destination_kills_the_source(two_hosts):
+def test_failing_destination_kills_the_source(two_hosts, way):
     """When the destination stops reading, an endless source is killed."""
     a, b = two_hosts
     started = time.monotonic()
@@ -68,6 +82,7 @@ def test_failing_destination_kills_the_source(two_hosts):
         ["sh", "-c", "while :; do head -c 1000000 /dev/zero; done"],
         b,
         ["sh", "-c", "head -c 10 > /dev/null; exit 4"],
+        openssh=way == "openssh",
     )
     assert time.monotonic() - started < 15
     assert result.dst.exit_code == 4
@@ -87,10 +102,11 @@ def test_pipe_between_local_and_ssh(local, ssh, tmp_path):
         ["sh", "-c", 'cat > "$1"', "sh", str(target)],
     )
     assert result.check().bytes_copied == 2_000_000
+    assert result.via == "manager"
     assert target.read_bytes() == source.read_bytes()
 
 
-def test_dropped_source_link_raises_and_kills_the_destination(fresh_host, host_b):
+def test_dropped_source_link_raises_and_kills_the_destination(fresh_host, host_b, way):
     """If the source host's link drops mid-stream, the destination never commits."""
     marker = f"/tmp/dm-pipe-marker-{os.getpid()}-{time.monotonic_ns()}"
     source = SshTransport(fresh_host.ssh_config())
@@ -104,6 +120,7 @@ def test_dropped_source_link_raises_and_kills_the_destination(fresh_host, host_b
                 ["sh", "-c", "while :; do head -c 100000 /dev/zero; sleep 0.1; done"],
                 target,
                 ["sh", "-c", 'cat > /dev/null && touch "$1"', "sh", marker],
+                openssh=way == "openssh",
             )
         assert time.monotonic() - started < 10
     # The source command outlived its link; stop it.
