@@ -414,11 +414,29 @@ def _disk_used(ctx, transport, path):
     return int(words[0]) if result.ok and words and words[0].isdigit() else None
 
 
+def _disks_free(ctx, transport, paths):
+    """{path: bytes free, or None}: one ``df`` for all the paths, each on
+    its own when that one fails (a path missing)."""
+    result = ctx.run(
+        transport, ["df", "-B1", "--output=avail", "--", *paths], timeout=60
+    )
+    # A header line, then one line per path.
+    words = result.stdout.text().split()[1:]
+    if result.ok and len(words) == len(paths) and all(w.isdigit() for w in words):
+        return dict(zip(paths, map(int, words), strict=True))
+    if len(paths) == 1:
+        return {paths[0]: None}
+    return {path: _disk_free(ctx, transport, path) for path in paths}
+
+
 def require_space(ctx, transport, needs):
     """Refuse early when a filesystem lacks room: ``needs`` is [(path, bytes)]."""
     problems = []
+    free_space = (
+        _disks_free(ctx, transport, [path for path, _size in needs]) if needs else {}
+    )
     for path, size in needs:
-        free = _disk_free(ctx, transport, path)
+        free = free_space[path]
         wanted = int(size * SPACE_FACTOR) + SPACE_MARGIN
         if free is not None and free < wanted:
             problems.append(

@@ -1,22 +1,24 @@
 """Replicate production into another environment (issue 4, operation 1).
 
 The database is dumped on the source host (a plain ``pg_dump``: production
-is never stopped, locked or disconnected) and streamed through the manager
-to the target, where ``pg_restore`` loads the schema and the data into a new
-database ``<db>_replica_<stamp>`` as they arrive while the stream is also
-written to a file in the work directory; the indexes and constraints are
-then built from that file in parallel (one job per CPU). The filestore is
-copied next to it under the new database's name; when the target already has
-a copy, only the changed files move (``rsync`` on one host, a ``tar`` of the
-changed files across hosts, after seeding the new directory with hard links
-of the previous copy; the changed files are found by merging both hosts'
-lists of files, sorted on each host, as they stream through the manager,
-whose memory does not grow with the number of files). The new database is
-then neutralized and verified under its own name (unless it is the recovery
-site's exact copy). Only then is the target's Odoo stopped and the new
-database and filestore swapped in, by the very code a restore uses: up to
-the swap a failure or a cancel leaves the target as it was, after it the
-replication only goes forward.
+is never stopped, locked or disconnected) and streamed to the target
+(between two SSH hosts by two OpenSSH clients whose pipes the manager joins
+without copying the data, see ``remote/pipe.py``), where ``pg_restore``
+loads the schema and the data into a new database ``<db>_replica_<stamp>``
+as they arrive while the stream is also written to a file in the work
+directory; the indexes and constraints are then built from that file in
+parallel (one job per CPU). The filestore is copied next to it under the new
+database's name (across hosts, a first copy is one ``tar`` of every file);
+when the target already has a copy, only the changed files move (``rsync``
+on one host, a ``tar`` of the changed files across hosts, after seeding the
+new directory with hard links of the previous copy; the changed files are
+found by merging both hosts' lists of files, sorted on each host, as they
+stream through the manager, whose memory does not grow with the number of
+files). The new database is then neutralized and verified under its own name
+(unless it is the recovery site's exact copy). Only then is the target's
+Odoo stopped and the new database and filestore swapped in, by the very code
+a restore uses: up to the swap a failure or a cancel leaves the target as it
+was, after it the replication only goes forward.
 """
 
 import contextlib
@@ -41,7 +43,6 @@ from .backup import (
 from .context import OperationFailed
 from .deploy_base import (
     data_directory_needs,
-    database_size,
     prepare_work_dir,
     require_space,
 )
@@ -77,9 +78,36 @@ status=$( { { find "$1" -type f -printf '%s %T@ %P\\0'; echo "find $?" >&4; } |
   sort -z -t ' ' -k3 >&3 || echo "sort failed" >&4; } 4>&1 )
 [ "$status" = "find 0" ]
 """
-LOCALE_SQL = (
-    "SELECT pg_encoding_to_char(encoding) || '|' || datcollate || '|' "
-    "|| datctype FROM pg_database WHERE datname = current_database()"
+# A first copy: every regular file under $1 in one tar on stdout, found by
+# the host itself (no list goes through the manager); find's status comes
+# back on fd 4 as in LIST_SORTED_SH.
+TAR_ALL_FILES_SH = """\
+cd -- "$1" || exit 1
+exec 3>&1
+status=$( { { find . -type f -printf '%P\\0'; echo "find $?" >&4; } |
+  tar --null --verbatim-files-from --no-recursion -cf - -T - >&3 ||
+  echo "tar failed" >&4; } 4>&1 )
+[ "$status" = "find 0" ]
+"""
+# Extract into $1, then print the number of files and of bytes it holds
+# (%.0f: awk would write a large total as 3.3e+09).
+EXTRACT_COUNT_SH = """\
+tar -C "$1" -xf - || exit
+find "$1" -type f -printf '%s\\n' |
+  awk '{ n++; s += $1 } END { printf "%.0f %.0f\\n", n, s }'
+"""
+# The target's filestore directory $1, and in it the new copy $3: hard links
+# of the previous copy $2 ("seeded"), else empty ("empty"); 3: the seeding
+# failed.
+PREPARE_FILESTORE_SH = """\
+mkdir -p -- "$1" || exit
+if [ -d "$2" ]; then cp -al -- "$2" "$3" || exit 3; echo seeded
+else mkdir -p -- "$3" || exit; echo empty; fi
+"""
+FACTS_SQL = (
+    "SELECT pg_database_size(current_database()) || '|' || "
+    "pg_encoding_to_char(encoding) || '|' || datcollate || '|' || datctype "
+    "FROM pg_database WHERE datname = current_database()"
 )
 DROP_OLD_SQL = 'DROP DATABASE IF EXISTS :"old";\n'
 # How much of a listing is read at once, and how many bytes of paths one
@@ -331,8 +359,8 @@ class _Replicate(_Restore):
         ctx = self.ctx
         ctx.progress(5, _("Streaming the database"))
         self._prepare_dump_dir()
-        self._check_space()
-        locale = self._source_locale()
+        size, locale = self._source_facts()
+        self._check_space(size)
         self._create_new(locale)
         argv = [
             "pg_dump",
@@ -390,11 +418,10 @@ class _Replicate(_Restore):
                 timeout=SHORT_TIMEOUT,
             )
 
-    def _check_space(self):
+    def _check_space(self, size):
         """Room on the target for the dump and for the new database, counted
         at the source database's size as a backup counts it: refused before
         production is read at all."""
-        size = database_size(self.ctx, self.src_transport, self.src_spec)
         directory = self.dump_file.rsplit("/", 1)[0]
         needs = data_directory_needs(
             self.ctx, self.transport, self.spec, size, self.notes
@@ -405,19 +432,20 @@ class _Replicate(_Restore):
         directory = self.dump_file.rsplit("/", 1)[0]
         prepare_work_dir(self.ctx, self.transport, directory)
 
-    def _source_locale(self):
-        """The source database's encoding and locale, as restore's manifest
-        would say them."""
+    def _source_facts(self):
+        """The source database's size, and its encoding and locale as
+        restore's manifest would say them; one query."""
         ctx = self.ctx
         spec = self.src_spec
         result = ctx.run(
             self.src_transport,
-            spec.psql_argv(LOCALE_SQL),
+            spec.psql_argv(FACTS_SQL),
             timeout=SHORT_TIMEOUT,
             env=spec.db_env(),
             secrets=spec.db_secrets(),
         )
-        if not result.ok:
+        values = result.stdout.text().strip().split("|") if result.ok else []
+        if not result.ok or not values[0].isdigit():
             raise OperationFailed(
                 ctx.text(
                     _("The source database %(db)s cannot be read: %(reason)s"),
@@ -425,11 +453,10 @@ class _Replicate(_Restore):
                     reason=why(ctx, result),
                 )
             )
-        values = result.stdout.text().strip().split("|")
-        if len(values) != 3:
-            return {}
+        if len(values) != 4:
+            return int(values[0]), {}
         keys = ("database_encoding", "database_collate", "database_ctype")
-        return dict(zip(keys, values, strict=True))
+        return int(values[0]), dict(zip(keys, values[1:], strict=True))
 
     def _build_indexes(self):
         """The rest of the dump (indexes, constraints, triggers) from the
@@ -445,24 +472,22 @@ class _Replicate(_Restore):
         ctx.progress(50, _("Copying the filestore"))
         new_dir = f"{self.fs_root}/{self.new}"
         previous = f"{self.fs_root}/{self.db}"
-        ctx.run(self.transport, ["mkdir", "-p", "--", self.fs_root]).check()
         has_source = ctx.run(self.src_transport, ["test", "-d", self.src_fs]).ok
-        has_previous = ctx.run(self.transport, ["test", "-d", previous]).ok
         self.fs_new_created = self.fs_made = True
-        if has_previous:
-            # Hard links: unchanged files cost nothing; changed ones are
-            # replaced (never written into), so the previous copy stays intact.
+        # Hard links: unchanged files cost nothing; changed ones are
+        # replaced (never written into), so the previous copy stays intact.
+        prepared = ctx.run(
+            self.transport,
+            ["sh", "-c", PREPARE_FILESTORE_SH, "sh", self.fs_root, previous, new_dir],
+            timeout=LONG_TIMEOUT,
+        )
+        if prepared.exit_code == 3:
             self._check(
-                ctx.run(
-                    self.transport,
-                    ["cp", "-al", "--", previous, new_dir],
-                    timeout=LONG_TIMEOUT,
-                ),
+                prepared,
                 _("Seeding the new filestore from %(path)s failed: %(reason)s"),
                 path=previous,
             )
-        else:
-            ctx.run(self.transport, ["mkdir", "-p", "--", new_dir]).check()
+        has_previous = prepared.check().stdout.text().strip() == "seeded"
         if not has_source:
             self.notes.append(
                 ctx.text(
@@ -475,8 +500,10 @@ class _Replicate(_Restore):
             return
         if self.same_host and ctx.run(self.transport, ["rsync", "--version"]).ok:
             report = self._rsync(new_dir)
+        elif has_previous:
+            report = self._tar_changes(new_dir, previous)
         else:
-            report = self._tar_changes(new_dir, previous if has_previous else None)
+            report = self._tar_all(new_dir)
         self.result["filestore"] = report
         ctx.progress(
             70,
@@ -645,13 +672,6 @@ class _Replicate(_Restore):
             "--files-from",
             self.list_file,
         ]
-        # One message for every report: progress is frequent.
-        message = _("Copying the filestore")
-
-        def on_progress(copied):
-            # Also the heartbeat that learns of a cancel during a long copy.
-            ctx.progress(60, "%s: %s" % (ctx.text(message), size_text(copied)))
-
         try:
             script = WRITE_FILE_SH
             for batch in changed.batches():
@@ -665,22 +685,55 @@ class _Replicate(_Restore):
                     _("The list of files to copy cannot be written: %(reason)s"),
                 )
                 script = APPEND_FILE_SH
-            result = pipe(
-                self.src_transport,
-                src_argv,
-                self.transport,
-                ["tar", "-C", new_dir, "-xf", "-"],
-                on_progress=on_progress,
-                cancel_event=getattr(ctx, "cancel_event", None),
-            )
+            result = self._stream_tar(src_argv, ["tar", "-C", new_dir, "-xf", "-"])
         finally:
             with contextlib.suppress(RemoteError):
                 run_anyway(ctx, self.src_transport, ["rm", "-f", "--", self.list_file])
+        return result.bytes_copied
+
+    def _tar_all(self, new_dir):
+        """A first copy: every file of the source in one ``tar``, found on
+        the source host; the target counts what it received. No list is
+        made or compared (there is nothing to compare with)."""
+        result = self._stream_tar(
+            ["sh", "-c", TAR_ALL_FILES_SH, "sh", self.src_fs],
+            ["sh", "-c", EXTRACT_COUNT_SH, "sh", new_dir],
+        )
+        counts = result.dst.stdout.text().split()
+        files, size = (int(n) for n in counts) if len(counts) == 2 else (0, 0)
+        return {
+            "method": "tar",
+            "files_total": files,
+            "files_moved": files,
+            "bytes_moved": size,
+            "bytes_streamed": result.bytes_copied,
+            "files_deleted": 0,
+        }
+
+    def _stream_tar(self, src_argv, dst_argv):
+        """Stream a tar from the source host into the target's; the pipe's
+        result once both sides succeeded."""
+        ctx = self.ctx
+        # One message for every report: progress is frequent.
+        message = _("Copying the filestore")
+
+        def on_progress(copied):
+            # Also the heartbeat that learns of a cancel during a long copy.
+            ctx.progress(60, "%s: %s" % (ctx.text(message), size_text(copied)))
+
+        result = pipe(
+            self.src_transport,
+            src_argv,
+            self.transport,
+            dst_argv,
+            on_progress=on_progress,
+            cancel_event=getattr(ctx, "cancel_event", None),
+        )
         if not result.ok and cancel_asked(ctx):
             raise OperationFailed(ctx.text(_("Cancelled on request.")))
         for side in (result.src, result.dst):
             self._check(side, _("Copying the filestore failed: %(reason)s"))
-        return result.bytes_copied
+        return result
 
     def _undo(self):
         # A standby (recovery site) stays stopped even when the swap failed.

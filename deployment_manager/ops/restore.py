@@ -41,6 +41,7 @@ from .backup import (
     why,
 )
 from .context import OperationFailed
+from .deploy_base import _existing
 from .i18n import _
 
 EXISTING_SQL = (
@@ -582,10 +583,8 @@ class _Restore:
         current = f"{self.fs_root}/{self.db}"
         previous = f"{self.fs_root}/{self.old}"
         new = f"{self.fs_root}/{self.new}"
-        exists = {
-            p: ctx.run(self.transport, ["test", "-e", p]).ok
-            for p in (new, current, previous)
-        }
+        found = _existing(ctx, self.transport, [new, current, previous])
+        exists = {p: p in found for p in (new, current, previous)}
         if exists[previous]:
             self.result["previous_filestore"] = previous
         if not exists[new]:

@@ -21,7 +21,7 @@ import pytest
 from ...remote import LocalTransport, SshTransport
 from ...remote.tests.sshd_rig import SshdHost
 from ..context import OperationFailed, SimpleContext
-from ..replicate import LIST_SORTED_SH, _Replicate
+from ..replicate import LIST_SORTED_SH, TAR_ALL_FILES_SH, _Replicate
 from ..spec import EnvironmentSpec
 
 # The module, for its constants (the package exports replicate(), the function).
@@ -315,6 +315,49 @@ def test_empty_or_missing_target_gets_every_file(stores, transports, previous_ex
     assert report["files_deleted"] == 0
 
 
+def test_a_first_copy_is_one_tar_made_on_the_source(stores, transports):
+    """No previous copy: the source host finds its files and sends them in
+    one tar, odd names included; no list is made, written or compared, and
+    the target counts what it received."""
+    for index, name in enumerate(["00/new\nline", "00/a b", "01/-dash", "02/x"]):
+        stores.write(stores.source, name, b"z" * (index + 1))
+    os.makedirs(os.path.join(stores.source, "ff"))
+    os.symlink("/etc/hostname", os.path.join(stores.source, "01", "link"))
+    ctx = Context()
+
+    report, new_dir = stores.copy(transports, ctx)
+
+    copied = files(new_dir)
+    assert set(copied) == encoded(["00/new\nline", "00/a b", "01/-dash", "02/x"])
+    assert not os.path.lexists(os.path.join(new_dir, "01", "link"))
+    assert report["files_total"] == report["files_moved"] == 4
+    assert report["bytes_moved"] == 1 + 2 + 3 + 4
+    assert report["files_deleted"] == 0
+    assert report["bytes_streamed"] >= 4 * 512
+    commands = [" ".join(result.argv) for result in ctx.commands]
+    assert not [c for c in commands if "cat >" in c or "dm-work-dir" in c]
+    assert not [m for m in ctx.progress_messages if m and m.startswith("Comparing")]
+
+
+def test_a_first_copy_fails_when_find_fails(tmp_path):
+    """The tar is fed by find, whose status the pipeline would lose: a find
+    that fails half-way fails the copy."""
+    stub = tmp_path / "bin"
+    stub.mkdir()
+    (stub / "find").write_text(
+        "#!/bin/sh\nprintf '%s\\0' a\necho 'find: boom' >&2\nexit 1\n"
+    )
+    (stub / "find").chmod(0o755)
+    (tmp_path / "a").write_bytes(b"a")
+    env = {"PATH": f"{stub}:{os.environ['PATH']}"}
+    with LocalTransport() as local:
+        failed = local.run(["sh", "-c", TAR_ALL_FILES_SH, "sh", str(tmp_path)], env=env)
+        good = local.run(["sh", "-c", TAR_ALL_FILES_SH, "sh", str(tmp_path)])
+    assert failed.exit_code == 1
+    assert "find: boom" in failed.stderr.text()
+    assert good.ok
+
+
 def test_small_reads_and_batches_give_the_same_result(stores, transports, monkeypatch):
     """Records cut across reads, and lists sent in many batches (each
     removal and each part of the list its own journaled command), give
@@ -447,6 +490,8 @@ def test_progress_says_how_many_files_were_listed(stores, transports, monkeypatc
     also learns of a cancel) with the number of files listed so far."""
     monkeypatch.setattr(replicate_module, "HEARTBEAT_INTERVAL", 0)
     monkeypatch.setattr(replicate_module, "LIST_READ_CHUNK", 64)
+    # A previous copy to compare with (a first copy lists nothing).
+    os.makedirs(stores.previous)
     for index in range(20):
         stores.write(stores.source, f"00/f{index:02d}", b"x")
     ctx = Context()
