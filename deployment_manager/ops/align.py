@@ -20,7 +20,7 @@ difference non-empty.
 import re
 
 from ..remote import InvalidInput, RemoteError, pipe, validate_module_name
-from .backup import checked_path, run_anyway, size_text, why
+from .common import checked_path, run_anyway, size_text, why
 from .context import OperationFailed
 from .deploy_base import STAMP_RE, _module_states, new_stamp
 from .i18n import _

@@ -26,10 +26,19 @@ from ..remote import (
     ConnectionLost,
     InvalidInput,
     RemoteError,
-    validate_database_name,
     validate_path,
 )
-from .context import Cancelled, OperationFailed
+from .common import (
+    LONG_TIMEOUT,
+    SHORT_TIMEOUT,
+    checked_database,
+    checked_path,
+    read_checksums,
+    run_anyway,
+    size_text,
+    why,
+)
+from .context import OperationFailed
 from .i18n import _
 
 FORMAT = "deployment_manager.backup"
@@ -46,11 +55,6 @@ KINDS = ("database", "filestore", "config", "addons", "extra")
 # the margin keeps a nearly empty estimate from filling the disk to the brim.
 SPACE_FACTOR = 1.1
 SPACE_MARGIN = 16 * 1024 * 1024
-# Detached commands taking longer than this are cancelled.
-LONG_TIMEOUT = 12 * 3600
-SHORT_TIMEOUT = 600
-MIB = 1024**2
-GIB = 1024**3
 
 # Writes stdin to the file $1 through a temporary name: a reader never sees
 # half a manifest.
@@ -73,203 +77,6 @@ MODULES_SQL = (
 )
 # Encoding and locale names as PostgreSQL spells them (UTF8, C, fr_FR.UTF-8).
 LOCALE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
-
-
-# ----------------------------------------------------------------------
-# Helpers shared with restore.py
-# ----------------------------------------------------------------------
-def checked_path(value, field_name):
-    try:
-        return validate_path(value, field=field_name)
-    except InvalidInput as error:
-        raise OperationFailed(str(error)) from None
-
-
-def checked_database(ctx, value, field_name="database name"):
-    if not value:
-        raise OperationFailed(ctx.text(_("No database name is set.")))
-    try:
-        return validate_database_name(value, field=field_name)
-    except InvalidInput as error:
-        raise OperationFailed(str(error)) from None
-
-
-def why(ctx, result):
-    """Why a command failed, in a few words.
-
-    ``result`` is a CommandResult or a DetachedStatus.
-    """
-    if getattr(result, "timed_out", False):
-        return ctx.text(
-            _("timed out after %(seconds)s s"), seconds=round(result.duration)
-        )
-    if getattr(result, "state", "done") == "lost":
-        return ctx.text(_("the command was lost before it could report its end"))
-    if result.cancelled:
-        return ctx.text(_("cancelled"))
-    if hasattr(result, "stderr_text"):
-        text = result.stderr_text or result.stdout_text
-    else:
-        text = result.stderr_excerpt or result.stdout_excerpt
-    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    reason = ctx.text(_("exit code %(code)s"), code=result.exit_code)
-    return reason + (": " + " / ".join(lines[-3:]) if lines else "")
-
-
-def size_text(size):
-    if size >= GIB:
-        return "%.2f GiB" % (size / GIB)
-    return "%.1f MiB" % (size / MIB)
-
-
-# Putting a database in place of another: one transaction, both renames or
-# neither. RENAME waits a little for the terminated sessions to go; callers
-# try again (SWAP_ATTEMPTS) when one reconnected in between. psql variables:
-# db, the name in use; aside, what the database in use becomes; incoming,
-# what becomes db. RENAME_IN_SQL when there is no database in use.
-SWAP_IN_SQL = """\
-BEGIN;
-SELECT pg_terminate_backend(pid) FROM pg_stat_activity
- WHERE datname = :'db' AND pid <> pg_backend_pid();
-ALTER DATABASE :"db" RENAME TO :"aside";
-ALTER DATABASE :"incoming" RENAME TO :"db";
-COMMIT;
-"""
-RENAME_IN_SQL = 'ALTER DATABASE :"incoming" RENAME TO :"db";\n'
-SWAP_ATTEMPTS = 3
-
-
-# pg_restore with one job per CPU of the host it runs on (at most
-# MAX_RESTORE_JOBS): index builds and data loads run in parallel where
-# there are cores for them, and a small host is not oversubscribed.
-MAX_RESTORE_JOBS = 8
-PARALLEL_RESTORE_SH = (
-    'j=$(nproc 2>/dev/null) || j=2; case $j in ""|*[!0-9]*) j=2 ;; esac; '
-    'if [ "$j" -gt "$1" ]; then j=$1; fi; shift; exec pg_restore -j "$j" "$@"'
-)
-
-
-def pg_restore_argv(connection, database, dump, options=()):
-    """``pg_restore`` of the custom-format ``dump`` into ``database``, in
-    parallel (PARALLEL_RESTORE_SH)."""
-    return [
-        "sh",
-        "-c",
-        PARALLEL_RESTORE_SH,
-        "sh",
-        str(MAX_RESTORE_JOBS),
-        *connection,
-        *options,
-        "-d",
-        database,
-        "--",
-        dump,
-    ]
-
-
-# The dump arrives on stdin: it is written to the file $1 and, as it comes,
-# loaded by the command "$2"... (pg_restore of the schema and the data). The
-# load's status first (its error says why); then the file's, whose copy the
-# index builds will read; the rest of the stream is read to the end even if
-# the load did not need it, so that the file is whole.
-STREAM_LOAD_SH = """\
-f=$1; shift
-rm -f -- "$f.tee"
-{ tee -- "$f.tmp"; echo "$?" > "$f.tee"; } |
-  { "$@"; rc=$?; [ "$rc" -ne 0 ] || cat > /dev/null; exit "$rc"; }
-rc=$?
-t=$(cat -- "$f.tee" 2> /dev/null); rm -f -- "$f.tee"
-[ "$rc" -eq 0 ] || exit "$rc"
-if [ "$t" != 0 ]; then echo "the dump could not be written to $f" >&2; exit 1; fi
-mv -f -- "$f.tmp" "$f"
-"""
-
-
-def stream_load_argv(connection, database, dump, options=()):
-    """The command that loads the custom-format dump arriving on its stdin
-    into ``database`` (schema and data: the indexes are left for
-    ``pg_restore_argv(..., options=("--section=post-data",))`` on ``dump``,
-    the file it writes the stream to)."""
-    return [
-        "sh",
-        "-c",
-        STREAM_LOAD_SH,
-        "sh",
-        dump,
-        "pg_restore",
-        *connection,
-        *options,
-        "--section=pre-data",
-        "--section=data",
-        "-d",
-        database,
-    ]
-
-
-# pg_dump of the database $2 on this host, loaded into $3 as it streams
-# (STREAM_LOAD_SH, given as $4) and kept in the file $1; "$@" is the
-# connection, the same cluster for both. pg_dump's own status is checked:
-# a dump that failed at its very end would otherwise go unnoticed.
-DUMP_AND_LOAD_SH = """\
-f=$1; db=$2; copy=$3; load=$4; shift 4
-rm -f -- "$f.dumped"
-{ pg_dump "$@" -Fc -- "$db"; echo "$?" > "$f.dumped"; } |
-  sh -c "$load" sh "$f" pg_restore "$@" --section=pre-data --section=data -d "$copy"
-rc=$?
-d=$(cat -- "$f.dumped" 2> /dev/null); rm -f -- "$f.dumped"
-[ "$rc" -eq 0 ] || exit "$rc"
-if [ "$d" != 0 ]; then rm -f -- "$f"; echo "pg_dump failed" >&2; exit 1; fi
-"""
-
-
-def dump_and_load_argv(connection, database, copy, dump):
-    """Copy ``database`` into the existing ``copy`` on one host: the data
-    loaded as pg_dump produces it, the dump kept in ``dump`` for the index
-    builds (``pg_restore_argv`` with ``--section=post-data``)."""
-    return [
-        "sh",
-        "-c",
-        DUMP_AND_LOAD_SH,
-        "sh",
-        dump,
-        database,
-        copy,
-        STREAM_LOAD_SH,
-        *connection,
-    ]
-
-
-def run_anyway(ctx, transport, argv, **kwargs):
-    """Clean-up after a failure: journaled when possible.
-
-    When the operation was cancelled the context refuses to run anything
-    more, yet what the operation left behind must still go.
-    """
-    try:
-        return ctx.run(transport, argv, **kwargs)
-    except Cancelled as cancelled:
-        if cancelled.result is not None:
-            return cancelled.result  # it ran: once is enough
-        return transport.run(argv, **kwargs)
-    except OperationFailed:
-        return transport.run(argv, **kwargs)
-
-
-def read_checksums(ctx, transport, paths, key):
-    """{path: sha256} of the files that could be read, and the command's status.
-
-    One detached ``sha256sum`` for all of them: large dumps take minutes.
-    """
-    status = ctx.run_detached(
-        transport, ["sha256sum", "--", *paths], key, timeout=LONG_TIMEOUT
-    )
-    wanted = set(paths)
-    sums = {}
-    for line in (status.stdout_excerpt or "").splitlines():
-        digest, path = line[:64], line[66:]
-        if path in wanted and re.fullmatch(r"[0-9a-f]{64}", digest):
-            sums[path] = digest
-    return sums, status
 
 
 # ----------------------------------------------------------------------

@@ -32,7 +32,7 @@ from ..remote import (
     validate_port,
     validate_username,
 )
-from .backup import SHORT_TIMEOUT, checked_database, checked_path, why
+from .common import SHORT_TIMEOUT, checked_database, checked_path, why
 from .context import OperationFailed
 from .i18n import _
 

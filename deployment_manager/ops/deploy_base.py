@@ -23,7 +23,7 @@ from ..remote import (
     validate_path,
 )
 from ..remote.workdir import check_work_dir_result, work_dir_argv
-from .backup import checked_database, checked_path, size_text, why
+from .common import checked_database, checked_path, size_text, why
 from .config_sync import read_config
 from .context import OperationFailed
 from .i18n import _

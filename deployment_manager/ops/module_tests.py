@@ -29,15 +29,7 @@ from dataclasses import replace
 
 from ..remote import InvalidInput, RemoteError, validate_module_name
 from ..remote.masking import mask
-from .backup import (
-    LONG_TIMEOUT,
-    SHORT_TIMEOUT,
-    checked_database,
-    dump_and_load_argv,
-    pg_restore_argv,
-    run_anyway,
-    why,
-)
+from .common import LONG_TIMEOUT, SHORT_TIMEOUT, checked_database, run_anyway, why
 from .context import OperationFailed
 from .deploy_base import (
     MAX_LOG_BYTES,
@@ -57,6 +49,7 @@ from .deploy_base import (
 from .i18n import _
 from .logcheck import LEVELS, parse_records
 from .odoo_control import exception_summary
+from .pg import dump_and_load_argv, pg_restore_argv
 
 TESTS_TIMEOUT = 6 * 3600
 # Odoo's 63-byte limit on database names, less "_tests_" and a stamp.

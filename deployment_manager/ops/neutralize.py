@@ -18,7 +18,7 @@ A replica that fails the verification is never handed over: the operation
 raises :class:`NeutralizationFailed`, its ``report`` holding the checks.
 """
 
-from .backup import SHORT_TIMEOUT, checked_database, why
+from .common import SHORT_TIMEOUT, checked_database, why
 from .context import OperationFailed
 from .i18n import _
 

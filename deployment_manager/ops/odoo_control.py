@@ -14,7 +14,7 @@ import urllib.request
 from ..remote import (
     RemoteError,
 )
-from .backup import checked_database, checked_path, why
+from .common import checked_database, checked_path, why
 from .context import OperationFailed
 from .deploy_base import (
     EXCERPT_CHARS,

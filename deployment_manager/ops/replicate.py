@@ -30,14 +30,13 @@ import time
 
 from ..remote import RemoteError, pipe
 from ..remote.transport import HEARTBEAT_INTERVAL
-from .backup import (
+from .common import (
     LONG_TIMEOUT,
     SHORT_TIMEOUT,
     checked_database,
     checked_path,
     run_anyway,
     size_text,
-    stream_load_argv,
     why,
 )
 from .context import OperationFailed
@@ -49,6 +48,7 @@ from .deploy_base import (
 from .i18n import _
 from .neutralize import NeutralizationFailed
 from .neutralize import neutralize as run_neutralization
+from .pg import stream_load_argv
 
 # The swap, its undo and the clean-up after a failure are restore's; its
 # class is private but this operation is its sibling, not a copy of it.

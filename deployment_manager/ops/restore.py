@@ -25,24 +25,19 @@ import time
 from datetime import datetime, timezone
 
 from ..remote import InvalidInput, RemoteError, validate_path
-from .backup import (
-    DUMP,
-    LOCALE_RE,
+from .backup import DUMP, LOCALE_RE, verify_with_manifest
+from .common import (
     LONG_TIMEOUT,
-    RENAME_IN_SQL,
     SHORT_TIMEOUT,
-    SWAP_ATTEMPTS,
-    SWAP_IN_SQL,
     checked_database,
     checked_path,
-    pg_restore_argv,
     run_anyway,
-    verify_with_manifest,
     why,
 )
 from .context import OperationFailed
 from .deploy_base import _existing
 from .i18n import _
+from .pg import RENAME_IN_SQL, SWAP_ATTEMPTS, SWAP_IN_SQL, pg_restore_argv
 
 EXISTING_SQL = (
     "SELECT datname FROM pg_database "

@@ -13,15 +13,7 @@ import posixpath
 from ..remote import (
     RemoteError,
 )
-from .backup import (
-    RENAME_IN_SQL,
-    SWAP_ATTEMPTS,
-    SWAP_IN_SQL,
-    checked_database,
-    checked_path,
-    run_anyway,
-    why,
-)
+from .common import checked_database, checked_path, run_anyway, why
 from .context import OperationFailed
 from .deploy_base import (
     COMMAND_FAILED,
@@ -48,6 +40,7 @@ from .odoo_control import (
     _stop_odoo,
     _wait_healthy,
 )
+from .pg import RENAME_IN_SQL, SWAP_ATTEMPTS, SWAP_IN_SQL
 from .sources import (
     _undeploy,
 )

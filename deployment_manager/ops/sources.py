@@ -31,7 +31,7 @@ from ..remote import (
 )
 from ..remote.transport import file_sha256
 from ..remote.validation import git_url_credentials, validate_git_url
-from .backup import checked_path, run_anyway, why
+from .common import checked_path, run_anyway, why
 from .context import OperationFailed
 from .deploy_base import (
     BIN_RE,

@@ -10,14 +10,9 @@ import tarfile
 
 import pytest
 
-from ..backup import (
-    MAX_RESTORE_JOBS,
-    backup_bundle,
-    pg_restore_argv,
-    remove_bundle,
-    verify_bundle,
-)
+from ..backup import backup_bundle, remove_bundle, verify_bundle
 from ..context import OperationFailed, SimpleContext
+from ..pg import MAX_RESTORE_JOBS, pg_restore_argv
 from ..restore import restore_bundle
 from .conftest import DB_PASSWORD, INSTALLED_MODULES, databases_like, psql
 from .pg import drop_database

@@ -1,7 +1,7 @@
 """A clean-up after a cancel runs each command once."""
 
 from ...remote import LocalTransport
-from ..backup import run_anyway
+from ..common import run_anyway
 from ..context import Cancelled, SimpleContext
 
 

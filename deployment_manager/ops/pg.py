@@ -1,0 +1,118 @@
+"""PostgreSQL commands the operations share: a parallel ``pg_restore``, a dump
+loaded as it streams, one database put in place of another."""
+
+# Putting a database in place of another: one transaction, both renames or
+# neither. RENAME waits a little for the terminated sessions to go; callers
+# try again (SWAP_ATTEMPTS) when one reconnected in between. psql variables:
+# db, the name in use; aside, what the database in use becomes; incoming,
+# what becomes db. RENAME_IN_SQL when there is no database in use.
+SWAP_IN_SQL = """\
+BEGIN;
+SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+ WHERE datname = :'db' AND pid <> pg_backend_pid();
+ALTER DATABASE :"db" RENAME TO :"aside";
+ALTER DATABASE :"incoming" RENAME TO :"db";
+COMMIT;
+"""
+RENAME_IN_SQL = 'ALTER DATABASE :"incoming" RENAME TO :"db";\n'
+SWAP_ATTEMPTS = 3
+
+
+# pg_restore with one job per CPU of the host it runs on (at most
+# MAX_RESTORE_JOBS): index builds and data loads run in parallel where
+# there are cores for them, and a small host is not oversubscribed.
+MAX_RESTORE_JOBS = 8
+PARALLEL_RESTORE_SH = (
+    'j=$(nproc 2>/dev/null) || j=2; case $j in ""|*[!0-9]*) j=2 ;; esac; '
+    'if [ "$j" -gt "$1" ]; then j=$1; fi; shift; exec pg_restore -j "$j" "$@"'
+)
+
+
+def pg_restore_argv(connection, database, dump, options=()):
+    """``pg_restore`` of the custom-format ``dump`` into ``database``, in
+    parallel (PARALLEL_RESTORE_SH)."""
+    return [
+        "sh",
+        "-c",
+        PARALLEL_RESTORE_SH,
+        "sh",
+        str(MAX_RESTORE_JOBS),
+        *connection,
+        *options,
+        "-d",
+        database,
+        "--",
+        dump,
+    ]
+
+
+# The dump arrives on stdin: it is written to the file $1 and, as it comes,
+# loaded by the command "$2"... (pg_restore of the schema and the data). The
+# load's status first (its error says why); then the file's, whose copy the
+# index builds will read; the rest of the stream is read to the end even if
+# the load did not need it, so that the file is whole.
+STREAM_LOAD_SH = """\
+f=$1; shift
+rm -f -- "$f.tee"
+{ tee -- "$f.tmp"; echo "$?" > "$f.tee"; } |
+  { "$@"; rc=$?; [ "$rc" -ne 0 ] || cat > /dev/null; exit "$rc"; }
+rc=$?
+t=$(cat -- "$f.tee" 2> /dev/null); rm -f -- "$f.tee"
+[ "$rc" -eq 0 ] || exit "$rc"
+if [ "$t" != 0 ]; then echo "the dump could not be written to $f" >&2; exit 1; fi
+mv -f -- "$f.tmp" "$f"
+"""
+
+
+def stream_load_argv(connection, database, dump, options=()):
+    """The command that loads the custom-format dump arriving on its stdin
+    into ``database`` (schema and data: the indexes are left for
+    ``pg_restore_argv(..., options=("--section=post-data",))`` on ``dump``,
+    the file it writes the stream to)."""
+    return [
+        "sh",
+        "-c",
+        STREAM_LOAD_SH,
+        "sh",
+        dump,
+        "pg_restore",
+        *connection,
+        *options,
+        "--section=pre-data",
+        "--section=data",
+        "-d",
+        database,
+    ]
+
+
+# pg_dump of the database $2 on this host, loaded into $3 as it streams
+# (STREAM_LOAD_SH, given as $4) and kept in the file $1; "$@" is the
+# connection, the same cluster for both. pg_dump's own status is checked:
+# a dump that failed at its very end would otherwise go unnoticed.
+DUMP_AND_LOAD_SH = """\
+f=$1; db=$2; copy=$3; load=$4; shift 4
+rm -f -- "$f.dumped"
+{ pg_dump "$@" -Fc -- "$db"; echo "$?" > "$f.dumped"; } |
+  sh -c "$load" sh "$f" pg_restore "$@" --section=pre-data --section=data -d "$copy"
+rc=$?
+d=$(cat -- "$f.dumped" 2> /dev/null); rm -f -- "$f.dumped"
+[ "$rc" -eq 0 ] || exit "$rc"
+if [ "$d" != 0 ]; then rm -f -- "$f"; echo "pg_dump failed" >&2; exit 1; fi
+"""
+
+
+def dump_and_load_argv(connection, database, copy, dump):
+    """Copy ``database`` into the existing ``copy`` on one host: the data
+    loaded as pg_dump produces it, the dump kept in ``dump`` for the index
+    builds (``pg_restore_argv`` with ``--section=post-data``)."""
+    return [
+        "sh",
+        "-c",
+        DUMP_AND_LOAD_SH,
+        "sh",
+        dump,
+        database,
+        copy,
+        STREAM_LOAD_SH,
+        *connection,
+    ]
