@@ -1,5 +1,13 @@
 """PostgreSQL commands the operations share: a parallel ``pg_restore``, a dump
-loaded as it streams, one database put in place of another."""
+loaded as it streams, one database put in place of another (the swap of a
+restore, a replication and a rollback)."""
+
+import time
+
+from ..remote import RemoteError
+from .common import why
+from .context import OperationFailed
+from .i18n import _
 
 # Putting a database in place of another: one transaction, both renames or
 # neither. RENAME waits a little for the terminated sessions to go; callers
@@ -116,3 +124,74 @@ def dump_and_load_argv(connection, database, copy, dump):
         STREAM_LOAD_SH,
         *connection,
     ]
+
+
+# Which of the swap's three names exist (psql variables db, incoming, aside).
+SWAP_NAMES_SQL = (
+    "SELECT datname FROM pg_database "
+    "WHERE datname IN (:'db', :'incoming', :'aside') ORDER BY 1;\n"
+)
+
+
+class SwapUnknown(OperationFailed):
+    """Whether the incoming database was swapped in cannot be told."""
+
+
+def swap_database_in(ctx, admin, *, db, incoming, aside, replaces):
+    """Put the database ``incoming`` in place of ``db``; the database in use,
+    when there is one (``replaces``), is kept as ``aside``.
+
+    One transaction (SWAP_IN_SQL), tried again when a session reconnected in
+    between; a swap made by an earlier attempt, or whose answer was lost, is
+    found and not made twice. ``admin(sql, **variables)`` runs psql as the
+    cluster's administrator and returns the command's result.
+
+    Raises OperationFailed when the databases are known to be as they were,
+    SwapUnknown when what they are cannot be told.
+    """
+    sql = SWAP_IN_SQL if replaces else RENAME_IN_SQL
+    reason = None
+    for attempt in range(SWAP_ATTEMPTS + 1):
+        if _swapped(ctx, admin, db, incoming, aside, replaces):
+            return
+        if attempt == SWAP_ATTEMPTS:
+            raise OperationFailed(
+                ctx.text(
+                    _("The databases could not be swapped: %(reason)s"), reason=reason
+                )
+            )
+        if attempt:
+            # Someone reconnected between the termination and the rename.
+            time.sleep(attempt)
+        try:
+            reason = why(ctx, admin(sql, db=db, aside=aside, incoming=incoming))
+        except (OperationFailed, RemoteError) as error:
+            reason = str(error)
+
+
+def _swapped(ctx, admin, db, incoming, aside, replaces):
+    """Whether ``incoming`` is in place (False: all is as it was)."""
+    try:
+        result = admin(SWAP_NAMES_SQL, db=db, incoming=incoming, aside=aside)
+        reason = why(ctx, result)
+    except (OperationFailed, RemoteError) as error:
+        result, reason = None, str(error)
+    if result is not None and result.ok:
+        names = set(result.stdout.excerpt().split())
+        if incoming in names:
+            return False
+        if db in names and (aside in names or not replaces):
+            return True
+        reason = ", ".join(sorted(names)) or "-"
+    raise SwapUnknown(
+        ctx.text(
+            _(
+                "Whether the new database %(new)s was swapped in as %(db)s "
+                "cannot be told (%(reason)s): Odoo was not started. Look at "
+                "the databases before starting it."
+            ),
+            new=incoming,
+            db=db,
+            reason=reason,
+        )
+    )

@@ -21,7 +21,6 @@ staying restored.
 import copy
 import posixpath
 import re
-import time
 from datetime import datetime, timezone
 
 from ..remote import InvalidInput, RemoteError, validate_path
@@ -37,7 +36,7 @@ from .common import (
 from .context import OperationFailed
 from .deploy_base import _existing
 from .i18n import _
-from .pg import RENAME_IN_SQL, SWAP_ATTEMPTS, SWAP_IN_SQL, pg_restore_argv
+from .pg import SwapUnknown, pg_restore_argv, swap_database_in
 
 EXISTING_SQL = (
     "SELECT datname FROM pg_database "
@@ -52,10 +51,6 @@ STATE_VERSION = 1
 # are untouched, and a failure removes what was made. From "swap" on
 # ("swap", "finish", "done") the operation only goes forward.
 BEFORE_SWAP = ("copy", "neutralize", "stop")
-
-
-class _Inconsistent(OperationFailed):
-    """What the databases are after the swap cannot be told: said as is."""
 
 
 def restore_bundle(
@@ -343,7 +338,7 @@ class _Restore:
                 refuse_cancel(ctx)
                 self._save("swap")
             self._swap_databases()
-        except _Inconsistent:
+        except SwapUnknown:
             raise
         except (OperationFailed, RemoteError) as error:
             # The databases are as they were (_swap_databases made sure).
@@ -515,59 +510,20 @@ class _Restore:
         self.result["odoo_stopped"] = True
 
     def _swap_databases(self):
-        """Swap the new database in, in one transaction; one already made (by
-        an earlier attempt, or a try whose answer was lost) is found. Raises
-        OperationFailed only when the databases are known to be as they
-        were, _Inconsistent when what they are cannot be told."""
-        ctx = self.ctx
-        sql = SWAP_IN_SQL if self.old_exists else RENAME_IN_SQL
-        reason = None
-        for attempt in range(SWAP_ATTEMPTS + 1):
-            if self._swapped():
-                break
-            if attempt == SWAP_ATTEMPTS:
-                raise self._fail(
-                    _("The databases could not be swapped: %(reason)s"), reason=reason
-                )
-            if attempt:
-                # Someone reconnected between the termination and the rename.
-                time.sleep(attempt)
-            try:
-                result = self._admin(sql, db=self.db, aside=self.old, incoming=self.new)
-                reason = why(ctx, result)
-            except (OperationFailed, RemoteError) as error:
-                reason = str(error)
+        """Swap the new database in (ops.pg.swap_database_in): OperationFailed
+        only when the databases are known to be as they were, SwapUnknown
+        when what they are cannot be told."""
+        swap_database_in(
+            self.ctx,
+            self._admin,
+            db=self.db,
+            incoming=self.new,
+            aside=self.old,
+            replaces=self.old_exists,
+        )
         self.new_created = False  # it is the environment's database now
         if self.old_exists:
             self.result["previous_database"] = self.old
-
-    def _swapped(self):
-        """Whether the new database is in place (False: all is as it was)."""
-        ctx = self.ctx
-        try:
-            result = self._admin(EXISTING_SQL, db=self.db, new=self.new, old=self.old)
-            reason = why(ctx, result)
-        except (OperationFailed, RemoteError) as error:
-            result, reason = None, str(error)
-        if result is not None and result.ok:
-            names = set(result.stdout.excerpt().split())
-            if self.new in names:
-                return False
-            if self.db in names and (self.old in names or not self.old_exists):
-                return True
-            reason = ", ".join(sorted(names)) or "-"
-        raise _Inconsistent(
-            ctx.text(
-                _(
-                    "Whether the new database %(new)s was swapped in as %(db)s "
-                    "cannot be told (%(reason)s): Odoo was not started. Look at "
-                    "the databases before starting it."
-                ),
-                new=self.new,
-                db=self.db,
-                reason=reason,
-            )
-        )
 
     def _move_filestores(self):
         """Move the environment's filestore aside and the new one in; taken

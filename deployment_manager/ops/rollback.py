@@ -40,7 +40,7 @@ from .odoo_control import (
     _stop_odoo,
     _wait_healthy,
 )
-from .pg import RENAME_IN_SQL, SWAP_ATTEMPTS, SWAP_IN_SQL
+from .pg import swap_database_in
 from .sources import (
     _undeploy,
 )
@@ -294,24 +294,16 @@ class _Rollback:
                 name=self.failed,
             )
         if self.copy in names:
-            sql = SWAP_IN_SQL if self.db in names else RENAME_IN_SQL
-            for attempt in range(1, SWAP_ATTEMPTS + 1):
-                result = _admin(
-                    ctx,
-                    self.transport,
-                    self.spec,
-                    sql,
-                    db=self.db,
-                    aside=self.failed,
-                    incoming=self.copy,
-                )
-                if result.ok:
-                    break
-                if attempt == SWAP_ATTEMPTS:
-                    raise _fail(
-                        ctx, _("The databases could not be swapped: %(reason)s"), result
-                    )
-                _sleep(ctx, attempt)
+            swap_database_in(
+                ctx,
+                lambda sql, **variables: _admin(
+                    ctx, self.transport, self.spec, sql, **variables
+                ),
+                db=self.db,
+                incoming=self.copy,
+                aside=self.failed,
+                replaces=self.db in names,
+            )
             if self.db in names:
                 self.result["failed_database"] = self.failed
         elif self.failed in names and self.db in names:
