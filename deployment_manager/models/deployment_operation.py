@@ -152,7 +152,11 @@ class DeploymentOperation(models.Model):
         "did not, this one is cancelled with that reason.",
     )
     depends_on_outcome = fields.Selection(
-        DEPENDENCY_OUTCOMES, default="done", required=True, readonly=True
+        DEPENDENCY_OUTCOMES,
+        string="Starts when it",
+        default="done",
+        required=True,
+        readonly=True,
     )
     dependent_ids = fields.One2many(
         "deployment.operation", "depends_on_id", string="Next", readonly=True
@@ -262,12 +266,17 @@ class DeploymentOperation(models.Model):
         definition = self._kind_definition(kind)
         host = host or environment.host_id
         environment = environment or self.env["deployment.environment"]
-        if (definition.target == operation_kinds.HOST) != (not environment):
+        if definition.target == operation_kinds.HOST and environment:
             raise UserError(
                 _(
-                    "%(kind)s works on a host, not an environment."
-                    if definition.target == operation_kinds.HOST
-                    else "%(kind)s works on an environment, not a host.",
+                    "%(kind)s works on a host, not an environment.",
+                    kind=self._kind_labels()[kind],
+                )
+            )
+        if definition.target != operation_kinds.HOST and not environment:
+            raise UserError(
+                _(
+                    "%(kind)s works on an environment, not a host.",
                     kind=self._kind_labels()[kind],
                 )
             )
