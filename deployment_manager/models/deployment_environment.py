@@ -73,6 +73,17 @@ PATH_FIELDS = {
 }
 
 
+def _next_run(previous, now, step):
+    """When a schedule is next due: one step after the time it was due.
+
+    Its cron runs up to a minute late; counting from that late run would
+    skip a beat every other time. Never in the past after a long pause.
+    """
+    if previous and previous + step > now:
+        return previous + step
+    return now + step
+
+
 class DeploymentEnvironment(models.Model):
     """An Odoo installation of the company: production, or one derived from it."""
 
@@ -381,9 +392,8 @@ class DeploymentEnvironment(models.Model):
             if env.active_operation_id:
                 continue  # busy: it is tried again at the next run
             Operation._request("replicate", environment=env)
-            env.replication_next_at = now + timedelta(
-                hours=max(env.replication_interval, 1)
-            )
+            every = timedelta(hours=max(env.replication_interval, 1))
+            env.replication_next_at = _next_run(env.replication_next_at, now, every)
         recovery_sites = self.search([("environment_type", "=", "disaster_recovery")])
         for env in recovery_sites.filtered("recovery_point_stale"):
             if env.stale_notified_at and (
@@ -996,9 +1006,8 @@ class DeploymentEnvironment(models.Model):
             Operation.with_user(self.env.ref("base.user_root"))._request(
                 "log_check", environment=env
             )
-            env.log_check_next_at = now + timedelta(
-                minutes=max(env.log_check_interval, 1)
-            )
+            every = timedelta(minutes=max(env.log_check_interval, 1))
+            env.log_check_next_at = _next_run(env.log_check_next_at, now, every)
 
     def action_view_operations(self):
         self.ensure_one()

@@ -396,6 +396,16 @@ class DeploymentOperation(models.Model):
                 limit=1 if just_one else None,
             )
         )
+        # Once per transaction and moment: fifty requests in one go (a
+        # scheduled round of log checks) wake the runners once, not fifty
+        # times each. The cron's precision is a minute.
+        moment = at.replace(second=0, microsecond=0) if at else None
+        triggered = self.env.cr.precommit.data.setdefault(
+            "deployment_manager.triggered", set()
+        )
+        if (moment, just_one) in triggered or (moment, False) in triggered:
+            return
+        triggered.add((moment, just_one))
         for runner in runners:
             runner._trigger(at)
 

@@ -236,6 +236,8 @@ class DeploymentOperationRunner(models.Model):
                 "result_data": self._jsonable(result),
             }
         )
+        if not self._kind().tells_success(self, result):
+            return
         self._notify(
             "deployment_manager.mt_operation_done",
             _(

@@ -118,6 +118,12 @@ class OperationKind:
         """Write what the operation found on its target; return a one-line summary."""
         return ""
 
+    def tells_success(self, operation, result):
+        """Whether its success is posted on the target's chatter (and so
+        mailed to its followers). Routine work that found nothing says so
+        only in its journal."""
+        return True
+
     def apply_failure(self, operation, reason, message, cancelled=False):
         """What a failure changes on the target: only what it is evidence of."""
         if self.health_evidence and not cancelled:

@@ -35,3 +35,11 @@ class LogCheck(OperationKind):
 
     def apply_result(self, op, result):
         return op.environment_id.sudo()._apply_log_check(result, op)
+
+    def tells_success(self, op, result):
+        # A scheduled check every few minutes would otherwise mail the
+        # followers each time: only a verdict other than pass, or something
+        # new, is worth a message (new errors have their own).
+        return result.get("verdict") not in (None, "pass") or any(
+            finding.get("new") for finding in result.get("findings", [])
+        )

@@ -214,6 +214,25 @@ class TestEngine(DeploymentTestMixin, TransactionCase):
         )
         self.assertEqual(chained.state, "queued")
 
+    def test_runners_are_woken_once_per_transaction(self):
+        """Many requests in one transaction (a scheduled round) wake each
+        runner once, not once per request."""
+        Trigger = self.env["ir.cron.trigger"].sudo()
+        runners = self.env["ir.cron"].search(
+            [("code", "ilike", "_cron_run_operations")]
+        )
+        self.assertEqual(len(runners), 4)
+        before = Trigger.search_count([("cron_id", "in", runners.ids)])
+        self.enqueue(environment=self.first)
+        self.enqueue(environment=self.second)
+        self.enqueue(
+            "discover",
+            environment=self.first,
+            depends_on=self.last_operation(environment_id=self.first.id),
+        )
+        after = Trigger.search_count([("cron_id", "in", runners.ids)])
+        self.assertEqual(after - before, len(runners))
+
     # Steps ------------------------------------------------------------------
     def test_steps_have_stable_keys_in_every_language(self):
         self.env["res.lang"]._activate_lang("fr_FR")

@@ -2,7 +2,9 @@
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
 import os
 import tempfile
+from datetime import timedelta
 
+from odoo import fields
 from odoo.exceptions import AccessError
 from odoo.tests import TransactionCase, tagged
 
@@ -136,4 +138,33 @@ class TestLogCheck(DeploymentTestMixin, TransactionCase):
             ),
             1,
             "not due again before its interval",
+        )
+
+    def test_schedule_keeps_its_beat_and_a_quiet_check_mails_nobody(self):
+        """The next check is due one interval after the last was due (a late
+        cron does not skip a beat); a check that found nothing new posts no
+        message, so followers get no mail every few minutes."""
+        due = fields.Datetime.now() - timedelta(seconds=40)
+        self.environment.write(
+            {
+                "log_check_scheduled": True,
+                "log_check_interval": 5,
+                "log_check_next_at": due,
+            }
+        )
+        self.env["deployment.environment"]._cron_schedule_log_checks()
+        self.assertEqual(self.environment.log_check_next_at, due + timedelta(minutes=5))
+        self.run_queue()
+        operation = self.last_operation(environment_id=self.environment.id)
+        self.assertEqual(operation.state, "done", operation.error_message)
+        self.assertEqual(operation.result_data["verdict"], "pass")
+        done = self.env.ref("deployment_manager.mt_operation_done")
+        self.assertFalse(
+            self.environment.message_ids.filtered(lambda m: m.subtype_id == done)
+        )
+        # Something new is told.
+        self.append(error_lines(2))
+        self.check()
+        self.assertTrue(
+            self.environment.message_ids.filtered(lambda m: m.subtype_id == done)
         )
