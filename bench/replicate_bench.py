@@ -20,8 +20,9 @@ another on 127.0.0.41 (both this machine):
     ``ssh src pg_dump -Fc | ssh dst pg_restore -d new``, then
     ``ssh src tar -cf - | ssh dst tar -xf -`` of the filestore;
 (b) ``replicate()`` with an ``SshTransport`` on each side: the same stream
-    through the manager (paramiko), a parallel ``pg_restore``, a ``tar`` of the
-    files through the manager, the swap.
+    between the hosts (two OpenSSH clients whose pipes the manager joins with
+    ``splice``, never copying the data), a parallel ``pg_restore``, a ``tar``
+    of the files found on the source host, streamed the same way, the swap.
 
 Then, unless ``--no-second``, ``--new-files`` files are added to the source
 filestore (new attachments) and each setting is replicated again: by hand
@@ -32,7 +33,7 @@ previous copy and moves only the new files.
 
 It also times ``pg_dump -Fc -f`` alone, the floor of any copy. It prints
 each time, the tool's steps (commands run and waited for, detached commands
-with their own duration, what streamed through the manager) and the ratios
+with their own duration, what streamed between the hosts) and the ratios
 "replicate / by hand", and checks every copy (row counts, number and size of
 the files). The target's Odoo stop and start commands are left empty: no
 Odoo runs, and neutralization is not part of replicate(). The databases and
@@ -329,7 +330,7 @@ def step_details(ctx):
             line += f", detached {name} {wall:.2f} s (own {own_text} s)"
         rest = seconds - short - waited
         if rest > 0.05:
-            line += f", streamed through the manager {rest:.2f} s"
+            line += f", streamed {rest:.2f} s"
         lines.append(line)
     return lines
 
