@@ -112,11 +112,26 @@ DATA_DIRECTORY_SQL = "SHOW data_directory"
 EXISTING_DB_SQL = (
     "SELECT datname FROM pg_database WHERE datname IN (:'a', :'b', :'c') ORDER BY 1;\n"
 )
-# The copy keeps the production database's owner: it becomes production
-# again on a rollback.
+# The rollback point in one round trip, Odoo being stopped: kept when the
+# copy is there already (the step taken up again), made otherwise, with the
+# production database's owner (it becomes production again on a rollback).
+# Says which: "kept", "creating" then "created", or "missing" when the
+# database itself is not there; nothing when the databases cannot be listed.
 POINT_SQL = """\
-SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = :'db' \\gset
+SELECT count(*) FILTER (WHERE datname = :'point') > 0 AS dm_kept,
+       count(*) FILTER (WHERE datname = :'db') > 0 AS dm_found,
+       coalesce(max(pg_get_userbyid(datdba)::text) FILTER (WHERE datname = :'db'),
+                '') AS owner
+  FROM pg_database WHERE datname IN (:'db', :'point') \\gset
+\\if :dm_kept
+\\echo kept
+\\elif :dm_found
+\\echo creating
 CREATE DATABASE :"point" WITH TEMPLATE :"db" OWNER :"owner";
+\\echo created
+\\else
+\\echo missing
+\\endif
 """
 DROP_SQL = 'DROP DATABASE IF EXISTS :"name";\n'
 

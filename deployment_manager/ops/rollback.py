@@ -29,6 +29,7 @@ from .deploy_base import (
     _exists,
     _fail,
     _filestore_root,
+    _lines,
     _now_iso,
     _run,
     _sleep,
@@ -75,39 +76,39 @@ def _rollback_point(ctx, transport, spec, stamp, key):
     db, point, _failed = _point_names(ctx, spec, stamp)
     root = _filestore_root(spec)
     notes = []
-    names = _existing_databases(ctx, transport, spec, [db, point])
-    if db not in names:
+    for attempt in range(1, POINT_ATTEMPTS + 1):
+        result = _admin(
+            ctx,
+            transport,
+            spec,
+            POINT_SQL,
+            timeout=COPY_TIMEOUT,
+            db=db,
+            point=point,
+        )
+        said = _lines(result)
+        if not said:
+            raise _fail(ctx, _("PostgreSQL cannot be reached: %(reason)s"), result)
+        if result.ok and said[-1] in ("kept", "created", "missing"):
+            break
+        if attempt == POINT_ATTEMPTS:
+            raise _fail(
+                ctx,
+                _(
+                    "The database could not be copied (is Odoo really stopped? "
+                    "nothing may be connected to %(db)s): %(reason)s"
+                ),
+                result,
+                db=db,
+            )
+        _sleep(ctx, attempt * 2)
+    if said[-1] == "missing":
         raise _fail(ctx, _("The database %(db)s does not exist."), db=db)
-    created = False
-    if point in names:
+    created = said[-1] == "created"
+    if not created:
         notes.append(
             ctx.text(_("The copy %(name)s was already there: kept."), name=point)
         )
-    else:
-        for attempt in range(1, POINT_ATTEMPTS + 1):
-            result = _admin(
-                ctx,
-                transport,
-                spec,
-                POINT_SQL,
-                timeout=COPY_TIMEOUT,
-                db=db,
-                point=point,
-            )
-            if result.ok:
-                created = True
-                break
-            if attempt == POINT_ATTEMPTS:
-                raise _fail(
-                    ctx,
-                    _(
-                        "The database could not be copied (is Odoo really stopped? "
-                        "nothing may be connected to %(db)s): %(reason)s"
-                    ),
-                    result,
-                    db=db,
-                )
-            _sleep(ctx, attempt * 2)
     source = f"{root}/{db}" if root else None
     target = f"{root}/{point}" if root else None
     if source is None:

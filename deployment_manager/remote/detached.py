@@ -25,12 +25,17 @@ from .workdir import WORK_DIR_SH, check_work_dir_result
 # made whole or not at all, and never over an existing file. A launch closed
 # by abandon_detached holds that name already, and the command then never
 # starts; nor does one whose start could not be recorded.
+# Even before that, it locks the file "lock" (flock) for as long as it
+# lives: a poll waiting for the end (dm_wait_end) gets the lock the moment
+# this shell exits, reaped or not. The command does not inherit the lock's
+# descriptor, so what it leaves running (a service it starts) cannot keep it.
 _RUNNER = """\
 d=$1; shift
 trap 'dm_signalled=1' HUP INT TERM
+command exec 9>> "$d/lock" && flock -n 9
 echo $$ > "$d/pgid.tmp" && ln -- "$d/pgid.tmp" "$d/pgid" || exit 0
 rm -f -- "$d/pgid.tmp"
-"$@" > "$d/stdout" 2> "$d/stderr" < /dev/null
+"$@" > "$d/stdout" 2> "$d/stderr" < /dev/null 9>&-
 rc=$?
 echo "$rc" > "$d/exit_code.tmp" && mv -f -- "$d/exit_code.tmp" "$d/exit_code"
 """
@@ -48,10 +53,10 @@ setsid -f sh -c "$r" sh "$d" "$@" < /dev/null > /dev/null 2>&1 || exit 93
 i=0
 while [ ! -s "$d/pgid" ]; do
   i=$((i + 1))
-  if [ "$i" -gt 200 ]; then echo "the command did not start" >&2; exit 94; fi
-  sleep 0.05
+  if [ "$i" -gt 1000 ]; then echo "the command did not start" >&2; exit 94; fi
+  sleep 0.01
 done
-pg=$(cat -- "$d/pgid")
+read -r pg < "$d/pgid"
 if [ "$pg" = abandoned ]; then
   echo "this launch was closed before the command started" >&2; exit 94
 fi
@@ -71,14 +76,37 @@ dm_run_dir_ok() {
 }
 """
 
+# dm_wait_end DIR SECONDS: return once the runner has ended (it wrote the
+# exit code), or after SECONDS. The runner holds the lock of DIR/lock until
+# it exits, so flock gets it at that moment, without polling. Got at once
+# with no exit code written, the lock is not the runner's (one started by
+# an earlier version, or a host without flock) or the runner was killed:
+# then a plain sleep, as before.
+_WAIT_END_SH = """\
+dm_wait_end() {
+  if flock -w "$2" "$1/lock" true 2> /dev/null; then
+    [ -f "$1/exit_code" ] || sleep "$2"
+  elif [ "$?" -ne 1 ]; then
+    sleep "$2"
+  fi
+}
+"""
+
 # One round trip reports the state and both output excerpts. Sizes come
 # first and at most head+tail bytes follow each, so the reader can split
 # the stream even while the files keep growing. Without a process group
 # (the runner's first record) the command never ran: "not_started", which
 # a missing output file or run directory no longer turns into a failure.
+# With a wait ($5, seconds, not 0) it first waits, on the host, for a
+# running command to end, at most that long: its end is reported at once,
+# not at the next poll.
 _POLL = """\
-d=$1; lim=$2; h=$3; t=$4
+d=$1; lim=$2; h=$3; t=$4; w=$5
 dm_run_dir_ok "$d" || exit 95
+if [ "$w" != 0 ] && [ ! -f "$d/exit_code" ] && [ -s "$d/pgid" ] &&
+  [ "$(cat -- "$d/pgid")" != abandoned ]; then
+  dm_wait_end "$d" "$w"
+fi
 pg=-
 if [ -f "$d/exit_code" ]; then
   state=done
@@ -263,22 +291,29 @@ def _take_line(data, pos):
     return data[pos:end].decode("ascii", errors="replace"), end + 1
 
 
-def poll_detached(transport, run_dir, *, head_limit=32768, tail_limit=32768):
-    """The state of a detached command and excerpts of its output."""
+def poll_detached(transport, run_dir, *, head_limit=32768, tail_limit=32768, wait=0):
+    """The state of a detached command and excerpts of its output.
+
+    With ``wait`` (seconds), a command still running is first waited for
+    on its host, that long at most: the status comes back as soon as it
+    ends.
+    """
     _check_run_dir(run_dir)
     limit = head_limit + tail_limit
+    wait = round(max(0.0, min(wait, MAX_POLL_WAIT)), 3)
     result = transport.run(
         [
             "sh",
             "-c",
-            GROUP_ALIVE_SH + _RUN_DIR_SH + _POLL,
+            GROUP_ALIVE_SH + _RUN_DIR_SH + _WAIT_END_SH + _POLL,
             "sh",
             run_dir,
             str(limit),
             str(head_limit),
             str(tail_limit),
+            f"{wait:g}" if wait else "0",
         ],
-        timeout=60,
+        timeout=60 + wait,
     )
     _check_run_dir_result(result, run_dir, transport.label)
     data = result.stdout.full_bytes()
@@ -321,10 +356,8 @@ def poll_detached(transport, run_dir, *, head_limit=32768, tail_limit=32768):
     )
 
 
-# 0.05, 0.1, then 0.2 s until QUICK_POLL_SECONDS, then the caller's interval.
-FIRST_POLL_INTERVAL = 0.05
-QUICK_POLL_INTERVAL = 0.2
-QUICK_POLL_SECONDS = 15
+# A poll never blocks longer than this, whatever the caller's interval.
+MAX_POLL_WAIT = 30
 
 
 def wait_detached(
@@ -338,18 +371,21 @@ def wait_detached(
 ):
     """Poll until the command is no longer running (or never started).
 
-    Polls come every 0.2 s (after a quicker first few) for the first
-    ``QUICK_POLL_SECONDS``, then every ``poll_interval``: a service stop or
-    start, an install of a few modules end within seconds, and each tenth of
-    a second lost seeing their end is downtime on a deployment day.
+    Each poll first waits on the host, up to ``poll_interval`` seconds, for
+    the command to end, and comes back as soon as it does: a service stop
+    or start, an install of a few modules end within seconds, and each
+    tenth of a second lost seeing their end is downtime on a deployment day.
+    ``poll_interval`` is how often ``on_poll`` is called and
+    ``cancel_event`` looked at.
     Past ``timeout`` seconds the last status (still "running") is returned
     and the command keeps running; with ``cancel_event`` set it is cancelled.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
-    started = time.monotonic()
-    interval = min(FIRST_POLL_INTERVAL, poll_interval)
     while True:
-        status = poll_detached(transport, run_dir)
+        wait = poll_interval
+        if deadline is not None:
+            wait = max(0, min(wait, deadline - time.monotonic()))
+        status = poll_detached(transport, run_dir, wait=wait)
         if on_poll is not None:
             on_poll(status)
         if status.state != "running":
@@ -358,14 +394,6 @@ def wait_detached(
             return cancel_detached(transport, run_dir)
         if deadline is not None and time.monotonic() >= deadline:
             return status
-        if cancel_event is not None:
-            cancel_event.wait(interval)
-        else:
-            time.sleep(interval)
-        if time.monotonic() - started < QUICK_POLL_SECONDS:
-            interval = min(interval * 2, QUICK_POLL_INTERVAL, poll_interval)
-        else:
-            interval = poll_interval
 
 
 def cancel_detached(transport, run_dir):

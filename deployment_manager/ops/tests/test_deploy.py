@@ -18,7 +18,7 @@ import pytest
 from ...remote import LocalTransport, SshTransport
 from ...remote.tests.sshd_rig import SshdHost
 from .. import deploy
-from ..context import SimpleContext
+from ..context import OperationFailed, SimpleContext
 from ..logcheck import check_log
 from ..spec import EnvironmentSpec
 from .production import (
@@ -334,6 +334,34 @@ def test_successful_run_measures_downtime(prod, ssh, ctx, tmp_path):
     ) == [["1"]]
     assert prod.module_state("dm_sample_good") == ("installed", "18.0.1.0.0")
     assert http_status(prod.health_url) == 200
+
+
+def test_a_rollback_point_taken_again_keeps_its_copy(
+    production_cluster, local_transport, tmp_path
+):
+    """Its step taken up again (the manager died after the copy), the
+    rollback point keeps the copy it made and says so; a database that is
+    not there is refused, nothing copied."""
+    prod = make_production(tmp_path / "production", start=False)
+    try:
+        ctx = SimpleContext(str(tmp_path / "runs"))
+        stamp = "20261130120000"
+        first = deploy.rollback_point(ctx, local_transport, prod.spec, stamp=stamp)
+        again = deploy.rollback_point(
+            ctx, local_transport, prod.spec, stamp=stamp, key="rollback-point-2"
+        )
+        point = f"{prod.db}_rb_{stamp}"
+        assert first["database"] == again["database"] == point
+        assert first["notes"] == []
+        assert again["notes"] == [f"The copy {point} was already there: kept."]
+        assert databases_like(point) == [point]
+        assert os.path.isdir(again["filestore"])
+        missing = dataclasses.replace(prod.spec, db_name=f"{prod.db}_gone")
+        with pytest.raises(OperationFailed, match="does not exist"):
+            deploy.rollback_point(ctx, local_transport, missing, stamp=stamp)
+        assert databases_like(f"{prod.db}_gone") == []
+    finally:
+        remove_production(prod)
 
 
 def test_nothing_reaches_the_addons_path_while_odoo_runs(prod, ssh, ctx, tmp_path):

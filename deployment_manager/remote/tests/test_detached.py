@@ -1,5 +1,6 @@
 """Detached commands: they outlive the SSH link and the calling process."""
 
+import contextlib
 import os
 import shutil
 import signal
@@ -323,3 +324,44 @@ def test_abandoning_a_started_command_leaves_it_running(transport, tmp_path):
     assert abandon_detached(transport, run_dir) == STARTED
     status = wait_detached(transport, run_dir, poll_interval=0.2, timeout=20)
     assert (status.state, status.exit_code) == ("done", 4)
+
+
+def test_a_poll_with_a_wait_returns_as_soon_as_the_command_ends(transport, tmp_path):
+    """Waited for on its host, a command's end is reported at once, not at the
+    end of the wait; what it leaves running (a service it started) does not
+    hold the wait back."""
+    run_dir = str(tmp_path / "run")
+    handle = start_detached(
+        transport, ["sh", "-c", "sleep 0.5; sleep 60 & exit 3"], run_dir
+    )
+    try:
+        started = time.monotonic()
+        status = poll_detached(transport, run_dir, wait=20)
+        elapsed = time.monotonic() - started
+        assert (status.state, status.exit_code) == ("done", 3)
+        assert elapsed < 5
+        # Already ended: no wait at all.
+        started = time.monotonic()
+        assert poll_detached(transport, run_dir, wait=20).state == "done"
+        assert time.monotonic() - started < 5
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(handle.pgid, signal.SIGKILL)
+
+
+def test_a_poll_wait_without_the_runners_lock_is_a_plain_sleep(transport, tmp_path):
+    """A command started by a runner that takes no lock (an earlier version)
+    is waited for as before: the wait's length, never a busy loop."""
+    run_dir = tmp_path / "old-runner"
+    run_dir.mkdir(mode=0o700)
+    (run_dir / "argv.json").write_text('{"argv": ["sleep", "60"]}')
+    sleeper = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        (run_dir / "pgid").write_text(f"{sleeper.pid}\n")
+        started = time.monotonic()
+        status = poll_detached(transport, str(run_dir), wait=0.5)
+        assert status.state == "running"
+        assert 0.45 <= time.monotonic() - started < 10
+    finally:
+        sleeper.kill()
+        sleeper.wait()
