@@ -390,7 +390,7 @@ def report(db, port, filestore, raw, bundle_time, manifest, ctx):
     )
     print(
         f"  detached commands: {waited:.2f} s outside the commands themselves "
-        "(launch, then polled every second)"
+        "(their launch, and their end seen)"
     )
     print(f"bundle / raw dump+tar: {bundle_time / plain:.2f}x")
     print(f"bundle / raw with the same verification: {bundle_time / verified:.2f}x")

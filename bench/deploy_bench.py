@@ -43,7 +43,7 @@ import _addon  # noqa: F401 - before the addon is imported
 
 from deployment_manager.ops.context import SimpleContext
 from deployment_manager.ops.deploy import LABELS, deployment_run
-from deployment_manager.ops.deploy_base import HEALTH_POLL
+from deployment_manager.ops.odoo_control import QUICK_HEALTH_POLL
 from deployment_manager.ops.tests.production import (
     CLUSTER,
     ODOO,
@@ -335,8 +335,8 @@ def report(hand, tool):
     print("where the difference comes from (medians, seconds):")
     print(f"  {point:+6.2f} rollback point taken while stopped (database + filestore)")
     print(
-        f"  {polls:+6.2f} detached commands: launch, and their end seen at the "
-        "next poll (0.2 s apart for 15 s, then 1 s)"
+        f"  {polls:+6.2f} detached commands: their launch, and their end seen "
+        "(waited for on the host, not at the next poll)"
     )
     print(
         f"  {reads:+6.2f} verification reads (install log, module states, pg_isready)"
@@ -346,8 +346,8 @@ def report(hand, tool):
         f"(tool {own_tool:.2f}, by hand {own_hand:.2f})"
     )
     print(
-        f"  {health:+6.2f} health: fetched every {HEALTH_POLL:.0f} s, not every "
-        "0.1 s, but Odoo loads during the start command's poll wait"
+        f"  {health:+6.2f} health: fetched every {QUICK_HEALTH_POLL} s by the "
+        "tool, every 0.1 s by hand (--hand-poll)"
     )
     print("per run (downtime by hand / tool, tool wall time):")
     for index, (one, two) in enumerate(zip(hand, tool, strict=True), 1):
