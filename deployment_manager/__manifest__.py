@@ -20,6 +20,8 @@
         "data/mail_message_subtype_data.xml",
         "data/ir_cron_data.xml",
         "data/ir_actions_server_data.xml",
+        "data/deployment_plan_data.xml",
+        "data/deployment_checklist_data.xml",
         "views/deployment_operation_views.xml",
         "views/deployment_host_views.xml",
         "views/deployment_environment_views.xml",

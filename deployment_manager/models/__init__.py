@@ -12,3 +12,8 @@ from . import deployment_test_case
 from . import deployment_rollback_point
 from . import ir_actions_server
 from . import base_automation
+from . import deployment_gate
+from . import deployment_checklist
+from . import deployment_plan
+from . import deployment_operation_plan
+from . import deployment_environment_plan

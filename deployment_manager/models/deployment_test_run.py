@@ -3,6 +3,7 @@
 import base64
 
 from odoo import _, api, fields, models
+from odoo.exceptions import AccessError, UserError
 
 VERDICTS = [
     ("passed", "Passed"),
@@ -196,3 +197,37 @@ class DeploymentTestRunLine(models.Model):
     message = fields.Char(help="The exception, or why the test was skipped.")
     traceback = fields.Text()
     logged_errors = fields.Text(help="ERROR records logged while the test ran.")
+    waiver_reason = fields.Text(readonly=True, help="Why a manager accepted this failure.")
+    waived_by_id = fields.Many2one("res.users", string="Waived by", readonly=True)
+    waived_at = fields.Datetime(readonly=True)
+
+    def action_waive(self, reason):
+        """A manager accepts a failed test, saying why (a plan's gate then
+        lets the module go on with it); recorded on the test run."""
+        if not self.env.user.has_group("deployment_manager.group_deployment_manager"):
+            raise AccessError(_("Only deployment managers waive a failed test."))
+        if not (reason or "").strip():
+            raise UserError(_("Say why the failure is waived."))
+        for line in self:
+            if line.status not in ("failed", "error"):
+                raise UserError(_("%s did not fail: nothing to waive.", line.method))
+            line.sudo().write(
+                {
+                    "waiver_reason": reason.strip(),
+                    "waived_by_id": self.env.user.id,
+                    "waived_at": fields.Datetime.now(),
+                }
+            )
+            line.run_id.message_post(
+                body=_(
+                    "Failure of %(test)s waived by %(user)s: %(reason)s",
+                    test=line.method,
+                    user=self.env.user.name,
+                    reason=reason.strip(),
+                )
+            )
+        items = self.env["deployment.checklist.item"].search(
+            [("operation_id", "in", self.run_id.operation_id.ids), ("state", "=", "failed")]
+        )
+        items.action_recheck()
+        return True

@@ -23,8 +23,11 @@ export class OperationAutorefresh extends Component {
         onWillDestroy(() => clearTimeout(this.timer));
     }
 
+    // An operation is live while queued or running; a plan or the
+    // deployment-day wizard says so with its own "live" field.
     get active() {
-        return ACTIVE_STATES.includes(this.props.record.data.state);
+        const data = this.props.record.data;
+        return data.live === true || ACTIVE_STATES.includes(data.state);
     }
 
     schedule() {

@@ -1,0 +1,1218 @@
+# Copyright 2026 deployment_manager contributors
+# License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+"""A deployment plan: one or more new modules put into one production
+landscape, phase by phase (BRIEF D1–A3), behind gates."""
+
+from datetime import timedelta
+
+from odoo import _, api, fields, models
+from odoo.exceptions import AccessError, UserError
+
+from ..remote import InvalidInput, validate_module_name
+from ..remote.validation import validate_git_url
+from .deployment_checklist import PHASES, SATISFIED
+from .deployment_host import MANAGER_GROUP
+
+DEPLOYER_GROUP = "deployment_manager.group_deployment_deployer"
+
+PLAN_STATES = [
+    ("draft", "Draft"),
+    ("development", "Development"),
+    ("preproduction", "Pre-production"),
+    ("approved", "Approved"),
+    ("scheduled", "Scheduled"),
+    ("deploying", "Deploying"),
+    ("hypercare", "Hypercare"),
+    ("done", "Done"),
+    ("cancelled", "Cancelled"),
+]
+# The checklist phase a plan state works through.
+STATE_PHASE = {
+    "development": "development",
+    "preproduction": "preproduction",
+    "approved": "planning",
+    "scheduled": "deployment_day",
+    "deploying": "deployment_day",
+    "hypercare": "after_go_live",
+    "done": "after_go_live",
+}
+# Which plan field names the environment of an item's role.
+ROLE_FIELDS = {
+    "development": "development_id",
+    "preproduction": "preproduction_id",
+    "production": "production_id",
+    "disaster_recovery": "recovery_id",
+}
+DAY_OUTCOMES = [
+    ("succeeded", "Succeeded"),
+    ("rolled_back", "Rolled back"),
+    ("aborted", "Aborted"),
+]
+REVIEW_OUTCOMES = [
+    ("successful", "Successful"),
+    ("with_issues", "Successful with issues"),
+    ("unsuccessful", "Unsuccessful"),
+]
+
+
+class DeploymentPlan(models.Model):
+    _name = "deployment.plan"
+    _description = "Deployment Plan"
+    _inherit = ["mail.thread", "mail.activity.mixin", "deployment.gate.mixin"]  # noqa: RUF012 - Odoo model attribute
+    _order = "id desc"
+
+    name = fields.Char(string="Reference", readonly=True, default="/", copy=False)
+    title = fields.Char(required=True, tracking=True)
+    state = fields.Selection(
+        PLAN_STATES,
+        default="draft",
+        required=True,
+        readonly=True,
+        tracking=True,
+        index=True,
+        group_expand="_group_expand_states",
+    )
+    phase = fields.Selection(PHASES, compute="_compute_phase", store=True)
+    iteration = fields.Integer(
+        readonly=True,
+        default=0,
+        tracking=True,
+        help="How many times the plan went through development.",
+    )
+    iteration_ids = fields.One2many(
+        "deployment.plan.iteration", "plan_id", string="Iterations", readonly=True
+    )
+    user_id = fields.Many2one(
+        "res.users",
+        string="Owner",
+        default=lambda self: self.env.user,
+        tracking=True,
+    )
+    color = fields.Integer()
+    production_id = fields.Many2one(
+        "deployment.environment",
+        string="Production",
+        required=True,
+        domain=[("environment_type", "=", "production")],
+        tracking=True,
+    )
+    company_id = fields.Many2one(
+        related="production_id.company_id", store=True, readonly=True
+    )
+    development_id = fields.Many2one(
+        "deployment.environment",
+        string="Development",
+        compute="_compute_environments",
+        store=True,
+        readonly=False,
+        domain="[('production_id', '=', production_id), "
+        "('environment_type', '=', 'development')]",
+        tracking=True,
+    )
+    preproduction_id = fields.Many2one(
+        "deployment.environment",
+        string="Pre-production",
+        compute="_compute_environments",
+        store=True,
+        readonly=False,
+        domain="[('production_id', '=', production_id), "
+        "('environment_type', '=', 'preproduction')]",
+        tracking=True,
+    )
+    recovery_id = fields.Many2one(
+        "deployment.environment",
+        string="Disaster recovery site",
+        compute="_compute_environments",
+        store=True,
+        readonly=False,
+        domain="[('production_id', '=', production_id), "
+        "('environment_type', '=', 'disaster_recovery')]",
+        tracking=True,
+    )
+    module_ids = fields.One2many("deployment.plan.module", "plan_id", copy=True)
+    module_names = fields.Char(
+        string="Modules", compute="_compute_module_names", store=True
+    )
+    source_kind = fields.Selection(
+        [("git", "Git repository"), ("zip", "Zip file")],
+        string="Source",
+        default="git",
+        required=True,
+    )
+    git_url = fields.Char(string="Repository")
+    git_ref = fields.Char(string="Branch, tag or commit", tracking=True)
+    source_zip = fields.Binary(string="Zip of the module(s)", attachment=True)
+    source_zip_filename = fields.Char()
+    justification = fields.Text(string="Why")
+    impact_ids = fields.One2many("deployment.plan.impact", "plan_id", copy=True)
+    scheduled_at = fields.Datetime(string="Go-live", tracking=True, copy=False)
+    expected_downtime = fields.Float(
+        string="Expected downtime (minutes)", help="Told to users in announcements."
+    )
+    next_date = fields.Datetime(compute="_compute_next_date")
+
+    # Checklists
+    item_ids = fields.One2many("deployment.checklist.item", "plan_id", readonly=True)
+    current_item_ids = fields.One2many(
+        "deployment.checklist.item",
+        "plan_id",
+        string="Checklist",
+        domain=[("current", "=", True)],
+        readonly=True,
+    )
+    checklist_progress = fields.Float(compute="_compute_checklist_progress")
+    live = fields.Boolean(
+        compute="_compute_checklist_progress",
+        help="An item's operation is under way: the form keeps itself up to date.",
+    )
+    checklist_summary = fields.Char(compute="_compute_checklist_progress")
+
+    # Approval
+    approval_ids = fields.One2many("deployment.plan.approval", "plan_id", readonly=True)
+    approvals_needed = fields.Integer(related="production_id.plan_approvals_needed")
+    approval_count = fields.Integer(compute="_compute_approval_count")
+
+    # Deployment day
+    day_started_at = fields.Datetime(string="Deployment started", readonly=True)
+    day_ended_at = fields.Datetime(string="Deployment ended", readonly=True)
+    downtime = fields.Float(
+        string="Production downtime (s)",
+        readonly=True,
+        help="Measured by the deployment: from the stop to a healthy start.",
+    )
+    day_outcome = fields.Selection(DAY_OUTCOMES, readonly=True, tracking=True)
+    day_reason = fields.Text(string="Why the day stopped", readonly=True)
+    override_reason = fields.Text(
+        readonly=True, help="Why a manager started the deployment day anyway."
+    )
+    overridden_by_id = fields.Many2one("res.users", readonly=True)
+    recovery_operation_id = fields.Many2one(
+        "deployment.operation", string="Recovery-site replication", readonly=True
+    )
+
+    # After go-live
+    hypercare_until = fields.Datetime(readonly=True, tracking=True)
+    hypercare_check_interval = fields.Integer(
+        string="Check production's log every (minutes)", default=60
+    )
+    hypercare_next_check_at = fields.Datetime(readonly=True, copy=False)
+    support_user_ids = fields.Many2many(
+        "res.users",
+        "deployment_plan_support_user_rel",
+        string="Support roster",
+        help="Who assists end users after go-live (A1).",
+    )
+    problem_ids = fields.One2many("deployment.plan.problem", "plan_id")
+    problem_count = fields.Integer(compute="_compute_counts")
+    review_date = fields.Date()
+    review_participant_ids = fields.Many2many(
+        "res.users", "deployment_plan_review_user_rel", string="Participants"
+    )
+    review_outcome = fields.Selection(REVIEW_OUTCOMES, string="Outcome", tracking=True)
+    review_went_well = fields.Text(string="What went well")
+    review_went_wrong = fields.Text(string="What went wrong")
+    review_action_ids = fields.One2many("deployment.plan.action", "plan_id")
+
+    # What the plan's operations made
+    operation_ids = fields.One2many("deployment.operation", "plan_id", readonly=True)
+    operation_count = fields.Integer(compute="_compute_counts")
+    backup_count = fields.Integer(compute="_compute_counts")
+    test_run_count = fields.Integer(compute="_compute_counts")
+    finding_count = fields.Integer(compute="_compute_counts")
+
+    @api.model
+    def _group_expand_states(self, states, domain):
+        return [key for key, _label in PLAN_STATES if key != "cancelled"]
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            if vals.get("name", "/") == "/":
+                vals["name"] = self.env["ir.sequence"].next_by_code(
+                    "deployment.plan"
+                ) or _("New")
+        return super().create(vals_list)
+
+    @api.depends("name", "title")
+    def _compute_display_name(self):
+        for plan in self:
+            plan.display_name = (
+                f"{plan.name} {plan.title}" if plan.title else plan.name or ""
+            )
+
+    @api.depends("state")
+    def _compute_phase(self):
+        for plan in self:
+            plan.phase = STATE_PHASE.get(plan.state, False)
+
+    @api.depends("production_id")
+    def _compute_environments(self):
+        for plan in self:
+            derived = plan.production_id.derived_ids
+            for role, field in ROLE_FIELDS.items():
+                if role == "production":
+                    continue
+                if plan[field].production_id != plan.production_id or not plan[field]:
+                    plan[field] = derived.filtered(
+                        lambda env, role=role: env.environment_type == role
+                    )[:1]
+
+    @api.depends("module_ids.name")
+    def _compute_module_names(self):
+        for plan in self:
+            plan.module_names = ", ".join(plan.module_ids.mapped("name"))
+
+    @api.depends("state", "scheduled_at", "hypercare_until")
+    def _compute_next_date(self):
+        for plan in self:
+            if plan.state in ("approved", "scheduled", "deploying"):
+                plan.next_date = plan.scheduled_at
+            elif plan.state == "hypercare":
+                plan.next_date = plan.hypercare_until
+            else:
+                plan.next_date = False
+
+    @api.depends("current_item_ids.state")
+    def _compute_checklist_progress(self):
+        for plan in self:
+            items = plan.current_item_ids
+            done = len(items.filtered(lambda i: i.state in SATISFIED))
+            plan.checklist_progress = 100.0 * done / len(items) if items else 0.0
+            plan.checklist_summary = f"{done} / {len(items)}" if items else ""
+            plan.live = any(i.state == "running" for i in items)
+
+    @api.depends("approval_ids", "iteration")
+    def _compute_approval_count(self):
+        for plan in self:
+            plan.approval_count = len(
+                plan.approval_ids.filtered(lambda a: a.iteration == plan.iteration)
+            )
+
+    def _compute_counts(self):
+        for plan in self:
+            plan.operation_count = len(plan.operation_ids)
+            plan.backup_count = len(plan._backups())
+            plan.test_run_count = len(plan._test_runs())
+            plan.finding_count = len(plan._findings())
+            plan.problem_count = len(plan.problem_ids)
+
+    def _backups(self):
+        return self.env["deployment.backup"].search(
+            [("operation_id", "in", self.operation_ids.ids)]
+        ) | self.operation_ids.backup_id
+
+    def _test_runs(self):
+        return self.env["deployment.test.run"].search(
+            [("operation_id", "in", self.operation_ids.ids)]
+        )
+
+    def _findings(self):
+        """Log findings seen by the plan's own log checks (S5, J5, A2)."""
+        return self.env["deployment.log.finding"].search(
+            [
+                "|",
+                ("first_operation_id", "in", self.operation_ids.ids),
+                ("last_operation_id", "in", self.operation_ids.ids),
+            ]
+        )
+
+    # ------------------------------------------------------------------
+    # Who may do what
+    # ------------------------------------------------------------------
+    def _check_deployer(self):
+        if not self.env.user.has_group(DEPLOYER_GROUP):
+            raise AccessError(
+                _("Only deployers and deployment managers move a deployment plan.")
+            )
+
+    def _check_manager(self, what):
+        if not self.env.user.has_group(MANAGER_GROUP):
+            raise AccessError(_("Only deployment managers %s.", what))
+
+    def _check_state(self, *states):
+        for plan in self:
+            if plan.state not in states:
+                raise UserError(
+                    _(
+                        "%(plan)s is %(state)s: this is not possible now.",
+                        plan=plan.display_name,
+                        state=plan._state_label(),
+                    )
+                )
+
+    def _state_label(self):
+        return dict(self._fields["state"]._description_selection(self.env))[
+            self.state
+        ]
+
+    # ------------------------------------------------------------------
+    # Transitions (public: buttons and XML-RPC alike)
+    # ------------------------------------------------------------------
+    def action_start_development(self):
+        """Draft → development (D1–D5): the first iteration starts."""
+        self._check_deployer()
+        self._check_state("draft")
+        for plan in self:
+            plan._gate_check("start_development")
+            plan._start_iteration()
+            plan._set_state("development")
+        return True
+
+    def action_to_preproduction(self):
+        """Development → pre-production (S1–S6), once development's checklist is done."""
+        self._check_deployer()
+        self._check_state("development")
+        for plan in self:
+            plan._gate_check("to_preproduction")
+            plan._set_state("preproduction")
+        return True
+
+    def action_approve(self, note=None):
+        """A deployment manager approves leaving pre-production; the plan is
+        approved once the landscape's policy has its approvals."""
+        self._check_manager(_("approve a deployment plan"))
+        self._check_state("preproduction")
+        for plan in self:
+            if plan.approval_ids.filtered(
+                lambda a, plan=plan: a.iteration == plan.iteration
+                and a.user_id == self.env.user
+            ):
+                raise UserError(
+                    _("You already approved %s in this iteration.", plan.display_name)
+                )
+            plan._gate_check("approve")
+            self.env["deployment.plan.approval"].sudo().create(
+                {
+                    "plan_id": plan.id,
+                    "iteration": plan.iteration,
+                    "user_id": self.env.user.id,
+                    "note": note or False,
+                }
+            )
+            plan.message_post(
+                body=_(
+                    "Approved by %(user)s (%(count)s of %(needed)s).",
+                    user=self.env.user.name,
+                    count=plan.approval_count,
+                    needed=plan.approvals_needed,
+                )
+            )
+            if plan.approval_count >= max(plan.approvals_needed, 1):
+                plan._set_state("approved")
+        return True
+
+    def action_schedule(self, scheduled_at=None):
+        """Approved → scheduled (R1, R2): the go-live date is set and announced."""
+        self._check_deployer()
+        self._check_state("approved")
+        for plan in self:
+            if scheduled_at:
+                plan.scheduled_at = fields.Datetime.to_datetime(scheduled_at)
+            plan._gate_check("schedule")
+            plan._set_state("scheduled")
+        return True
+
+    def action_back_to_development(self, reason=None):
+        """S6: problems found — a new iteration starts from development.
+
+        Without a reason (a button), the form asking for it opens."""
+        if not reason:
+            return self._reason_wizard("back_to_development")
+        self._check_deployer()
+        self._check_state("preproduction", "approved", "scheduled")
+        if not reason.strip():
+            raise UserError(_("Say why the plan goes back to development."))
+        for plan in self:
+            plan.iteration_ids.filtered(lambda i, plan=plan: i.number == plan.iteration).write(
+                {
+                    "ended_at": fields.Datetime.now(),
+                    "back_reason": reason.strip(),
+                    "back_by_id": self.env.user.id,
+                    "back_from": plan.state,
+                }
+            )
+            plan.message_post(
+                body=_(
+                    "Back to development (iteration %(iteration)s ends): %(reason)s",
+                    iteration=plan.iteration,
+                    reason=reason.strip(),
+                )
+            )
+            plan._start_iteration()
+            plan._set_state("development")
+        return True
+
+    def action_done(self):
+        """Hypercare → done, once the lessons-learned review is recorded (A3)."""
+        self._check_deployer()
+        self._check_state("hypercare")
+        for plan in self:
+            plan._gate_check("done")
+            plan.iteration_ids.filtered(lambda i, plan=plan: i.number == plan.iteration).write(
+                {"ended_at": fields.Datetime.now()}
+            )
+            plan._set_state("done")
+            for action in plan.review_action_ids.filtered(lambda a: not a.activity_done):
+                action._schedule_activity()
+        return True
+
+    def action_cancel(self):
+        self._check_deployer()
+        self._check_state(
+            "draft", "development", "preproduction", "approved", "scheduled"
+        )
+        for plan in self:
+            plan._set_state("cancelled")
+        return True
+
+    def action_waive(self, item_ids, reason):
+        """XML-RPC: a manager waives items of the current checklist, saying why."""
+        items = self.item_ids.browse(item_ids).filtered(
+            lambda i: i.plan_id in self
+        )
+        return items.action_waive(reason)
+
+    def _set_state(self, state):
+        self.ensure_one()
+        self.sudo().write({"state": state})
+        phase = STATE_PHASE.get(state)
+        if phase and not self.item_ids.filtered(
+            lambda i: i.phase == phase and i.iteration == self.iteration
+        ):
+            self._create_checklist(phase)
+        self.activity_update()
+
+    def _start_iteration(self):
+        self.ensure_one()
+        self.sudo().write({"iteration": self.iteration + 1})
+        self.env["deployment.plan.iteration"].sudo().create(
+            {"plan_id": self.id, "number": self.iteration}
+        )
+
+    def _iteration_started_at(self):
+        current = self.iteration_ids.filtered(lambda i: i.number == self.iteration)
+        return current.started_at or self.create_date
+
+    # ------------------------------------------------------------------
+    # Gates
+    # ------------------------------------------------------------------
+    def _gate_transition_label(self, transition):
+        return {
+            "start_development": _("start development"),
+            "to_preproduction": _("go to pre-production"),
+            "approve": _("be approved"),
+            "schedule": _("be scheduled"),
+            "start_day": _("start the deployment day"),
+            "done": _("be closed"),
+        }.get(transition, transition)
+
+    def _gate_blockers(self, transition):
+        blockers = super()._gate_blockers(transition)
+        if transition == "start_development":
+            if not self.module_ids:
+                blockers.append(_("Name the module(s) to put into production."))
+            if not self.development_id:
+                blockers.append(_("Choose the development environment."))
+            blockers += self._source_problems()
+        elif transition in ("to_preproduction", "approve", "schedule", "done"):
+            blockers += self._checklist_blockers()
+            if transition == "to_preproduction" and not self.preproduction_id:
+                blockers.append(_("Choose the pre-production environment."))
+            if transition == "schedule":
+                if not self.scheduled_at:
+                    blockers.append(_("Set the go-live date and time."))
+                elif self.scheduled_at <= fields.Datetime.now():
+                    blockers.append(_("The go-live date is already past."))
+        elif transition == "start_day":
+            blockers += self._deployment_day_blockers()
+        return blockers
+
+    def _checklist_blockers(self):
+        """Each mandatory item of the current checklist not done, named."""
+        blockers = []
+        for item in self.current_item_ids.filtered("mandatory"):
+            label = item.display_name_with_code()
+            if item.state == "waived":
+                continue
+            if item.state != "done":
+                detail = f" ({item.reason})" if item.reason else ""
+                blockers.append(
+                    _(
+                        "%(item)s is %(state)s%(detail)s",
+                        item=label,
+                        state=item._state_label().lower(),
+                        detail=detail,
+                    )
+                )
+                continue
+            problem = item._requirement_problem()
+            if problem:
+                blockers.append(f"{label}: {problem}")
+        return blockers
+
+    def _deployment_day_blockers(self):
+        """Why the deployment day may not start now (hook: freeze windows and
+        other reasons are added by overriding it). A manager may override
+        these with a reason."""
+        self.ensure_one()
+        blockers = []
+        if self.scheduled_at and fields.Datetime.now() < self.scheduled_at:
+            blockers.append(
+                _(
+                    "The go-live is scheduled for %s.",
+                    fields.Datetime.to_string(
+                        fields.Datetime.context_timestamp(self, self.scheduled_at)
+                    ),
+                )
+            )
+        return blockers
+
+    def _source_problems(self):
+        if self.source_kind == "zip":
+            return [] if self.source_zip else [_("Attach the zip of the module(s).")]
+        if not (self.git_url and self.git_ref):
+            return [_("Give the repository and the branch, tag or commit.")]
+        try:
+            validate_git_url(self.git_url.strip())
+        except InvalidInput:
+            return [
+                _(
+                    "The repository URL holds credentials (a token or a password), "
+                    "or is not a git URL: use an SSH URL with a deploy key."
+                )
+            ]
+        return []
+
+    # ------------------------------------------------------------------
+    # Requirements of checklist items (see deployment_checklist.REQUIREMENTS)
+    # ------------------------------------------------------------------
+    def _requirement_tests_passed(self, item):
+        runs = self.env["deployment.test.run"].search(
+            [("operation_id", "=", item.operation_id.id)], limit=1
+        )
+        if not runs:
+            return _("No test run recorded: run the module's tests.")
+        unwaived = runs.line_ids.filtered(
+            lambda line: line.status in ("failed", "error") and not line.waived_by_id
+        )
+        if runs.verdict == "passed" or (runs.line_ids and not unwaived and not runs.run_errors):
+            return False
+        if not unwaived:
+            return _("%s: the tests could not run.", runs.name)
+        return _(
+            "%(run)s: %(count)s test(s) failed (%(tests)s): fix them, or a manager "
+            "waives each failure with a reason.",
+            run=runs.name,
+            count=len(unwaived),
+            tests=", ".join(unwaived.mapped("method")),
+        )
+
+    def _requirement_tests_documented(self, item):
+        since = self._iteration_started_at()
+        missing = []
+        for module in self.module_ids.mapped("name"):
+            cases = self.env["deployment.test.case"].search_count(
+                [
+                    ("module", "=", module),
+                    ("environment_id", "in", (self.development_id | self.preproduction_id).ids),
+                    ("create_date", ">=", since),
+                ]
+            )
+            if not cases:
+                missing.append(module)
+        if missing:
+            return _(
+                "Document the tests run for %s (manual test cases) in this iteration.",
+                ", ".join(missing),
+            )
+        return False
+
+    def _requirement_no_open_errors(self, item):
+        deployments = self.operation_ids.filtered(
+            lambda o: o.kind == "deployment_run"
+            and o.environment_id == item.environment_id
+            and o.state == "done"
+            and o.create_date >= self._iteration_started_at()
+        )
+        if not deployments:
+            return _("The module was not deployed on %s yet.", item.environment_id.name)
+        since = max(deployments.mapped("finished_at"))
+        findings = self.env["deployment.log.finding"].search(
+            [
+                ("environment_id", "=", item.environment_id.id),
+                ("level", "in", ("ERROR", "CRITICAL")),
+                ("known", "=", False),
+                ("last_operation_id.started_at", ">=", since),
+            ]
+        )
+        if findings:
+            return _(
+                "%(count)s unresolved error(s) in %(env)s's log since the "
+                "deployment: %(list)s. Examine each; mark it known once resolved.",
+                count=len(findings),
+                env=item.environment_id.name,
+                list="; ".join((f.template or f.signature)[:80] for f in findings),
+            )
+        return False
+
+    def _requirement_go_live_date(self, item):
+        if not self.scheduled_at:
+            return _("Set the go-live date and time.")
+        return False
+
+    def _requirement_review(self, item):
+        if not self.review_outcome:
+            return _("Record the lessons-learned review and its outcome.")
+        return False
+
+    # ------------------------------------------------------------------
+    # Checklists
+    # ------------------------------------------------------------------
+    def _create_checklist(self, phase):
+        """Entering a phase: its template's items for this iteration."""
+        self.ensure_one()
+        template = self.env["deployment.checklist.template"].search(
+            [("phase", "=", phase)], limit=1
+        )
+        values = []
+        for entry in template.item_ids:
+            environment = (
+                self[ROLE_FIELDS[entry.environment_role]]
+                if entry.environment_role
+                else self.env["deployment.environment"]
+            )
+            base = {
+                "plan_id": self.id,
+                "phase": phase,
+                "iteration": self.iteration,
+                "sequence": entry.sequence,
+                "code": entry.code,
+                "name": entry.name,
+                "instructions": entry.instructions,
+                "mode": entry.mode,
+                "operation_kind": entry.operation_kind,
+                "environment_id": environment.id,
+                "mandatory": entry.mandatory,
+                "requirement": entry.requirement,
+                "responsible_group_id": entry.responsible_group_id.id,
+            }
+            if entry.operation_kind == "module_tests":
+                # One item per module: each module's tests pass on their own.
+                for module in self.module_ids.mapped("name"):
+                    values.append(
+                        {**base, "module": module, "name": f"{entry.name}: {module}"}
+                    )
+            else:
+                values.append(base)
+        self.env["deployment.checklist.item"].sudo().create(values)
+
+    def _operation_params(self, item):
+        """What an automated item's operation is asked, from the plan."""
+        if item.operation_kind == "module_tests":
+            return {"module": item.module, "mode": "auto"}
+        if item.operation_kind == "deployment_run":
+            return self._deployment_params(item.environment_id)
+        return None
+
+    def _deployment_params(self, environment):
+        self.ensure_one()
+        problems = self._source_problems()
+        if problems:
+            raise UserError("\n".join(problems))
+        paths = environment._spec().addons_paths
+        if not paths:
+            raise UserError(
+                _(
+                    "%s has no custom addons path: set it (or Discover it from the "
+                    "configuration) before deploying.",
+                    environment.name,
+                )
+            )
+        installed = set(
+            environment.module_ids.filtered(lambda m: m.state == "installed").mapped(
+                "name"
+            )
+        )
+        install, upgrade = [], []
+        for line in self.module_ids:
+            (upgrade if line.name in installed else install).append(line.name)
+        source = {"kind": self.source_kind, "addons_path": paths[0]}
+        if self.source_kind == "zip":
+            attachment = (
+                self.env["ir.attachment"]
+                .sudo()
+                .create(
+                    {
+                        "name": self.source_zip_filename or "modules.zip",
+                        "datas": self.source_zip,
+                        "res_model": "deployment.environment",
+                        "res_id": environment.id,
+                    }
+                )
+            )
+            source["attachment_id"] = attachment.id
+        else:
+            source.update({"url": self.git_url.strip(), "ref": self.git_ref.strip()})
+        return {
+            "install": install,
+            "upgrade": upgrade,
+            "backup": False,
+            "log_check": True,
+            "source": source,
+        }
+
+    def _log_item(self, item, what, comment=None):
+        body = _(
+            "%(item)s %(what)s by %(user)s.",
+            item=item.display_name_with_code(),
+            what=what,
+            user=self.env.user.name,
+        )
+        if comment:
+            body = f"{body} {comment}"
+        self.message_post(body=body)
+
+    def _item_ended(self, item, operation):
+        """An item's operation ended: the deployment day goes on or stops."""
+        self.ensure_one()
+        if self.state != "deploying" or item.phase != "deployment_day":
+            return
+        if item.state == "failed" and operation.kind == "rollback":
+            self._end_day("rolled_back", item.reason)
+            return
+        if operation.kind == "rollback" and operation.state == "done":
+            self._end_day(
+                "rolled_back",
+                _(
+                    "Production was rolled back after: %s",
+                    item.operation_ids.filtered(lambda o: o.kind == "deployment_run")[
+                        :1
+                    ].error_message
+                    or "-",
+                ),
+            )
+            return
+        if (
+            operation.state == "failed"
+            and operation.kind == "deployment_run"
+            and operation.decision != "pending"
+        ):
+            # The deployment rolled itself back (or failed before any change).
+            self._end_day("rolled_back", operation.error_message)
+            return
+        if operation.kind == "deployment_run" and operation.state == "done":
+            self.sudo().downtime = operation.downtime
+        self._maybe_finish_day()
+
+    # ------------------------------------------------------------------
+    # Deployment day (the wizard drives it; these are its steps)
+    # ------------------------------------------------------------------
+    def action_open_deployment_day(self):
+        self.ensure_one()
+        self._check_state("scheduled", "deploying")
+        wizard = self.env["deployment.day.wizard"].create({"plan_id": self.id})
+        return wizard._reopen()
+
+    def _start_day(self, override_reason=None):
+        """Scheduled → deploying, refused before the go-live or in a freeze
+        unless a manager overrides with a reason."""
+        self.ensure_one()
+        self._check_deployer()
+        self._check_state("scheduled")
+        blockers = self._gate_blockers("start_day")
+        if blockers:
+            if not override_reason:
+                self._gate_check("start_day")
+            self._check_manager(_("start a deployment day before its time"))
+            self.sudo().write(
+                {
+                    "override_reason": override_reason.strip(),
+                    "overridden_by_id": self.env.user.id,
+                }
+            )
+            self.message_post(
+                body=_(
+                    "Deployment day started by %(user)s despite: %(blockers)s "
+                    "Reason: %(reason)s",
+                    user=self.env.user.name,
+                    blockers=" ".join(blockers),
+                    reason=override_reason.strip(),
+                )
+            )
+        self.sudo().write(
+            {
+                "day_started_at": fields.Datetime.now(),
+                "day_ended_at": False,
+                "day_outcome": False,
+                "day_reason": False,
+                "downtime": 0.0,
+            }
+        )
+        self._set_state("deploying")
+
+    def _run_automated_from(self, item):
+        """Queue the item and the automated items right after it as one chain."""
+        chain = self.env["deployment.checklist.item"]
+        for candidate in self.current_item_ids.sorted("sequence"):
+            if candidate.sequence < item.sequence or candidate.state in SATISFIED:
+                continue
+            if candidate.mode != "automated":
+                break
+            chain |= candidate
+        previous = None
+        for candidate in chain:
+            previous = candidate._start(depends_on=previous)
+        return chain
+
+    def _maybe_finish_day(self):
+        if self.state != "deploying":
+            return
+        items = self.current_item_ids.filtered("mandatory")
+        if items and all(i.state in SATISFIED for i in items):
+            self._finish_day()
+
+    def _finish_day(self):
+        """Every deployment-day step is done: hypercare starts (A1–A3) and the
+        recovery site is brought in line with the new production (C2)."""
+        self.ensure_one()
+        now = fields.Datetime.now()
+        days = self.production_id.plan_hypercare_days or 0
+        values = {
+            "day_ended_at": now,
+            "day_outcome": "succeeded",
+            "hypercare_until": now + timedelta(days=days),
+            "hypercare_next_check_at": now
+            + timedelta(minutes=max(self.hypercare_check_interval, 5)),
+        }
+        if self.recovery_id:
+            operation = (
+                self.env["deployment.operation"]
+                .sudo()
+                .with_context(deployment_plan_id=self.id)
+                ._enqueue("replicate", environment=self.recovery_id)
+            )
+            values["recovery_operation_id"] = operation.id
+        self.sudo().write(values)
+        self._set_state("hypercare")
+        self.message_post(
+            body=_(
+                "Deployed: production was down %(downtime)s s. Hypercare until %(until)s.",
+                downtime=round(self.downtime, 1),
+                until=fields.Datetime.to_string(
+                    fields.Datetime.context_timestamp(self, self.hypercare_until)
+                ),
+            )
+        )
+        for user in self.support_user_ids:
+            self.activity_schedule(
+                "mail.mail_activity_data_todo",
+                date_deadline=fields.Date.to_date(self.hypercare_until),
+                user_id=user.id,
+                summary=_("Assist end users with %s", self.module_names),
+            )
+
+    def _end_day(self, outcome, reason):
+        """The deployment day stops: production is as it was (rolled back) or
+        as the abort left it, and the plan needs a new date."""
+        self.ensure_one()
+        day_items = self.current_item_ids.filtered(
+            lambda i: i.phase == "deployment_day"
+        )
+        self.sudo().write(
+            {
+                "day_ended_at": fields.Datetime.now(),
+                "day_outcome": outcome,
+                "day_reason": reason,
+            }
+        )
+        self._set_state("approved")
+        # Kept as history; a new go-live gets a fresh deployment-day checklist.
+        day_items.sudo().write({"active": False})
+        queued = self.operation_ids.filtered(lambda o: o.state == "queued")
+        queued.sudo().write(
+            {
+                "state": "cancelled",
+                "finished_at": fields.Datetime.now(),
+                "error_reason": "cancelled",
+                "error_message": _("The deployment day stopped."),
+            }
+        )
+        self.message_post(
+            body=_(
+                "Deployment day %(outcome)s: %(reason)s The plan is approved again "
+                "and needs a new go-live date.",
+                outcome=dict(DAY_OUTCOMES)[outcome].lower(),
+                reason=reason or "",
+            )
+        )
+
+    # ------------------------------------------------------------------
+    # Reasons asked in a form
+    # ------------------------------------------------------------------
+    def _reason_wizard(self, action, item=None):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "deployment.plan.reason.wizard",
+            "view_mode": "form",
+            "target": "new",
+            "context": {
+                "default_plan_id": self.id,
+                "default_action": action,
+                "default_item_id": item.id if item else False,
+            },
+        }
+
+    def action_open_approve(self):
+        return self._reason_wizard("approve")
+
+    # ------------------------------------------------------------------
+    # Activities, in the style of Odoo's maintenance requests: one per
+    # purpose, rescheduled or closed as the plan moves, never piled up.
+    # ------------------------------------------------------------------
+    def activity_update(self):
+        day = "deployment_manager.mail_act_deployment_day"
+        review = "deployment_manager.mail_act_lessons_learned"
+        approval = "deployment_manager.mail_act_plan_approval"
+        for plan in self:
+            plan._activity_keep(
+                day,
+                plan.state == "scheduled" and plan.scheduled_at,
+                plan.scheduled_at,
+                plan.user_id,
+                _("Deployment day of %s", plan.display_name),
+            )
+            plan._activity_keep(
+                review,
+                plan.state == "hypercare",
+                plan.hypercare_until,
+                plan.user_id,
+                _("Lessons-learned review of %s", plan.display_name),
+            )
+            plan._activity_keep(
+                approval,
+                plan.state == "preproduction",
+                fields.Datetime.now() + timedelta(days=7),
+                plan.user_id,
+                _("Approve %s once pre-production is conclusive", plan.display_name),
+            )
+
+    def _activity_keep(self, xmlid, wanted, when, user, summary):
+        activities = self.activity_ids.filtered(
+            lambda a: a.activity_type_id == self.env.ref(xmlid)
+        )
+        if not wanted:
+            if activities:
+                activities.action_feedback(feedback=_("The plan moved on."))
+            return
+        deadline = fields.Date.to_date(when) if when else fields.Date.today()
+        if activities:
+            activities.write({"date_deadline": deadline, "user_id": user.id})
+        else:
+            self.activity_schedule(
+                xmlid, date_deadline=deadline, user_id=user.id, summary=summary
+            )
+
+    # ------------------------------------------------------------------
+    # Hypercare: production's log checked on schedule (A2)
+    # ------------------------------------------------------------------
+    @api.model
+    def _cron_hypercare(self):
+        now = fields.Datetime.now()
+        for plan in self.search(
+            [("state", "=", "hypercare"), ("hypercare_next_check_at", "<=", now)]
+        ):
+            production = plan.production_id
+            busy = plan.operation_ids.filtered(
+                lambda o: o.kind == "log_check" and o.state in ("queued", "running")
+            )
+            if not busy:
+                self.env["deployment.operation"].with_user(
+                    self.env.ref("base.user_root")
+                ).with_context(deployment_plan_id=plan.id)._enqueue(
+                    "log_check", environment=production, scheduled_at=now
+                )
+            plan.hypercare_next_check_at = now + timedelta(
+                minutes=max(plan.hypercare_check_interval, 5)
+            )
+
+    # ------------------------------------------------------------------
+    # Smart buttons
+    # ------------------------------------------------------------------
+    def _list_action(self, name, model, domain):
+        return {
+            "type": "ir.actions.act_window",
+            "name": name,
+            "res_model": model,
+            "view_mode": "list,form",
+            "domain": domain,
+        }
+
+    def action_view_operations(self):
+        self.ensure_one()
+        return self._list_action(
+            _("Operations of %s", self.name),
+            "deployment.operation",
+            [("plan_id", "=", self.id)],
+        )
+
+    def action_view_backups(self):
+        self.ensure_one()
+        return self._list_action(
+            _("Backups of %s", self.name),
+            "deployment.backup",
+            [("id", "in", self._backups().ids)],
+        )
+
+    def action_view_test_runs(self):
+        self.ensure_one()
+        return self._list_action(
+            _("Test runs of %s", self.name),
+            "deployment.test.run",
+            [("id", "in", self._test_runs().ids)],
+        )
+
+    def action_view_findings(self):
+        self.ensure_one()
+        return self._list_action(
+            _("Log findings of %s", self.name),
+            "deployment.log.finding",
+            [("id", "in", self._findings().ids)],
+        )
+
+    def action_view_problems(self):
+        self.ensure_one()
+        action = self._list_action(
+            _("Problems reported on %s", self.name),
+            "deployment.plan.problem",
+            [("plan_id", "=", self.id)],
+        )
+        action["context"] = {"default_plan_id": self.id}
+        return action
+
+
+class DeploymentPlanModule(models.Model):
+    _name = "deployment.plan.module"
+    _description = "Module of a Deployment Plan"
+    _order = "sequence, id"
+
+    plan_id = fields.Many2one("deployment.plan", required=True, ondelete="cascade")
+    sequence = fields.Integer(default=10)
+    name = fields.Char(string="Technical name", required=True)
+    description = fields.Char(string="What it does")
+
+    @api.constrains("name")
+    def _check_name(self):
+        for line in self:
+            try:
+                validate_module_name(line.name, field="module")
+            except InvalidInput:
+                raise UserError(
+                    _(
+                        "%s is not a module's technical name (lowercase letters, "
+                        "digits and underscores).",
+                        line.name,
+                    )
+                ) from None
+
+
+class DeploymentPlanImpact(models.Model):
+    _name = "deployment.plan.impact"
+    _description = "Expected Impact of a Deployment Plan"
+
+    plan_id = fields.Many2one("deployment.plan", required=True, ondelete="cascade")
+    application = fields.Char(required=True, help="The Odoo application, e.g. Sales.")
+    positive = fields.Text(string="Positive impact")
+    negative = fields.Text(string="Negative impact")
+
+
+class DeploymentPlanIteration(models.Model):
+    """One pass through development: why it ended, kept as history."""
+
+    _name = "deployment.plan.iteration"
+    _description = "Iteration of a Deployment Plan"
+    _order = "plan_id, number"
+
+    plan_id = fields.Many2one("deployment.plan", required=True, ondelete="cascade")
+    number = fields.Integer(required=True)
+    started_at = fields.Datetime(default=fields.Datetime.now, required=True)
+    ended_at = fields.Datetime()
+    back_from = fields.Selection(PLAN_STATES, string="Went back from")
+    back_reason = fields.Text(string="Why it went back")
+    back_by_id = fields.Many2one("res.users", string="Sent back by")
+
+
+class DeploymentPlanApproval(models.Model):
+    _name = "deployment.plan.approval"
+    _description = "Approval of a Deployment Plan"
+    _order = "approved_at"
+
+    plan_id = fields.Many2one("deployment.plan", required=True, ondelete="cascade")
+    iteration = fields.Integer(required=True)
+    user_id = fields.Many2one("res.users", string="Approved by", required=True)
+    approved_at = fields.Datetime(default=fields.Datetime.now, required=True)
+    note = fields.Text()
+
+
+class DeploymentPlanProblem(models.Model):
+    """A problem users reported, during the soak or after go-live."""
+
+    _name = "deployment.plan.problem"
+    _description = "Problem Reported on a Deployment Plan"
+    _inherit = ["mail.thread"]  # noqa: RUF012 - Odoo model attribute
+    _order = "reported_at desc, id desc"
+
+    plan_id = fields.Many2one("deployment.plan", required=True, ondelete="cascade")
+    company_id = fields.Many2one(related="plan_id.company_id", store=True)
+    name = fields.Char(string="Summary", required=True)
+    description = fields.Text()
+    severity = fields.Selection(
+        [
+            ("minor", "Minor"),
+            ("major", "Major"),
+            ("blocking", "Blocking"),
+        ],
+        default="minor",
+        required=True,
+    )
+    reported_by_id = fields.Many2one(
+        "res.users", default=lambda self: self.env.user, string="Reported by"
+    )
+    reported_at = fields.Datetime(default=fields.Datetime.now, required=True)
+    plan_state = fields.Selection(
+        PLAN_STATES,
+        string="During",
+        default=lambda self: self.env["deployment.plan"]
+        .browse(self.env.context.get("default_plan_id"))
+        .state,
+    )
+    state = fields.Selection(
+        [("open", "Open"), ("resolved", "Resolved")],
+        default="open",
+        required=True,
+        tracking=True,
+    )
+    resolution = fields.Text()
+
+
+class DeploymentPlanAction(models.Model):
+    """An action decided at the lessons-learned review (A3), with its owner."""
+
+    _name = "deployment.plan.action"
+    _description = "Lessons-learned Action"
+
+    plan_id = fields.Many2one("deployment.plan", required=True, ondelete="cascade")
+    name = fields.Char(string="Action", required=True)
+    user_id = fields.Many2one("res.users", string="Owner", required=True)
+    date_deadline = fields.Date(string="Due")
+    activity_done = fields.Boolean(readonly=True)
+
+    def _schedule_activity(self):
+        for action in self:
+            action.plan_id.activity_schedule(
+                "mail.mail_activity_data_todo",
+                date_deadline=action.date_deadline or fields.Date.today(),
+                user_id=action.user_id.id,
+                summary=action.name,
+            )
+            action.activity_done = True
