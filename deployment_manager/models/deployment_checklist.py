@@ -188,9 +188,7 @@ class DeploymentChecklistItem(models.Model):
             )
 
     def _state_label(self):
-        return dict(self._fields["state"]._description_selection(self.env))[
-            self.state
-        ]
+        return dict(self._fields["state"]._description_selection(self.env))[self.state]
 
     def display_name_with_code(self):
         self.ensure_one()
@@ -258,9 +256,7 @@ class DeploymentChecklistItem(models.Model):
         self._check_may_confirm()
         for item in self:
             item._check_open(allow_done=True)
-            item.sudo().write(
-                {"state": "todo", "done_by_id": False, "done_at": False}
-            )
+            item.sudo().write({"state": "todo", "done_by_id": False, "done_at": False})
         return True
 
     def action_waive(self, reason):
@@ -299,7 +295,11 @@ class DeploymentChecklistItem(models.Model):
             )
         if not allow_done and self.state in SATISFIED:
             raise UserError(
-                _("%s is already %s.", self.display_name_with_code(), self._state_label())
+                _(
+                    "%s is already %s.",
+                    self.display_name_with_code(),
+                    self._state_label(),
+                )
             )
 
     # ------------------------------------------------------------------
@@ -319,9 +319,7 @@ class DeploymentChecklistItem(models.Model):
                 _("%s is confirmed by a person.", self.display_name_with_code())
             )
         if self.state == "running":
-            raise UserError(
-                _("%s is already running.", self.display_name_with_code())
-            )
+            raise UserError(_("%s is already running.", self.display_name_with_code()))
         if not self.environment_id:
             raise UserError(
                 _(

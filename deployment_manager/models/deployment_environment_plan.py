@@ -5,7 +5,12 @@ plans an environment takes part in."""
 
 from odoo import _, fields, models
 
-PLAN_ROLE_FIELDS = ("production_id", "development_id", "preproduction_id", "recovery_id")
+PLAN_ROLE_FIELDS = (
+    "production_id",
+    "development_id",
+    "preproduction_id",
+    "recovery_id",
+)
 
 
 class DeploymentEnvironment(models.Model):
@@ -28,7 +33,11 @@ class DeploymentEnvironment(models.Model):
     def _plan_domain(self):
         domain = []
         for field in PLAN_ROLE_FIELDS:
-            domain = ["|", *domain, (field, "=", self.id)] if domain else [(field, "=", self.id)]
+            domain = (
+                ["|", *domain, (field, "=", self.id)]
+                if domain
+                else [(field, "=", self.id)]
+            )
         return domain
 
     def _compute_plan_count(self):

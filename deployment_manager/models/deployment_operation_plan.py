@@ -19,9 +19,16 @@ class DeploymentOperation(models.Model):
         ondelete="set null",
     )
 
-    def _enqueue(self, kind, host=None, environment=None, backup=None, params=None, **kwargs):
+    def _enqueue(
+        self, kind, host=None, environment=None, backup=None, params=None, **kwargs
+    ):
         operation = super()._enqueue(
-            kind, host=host, environment=environment, backup=backup, params=params, **kwargs
+            kind,
+            host=host,
+            environment=environment,
+            backup=backup,
+            params=params,
+            **kwargs,
         )
         plan_id = self.env.context.get("deployment_plan_id")
         depends_on = kwargs.get("depends_on")

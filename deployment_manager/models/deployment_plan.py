@@ -297,9 +297,12 @@ class DeploymentPlan(models.Model):
             plan.problem_count = len(plan.problem_ids)
 
     def _backups(self):
-        return self.env["deployment.backup"].search(
-            [("operation_id", "in", self.operation_ids.ids)]
-        ) | self.operation_ids.backup_id
+        return (
+            self.env["deployment.backup"].search(
+                [("operation_id", "in", self.operation_ids.ids)]
+            )
+            | self.operation_ids.backup_id
+        )
 
     def _test_runs(self):
         return self.env["deployment.test.run"].search(
@@ -341,9 +344,7 @@ class DeploymentPlan(models.Model):
                 )
 
     def _state_label(self):
-        return dict(self._fields["state"]._description_selection(self.env))[
-            self.state
-        ]
+        return dict(self._fields["state"]._description_selection(self.env))[self.state]
 
     # ------------------------------------------------------------------
     # Transitions (public: buttons and XML-RPC alike)
@@ -374,8 +375,9 @@ class DeploymentPlan(models.Model):
         self._check_state("preproduction")
         for plan in self:
             if plan.approval_ids.filtered(
-                lambda a, plan=plan: a.iteration == plan.iteration
-                and a.user_id == self.env.user
+                lambda a, plan=plan: (
+                    a.iteration == plan.iteration and a.user_id == self.env.user
+                )
             ):
                 raise UserError(
                     _("You already approved %s in this iteration.", plan.display_name)
@@ -423,7 +425,9 @@ class DeploymentPlan(models.Model):
         if not reason.strip():
             raise UserError(_("Say why the plan goes back to development."))
         for plan in self:
-            plan.iteration_ids.filtered(lambda i, plan=plan: i.number == plan.iteration).write(
+            plan.iteration_ids.filtered(
+                lambda i, plan=plan: i.number == plan.iteration
+            ).sudo().write(
                 {
                     "ended_at": fields.Datetime.now(),
                     "back_reason": reason.strip(),
@@ -448,11 +452,13 @@ class DeploymentPlan(models.Model):
         self._check_state("hypercare")
         for plan in self:
             plan._gate_check("done")
-            plan.iteration_ids.filtered(lambda i, plan=plan: i.number == plan.iteration).write(
-                {"ended_at": fields.Datetime.now()}
-            )
+            plan.iteration_ids.filtered(
+                lambda i, plan=plan: i.number == plan.iteration
+            ).sudo().write({"ended_at": fields.Datetime.now()})
             plan._set_state("done")
-            for action in plan.review_action_ids.filtered(lambda a: not a.activity_done):
+            for action in plan.review_action_ids.filtered(
+                lambda a: not a.activity_done
+            ):
                 action._schedule_activity()
         return True
 
@@ -467,9 +473,7 @@ class DeploymentPlan(models.Model):
 
     def action_waive(self, item_ids, reason):
         """XML-RPC: a manager waives items of the current checklist, saying why."""
-        items = self.item_ids.browse(item_ids).filtered(
-            lambda i: i.plan_id in self
-        )
+        items = self.item_ids.browse(item_ids).filtered(lambda i: i.plan_id in self)
         return items.action_waive(reason)
 
     def _set_state(self, state):
@@ -595,7 +599,9 @@ class DeploymentPlan(models.Model):
         unwaived = runs.line_ids.filtered(
             lambda line: line.status in ("failed", "error") and not line.waived_by_id
         )
-        if runs.verdict == "passed" or (runs.line_ids and not unwaived and not runs.run_errors):
+        if runs.verdict == "passed" or (
+            runs.line_ids and not unwaived and not runs.run_errors
+        ):
             return False
         if not unwaived:
             return _("%s: the tests could not run.", runs.name)
@@ -614,8 +620,12 @@ class DeploymentPlan(models.Model):
             cases = self.env["deployment.test.case"].search_count(
                 [
                     ("module", "=", module),
-                    ("environment_id", "in", (self.development_id | self.preproduction_id).ids),
-                    ("create_date", ">=", since),
+                    (
+                        "environment_id",
+                        "in",
+                        (self.development_id | self.preproduction_id).ids,
+                    ),
+                    ("tested_on", ">=", since),
                 ]
             )
             if not cases:
@@ -628,15 +638,18 @@ class DeploymentPlan(models.Model):
         return False
 
     def _requirement_no_open_errors(self, item):
-        deployments = self.operation_ids.filtered(
-            lambda o: o.kind == "deployment_run"
-            and o.environment_id == item.environment_id
-            and o.state == "done"
-            and o.create_date >= self._iteration_started_at()
-        )
-        if not deployments:
-            return _("The module was not deployed on %s yet.", item.environment_id.name)
-        since = max(deployments.mapped("finished_at"))
+        deployed = self.current_item_ids.filtered(
+            lambda i: (
+                i.operation_kind == "deployment_run"
+                and i.environment_id == item.environment_id
+            )
+        ).operation_ids.filtered(lambda o: o.state == "done")
+        if not deployed:
+            return _(
+                "The module was not deployed on %s in this iteration yet.",
+                item.environment_id.name,
+            )
+        since = max(deployed.mapped("finished_at"))
         findings = self.env["deployment.log.finding"].search(
             [
                 ("environment_id", "=", item.environment_id.id),
@@ -1182,9 +1195,11 @@ class DeploymentPlanProblem(models.Model):
     plan_state = fields.Selection(
         PLAN_STATES,
         string="During",
-        default=lambda self: self.env["deployment.plan"]
-        .browse(self.env.context.get("default_plan_id"))
-        .state,
+        default=lambda self: (
+            self.env["deployment.plan"]
+            .browse(self.env.context.get("default_plan_id"))
+            .state
+        ),
     )
     state = fields.Selection(
         [("open", "Open"), ("resolved", "Resolved")],

@@ -197,7 +197,9 @@ class DeploymentTestRunLine(models.Model):
     message = fields.Char(help="The exception, or why the test was skipped.")
     traceback = fields.Text()
     logged_errors = fields.Text(help="ERROR records logged while the test ran.")
-    waiver_reason = fields.Text(readonly=True, help="Why a manager accepted this failure.")
+    waiver_reason = fields.Text(
+        readonly=True, help="Why a manager accepted this failure."
+    )
     waived_by_id = fields.Many2one("res.users", string="Waived by", readonly=True)
     waived_at = fields.Datetime(readonly=True)
 
@@ -227,7 +229,25 @@ class DeploymentTestRunLine(models.Model):
                 )
             )
         items = self.env["deployment.checklist.item"].search(
-            [("operation_id", "in", self.run_id.operation_id.ids), ("state", "=", "failed")]
+            [
+                ("operation_id", "in", self.run_id.operation_id.ids),
+                ("state", "=", "failed"),
+            ]
         )
         items.action_recheck()
         return True
+
+    def action_open_waive(self):
+        """The form asking a manager why this failed test is waived."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Waive a failed test"),
+            "res_model": "deployment.plan.reason.wizard",
+            "view_mode": "form",
+            "target": "new",
+            "context": {
+                "default_test_line_id": self.id,
+                "default_action": "waive_test",
+            },
+        }

@@ -17,3 +17,4 @@ from . import test_first_look
 from . import test_engine
 from . import test_parallel
 from . import test_server_actions
+from . import test_plan_gates

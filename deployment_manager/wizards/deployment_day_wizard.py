@@ -54,7 +54,9 @@ class DeploymentDayWizard(models.TransientModel):
             wizard.step_name = step.display_name_with_code() if step else False
             wizard.step_state = step.state if step else False
             position = list(items).index(step) + 1 if step else len(items)
-            wizard.step_number = _("Step %(n)s of %(total)s", n=position, total=len(items))
+            wizard.step_number = _(
+                "Step %(n)s of %(total)s", n=position, total=len(items)
+            )
             wizard.decision_pending = bool(
                 step and step.operation_id.decision == "pending"
             )
@@ -110,7 +112,11 @@ class DeploymentDayWizard(models.TransientModel):
         if step.state != "failed":
             raise UserError(_("Only a failed step is retried."))
         self.plan_id.message_post(
-            body=_("Retry of %(step)s: %(reason)s", step=step.display_name_with_code(), reason=reason)
+            body=_(
+                "Retry of %(step)s: %(reason)s",
+                step=step.display_name_with_code(),
+                reason=reason,
+            )
         )
         if step.operation_id.decision == "pending":
             step.operation_id.action_retry()
@@ -126,7 +132,11 @@ class DeploymentDayWizard(models.TransientModel):
         if step.operation_id.decision != "pending":
             raise UserError(_("No failed deployment waits for a rollback here."))
         self.plan_id.message_post(
-            body=_("Rollback of %(step)s asked: %(reason)s", step=step.display_name_with_code(), reason=reason)
+            body=_(
+                "Rollback of %(step)s asked: %(reason)s",
+                step=step.display_name_with_code(),
+                reason=reason,
+            )
         )
         step.operation_id.action_rollback()
         self.reason = False
