@@ -285,7 +285,9 @@ class DeploymentPlan(models.Model):
     def _compute_approval_count(self):
         for plan in self:
             plan.approval_count = len(
-                plan.approval_ids.filtered(lambda a: a.iteration == plan.iteration)
+                plan.approval_ids.filtered(
+                    lambda a, plan=plan: a.iteration == plan.iteration
+                )
             )
 
     def _compute_counts(self):
@@ -360,7 +362,7 @@ class DeploymentPlan(models.Model):
         return True
 
     def action_to_preproduction(self):
-        """Development → pre-production (S1–S6), once development's checklist is done."""
+        """Development → pre-production (S1–S6), development's checklist done."""
         self._check_deployer()
         self._check_state("development")
         for plan in self:
@@ -909,7 +911,8 @@ class DeploymentPlan(models.Model):
         self._set_state("hypercare")
         self.message_post(
             body=_(
-                "Deployed: production was down %(downtime)s s. Hypercare until %(until)s.",
+                "Deployed: production was down %(downtime)s s. "
+                "Hypercare until %(until)s.",
                 downtime=round(self.downtime, 1),
                 until=fields.Datetime.to_string(
                     fields.Datetime.context_timestamp(self, self.hypercare_until)

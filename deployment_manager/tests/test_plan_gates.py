@@ -10,6 +10,7 @@ import xmlrpc.client
 from datetime import timedelta
 
 from odoo import fields
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 
 from .test_access import AccessRpcCase
@@ -292,11 +293,11 @@ class TestPlanGates(AccessRpcCase):
             .create({"plan_id": self.plan_id})
         )
         self.assertIn("The go-live is scheduled for", wizard.blockers)
-        with self.assertRaises(Exception) as caught:
+        with self.assertRaises(UserError) as caught:
             wizard.action_start()
         self.assertIn("cannot start the deployment day yet", str(caught.exception))
         wizard.reason = "Maintenance window moved up by the board"
-        with self.assertRaises(Exception) as caught:
+        with self.assertRaises(AccessError) as caught:
             wizard.action_start()
         self.assertIn("Only deployment managers", str(caught.exception))
         self.assertEqual(self.plan.state, "scheduled")
@@ -326,7 +327,7 @@ class TestPlanGates(AccessRpcCase):
             manager_wizard.step_name, "J2 Production's external resources are listed"
         )
         # Aborting asks why, and leaves the plan approved, to be rescheduled.
-        with self.assertRaises(Exception):
+        with self.assertRaises(UserError):
             manager_wizard.action_abort()
         manager_wizard.reason = "Network maintenance ran late"
         manager_wizard.action_abort()
