@@ -31,6 +31,10 @@
         "views/deployment_test_views.xml",
         "report/deployment_test_run_report.xml",
         "views/ir_actions_server_views.xml",
+        "views/deployment_checklist_views.xml",
+        "views/deployment_plan_views.xml",
+        "views/deployment_environment_plan_views.xml",
+        "wizards/deployment_plan_wizard_views.xml",
         "views/deployment_menus.xml",
     ],
     "assets": {
