@@ -28,6 +28,7 @@ REQUIREMENTS = [
     ("tests_passed", "The module's tests passed (or each failure waived)"),
     ("tests_documented", "The tests that were run are documented"),
     ("no_open_errors", "No unresolved error in the log since the deployment"),
+    ("log_passes", "The log check passed (errors within the environment's limits)"),
     ("go_live_date", "The go-live date is set"),
     ("review", "The lessons-learned review is recorded"),
 ]

@@ -670,6 +670,16 @@ class DeploymentPlan(models.Model):
             )
         return False
 
+    def _requirement_log_passes(self, item):
+        result = item.operation_id.result_data or {}
+        if result.get("verdict") == "fail":
+            return _(
+                "The log check of %(env)s failed: %(summary)s",
+                env=item.environment_id.name,
+                summary=item.operation_id.result_summary or "-",
+            )
+        return False
+
     def _requirement_go_live_date(self, item):
         if not self.scheduled_at:
             return _("Set the go-live date and time.")
@@ -1043,10 +1053,25 @@ class DeploymentPlan(models.Model):
                 lambda o: o.kind == "log_check" and o.state in ("queued", "running")
             )
             if not busy:
-                self.env["deployment.operation"].with_user(
-                    self.env.ref("base.user_root")
-                ).with_context(deployment_plan_id=plan.id)._enqueue(
-                    "log_check", environment=production, scheduled_at=now
+                operation = (
+                    self.env["deployment.operation"]
+                    .with_user(self.env.ref("base.user_root"))
+                    .with_context(deployment_plan_id=plan.id)
+                    ._enqueue("log_check", environment=production, scheduled_at=now)
+                )
+                # A2 tells how the latest scheduled check went.
+                plan.current_item_ids.filtered(
+                    lambda i: (
+                        i.phase == "after_go_live"
+                        and i.operation_kind == "log_check"
+                        and i.state not in ("running", "waived")
+                    )
+                ).write(
+                    {
+                        "state": "running",
+                        "operation_id": operation.id,
+                        "operation_ids": [(4, operation.id)],
+                    }
                 )
             plan.hypercare_next_check_at = now + timedelta(
                 minutes=max(plan.hypercare_check_interval, 5)
