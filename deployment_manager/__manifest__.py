@@ -30,6 +30,7 @@
         "wizards/deployment_run_wizard_views.xml",
         "views/deployment_test_views.xml",
         "report/deployment_test_run_report.xml",
+        "report/deployment_plan_report.xml",
         "views/ir_actions_server_views.xml",
         "views/deployment_checklist_views.xml",
         "views/deployment_plan_views.xml",

@@ -18,3 +18,4 @@ from . import test_engine
 from . import test_parallel
 from . import test_server_actions
 from . import test_plan_gates
+from . import test_plan_dossier
