@@ -18,4 +18,5 @@ from . import test_engine
 from . import test_parallel
 from . import test_server_actions
 from . import test_plan_gates
+from . import test_plan_tour
 from . import test_plan_dossier
