@@ -977,8 +977,14 @@ class DeploymentPlan(models.Model):
     # ------------------------------------------------------------------
     def _reason_wizard(self, action, item=None):
         self.ensure_one()
+        titles = {
+            "back_to_development": _("Back to development"),
+            "waive_item": _("Waive a checklist item"),
+            "approve": _("Approve"),
+        }
         return {
             "type": "ir.actions.act_window",
+            "name": titles.get(action, _("Why?")),
             "res_model": "deployment.plan.reason.wizard",
             "view_mode": "form",
             "target": "new",
