@@ -129,8 +129,10 @@ class DeploymentChecklistItem(models.Model):
     iteration = fields.Integer(readonly=True, default=1)
     sequence = fields.Integer(readonly=True)
     code = fields.Char(readonly=True)
-    name = fields.Char(required=True, readonly=True)
-    instructions = fields.Text(readonly=True)
+    # Copied from the template in every installed language: each reader sees
+    # the step in theirs, and a later edit of the template leaves history be.
+    name = fields.Char(required=True, readonly=True, translate=True)
+    instructions = fields.Text(readonly=True, translate=True)
     mode = fields.Selection(
         [("manual", "Manual"), ("automated", "Automated")],
         required=True,

@@ -699,8 +699,10 @@ class DeploymentPlan(models.Model):
         template = self.env["deployment.checklist.template"].search(
             [("phase", "=", phase)], limit=1
         )
-        values = []
-        for entry in template.item_ids:
+        Item = self.env["deployment.checklist.item"].sudo().with_context(lang="en_US")
+        installed = self.env["res.lang"].get_installed()
+        languages = [code for code, _name in installed if code != "en_US"]
+        for entry in template.with_context(lang="en_US").item_ids:
             environment = (
                 self[ROLE_FIELDS[entry.environment_role]]
                 if entry.environment_role
@@ -712,8 +714,6 @@ class DeploymentPlan(models.Model):
                 "iteration": self.iteration,
                 "sequence": entry.sequence,
                 "code": entry.code,
-                "name": entry.name,
-                "instructions": entry.instructions,
                 "mode": entry.mode,
                 "operation_kind": entry.operation_kind,
                 "environment_id": environment.id,
@@ -721,15 +721,18 @@ class DeploymentPlan(models.Model):
                 "requirement": entry.requirement,
                 "responsible_group_id": entry.responsible_group_id.id,
             }
-            if entry.operation_kind == "module_tests":
-                # One item per module: each module's tests pass on their own.
-                for module in self.module_ids.mapped("name"):
-                    values.append(
-                        {**base, "module": module, "name": f"{entry.name}: {module}"}
+            # One item per module for its tests: each module's pass on their own.
+            modules = (
+                self.module_ids.mapped("name")
+                if entry.operation_kind == "module_tests"
+                else [False]
+            )
+            for module in modules:
+                item = Item.create({**base, "module": module, **_texts(entry, module)})
+                for lang in languages:
+                    item.with_context(lang=lang).write(
+                        _texts(entry.with_context(lang=lang), module)
                     )
-            else:
-                values.append(base)
-        self.env["deployment.checklist.item"].sudo().create(values)
 
     def _operation_params(self, item):
         """What an automated item's operation is asked, from the plan."""
@@ -1136,6 +1139,14 @@ class DeploymentPlan(models.Model):
         )
         action["context"] = {"default_plan_id": self.id}
         return action
+
+
+def _texts(entry, module):
+    """A template item's name and instructions, in the entry's language."""
+    return {
+        "name": f"{entry.name}: {module}" if module else entry.name,
+        "instructions": entry.instructions,
+    }
 
 
 class DeploymentPlanModule(models.Model):
