@@ -20,3 +20,4 @@ from . import test_server_actions
 from . import test_plan_gates
 from . import test_plan_tour
 from . import test_plan_dossier
+from . import test_plan_e2e

@@ -1,0 +1,469 @@
+# Copyright 2026 deployment_manager contributors
+# License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+"""A whole deployment plan on real servers: four sshd hosts, real Odoo
+databases on the dmprod cluster, a running production Odoo server.
+
+Every automated item runs for real through its button (``action_run``) and
+the queue (``run_queue``, what the cron does); the deployment day is walked
+through its wizard."""
+
+import base64
+import os
+import shutil
+import tempfile
+from datetime import timedelta
+
+from odoo import fields
+from odoo.tests import TransactionCase, tagged
+from odoo.tools import html2plaintext
+
+from ..ops.tests.production import (
+    copy_module,
+    databases_like,
+    ensure_cluster,
+    ensure_template,
+    http_status,
+    make_production,
+    make_zip,
+    remove_production,
+    sample,
+)
+from .common import DeploymentTestMixin, production_environment_vals
+
+MODULE = "dm_sample_tested"
+MAIL_SERVER = (
+    "INSERT INTO ir_mail_server (name, smtp_host, smtp_port, smtp_encryption, "
+    "smtp_authentication, active, sequence) "
+    "VALUES ('Company SMTP', 'smtp.example.com', 25, 'none', 'login', true, 10)"
+)
+WRITTEN = "SELECT count(*) FROM res_partner WHERE name = 'Written in production'"
+NEUTRALIZED = (
+    "SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'"
+)
+
+
+def zip_data(root, name, modules):
+    with open(make_zip(os.path.join(root, name), modules), "rb") as handle:
+        return base64.b64encode(handle.read())
+
+
+def fixed_sample(root):
+    """dm_sample_tested 18.0.1.1.0: its failing test fixed (iteration 2)."""
+    target = os.path.join(root, "fixed")
+    copy_module(sample("tested", MODULE), target)
+    module = os.path.join(target, MODULE)
+    manifest = os.path.join(module, "__manifest__.py")
+    with open(manifest) as handle:
+        text = handle.read()
+    with open(manifest, "w") as handle:
+        handle.write(text.replace("18.0.1.0.0", "18.0.1.1.0"))
+    tests = os.path.join(module, "tests", "test_sample.py")
+    with open(tests) as handle:
+        text = handle.read()
+    with open(tests, "w") as handle:
+        handle.write(
+            text.replace(
+                '            1,\n            "this test fails on purpose",',
+                '            0,\n            "fixed in 18.0.1.1.0",',
+            )
+        )
+    return module
+
+
+class PlanRigMixin(DeploymentTestMixin):
+    def item(self, plan, code=None, **domain):
+        items = plan.current_item_ids
+        if code is not None:
+            items = items.filtered(lambda i: i.code == code)
+        for key, value in domain.items():
+            items = items.filtered(lambda i, k=key, v=value: i[k] == v)
+        self.assertEqual(len(items), 1, f"one current item {code} {domain}")
+        return items
+
+    def run_item(self, item, user=None):
+        """The item's Run button, then the queue; the item is done."""
+        item.with_user(user or self.manager).action_run()
+        self.run_queue()
+        operation = item.operation_id
+        self.assertEqual(operation.state, "done", operation.error_message)
+        self.assertEqual(operation.plan_id, item.plan_id)
+        self.assertEqual(item.state, "done", item.reason)
+        return operation
+
+    def click(self, wizard, button):
+        """A wizard button: it reopens the wizard, read afresh as the
+        browser does."""
+        action = getattr(wizard, button)()
+        if action.get("res_model") == wizard._name:
+            self.assertEqual(action["res_id"], wizard.id)
+        wizard.invalidate_recordset()
+        return action
+
+    def confirm(self, item, comment, user=None):
+        item.with_user(user or self.manager).action_confirm(comment)
+        self.assertEqual(item.state, "done")
+
+
+@tagged("post_install", "-at_install")
+class TestPlanEndToEnd(PlanRigMixin, TransactionCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._setup_users()
+        ensure_cluster()
+        ensure_template()
+        cls.root = tempfile.mkdtemp(prefix="dm_plan_e2e_")
+        cls.addClassCleanup(shutil.rmtree, cls.root, True)
+        hosts = {}
+        for role, address in (
+            ("production", "127.0.0.70"),
+            ("development", "127.0.0.71"),
+            ("preproduction", "127.0.0.72"),
+            ("disaster_recovery", "127.0.0.73"),
+        ):
+            hosts[role] = cls._create_ssh_host(cls._start_sshd(address), role)
+        cls.servers = {}
+        for role in hosts:
+            server = make_production(
+                os.path.join(cls.root, role), start=role == "production"
+            )
+            cls.addClassCleanup(remove_production, server)
+            cls.servers[role] = server
+        cls.prod = cls.servers["production"]
+        cls.prod.rows(MAIL_SERVER)
+        cls.prod.rows(
+            "INSERT INTO res_partner (name, complete_name, active, type) "
+            "VALUES ('Written in production', 'Written in production', true, "
+            "'contact')"
+        )
+        Environment = cls.env["deployment.environment"]
+        cls.production = Environment.create(
+            production_environment_vals(cls.prod, hosts["production"].id, "Production")
+        )
+        cls.environments = {"production": cls.production}
+        for role, name in (
+            ("development", "Development"),
+            ("preproduction", "Pre-production"),
+            ("disaster_recovery", "Recovery site"),
+        ):
+            cls.environments[role] = Environment.create(
+                {
+                    **production_environment_vals(
+                        cls.servers[role], hosts[role].id, name
+                    ),
+                    "environment_type": role,
+                    "production_id": cls.production.id,
+                    # The cluster is production's: only production's
+                    # deployment restarts it (J4).
+                    "pg_restart_command": False,
+                }
+            )
+
+    def test_whole_plan_on_real_servers(self):
+        dev = self.servers["development"]
+        preprod = self.servers["preproduction"]
+        recovery = self.servers["disaster_recovery"]
+        plan = (
+            self.env["deployment.plan"]
+            .with_user(self.manager)
+            .create(
+                {
+                    "title": "Sample partners",
+                    "production_id": self.production.id,
+                    "module_ids": [(0, 0, {"name": MODULE})],
+                    "source_kind": "zip",
+                    "source_zip": zip_data(
+                        self.root, "v1.zip", [sample("tested", MODULE)]
+                    ),
+                    "source_zip_filename": "v1.zip",
+                    "justification": "Sales asked for sample partners.",
+                    "impact_ids": [
+                        (
+                            0,
+                            0,
+                            {
+                                "application": "Contacts",
+                                "positive": "Sample partners at hand",
+                                "negative": "Two minutes without Odoo",
+                            },
+                        )
+                    ],
+                    "support_user_ids": [(6, 0, self.deployer.ids)],
+                }
+            )
+        )
+        plan = plan.with_user(self.manager)
+        self.assertEqual(plan.development_id, self.environments["development"])
+        self.assertEqual(plan.preproduction_id, self.environments["preproduction"])
+        self.assertEqual(plan.recovery_id, self.environments["disaster_recovery"])
+
+        # ---- Development, iteration 1 (D1-D5) ----
+        plan.action_start_development()
+        self.assertEqual((plan.state, plan.iteration), ("development", 1))
+        self.run_item(self.item(plan, "D1"))
+        # A neutralized copy of production, its server started on it.
+        self.assertEqual(dev.rows(WRITTEN), [["1"]])
+        self.assertEqual(dev.rows(NEUTRALIZED), [["true"]])
+        self.assertEqual(
+            dev.rows(
+                "SELECT count(*) FROM ir_mail_server WHERE active "
+                "AND smtp_host = 'smtp.example.com'"
+            ),
+            [["0"]],
+        )
+        self.assertEqual(http_status(dev.health_url), 200)
+        self.assertEqual(self.prod.rows(NEUTRALIZED), [])
+        self.run_item(self.item(plan, "D2"))
+        self.run_item(self.item(plan, "D3"))
+        self.run_item(self.item(plan, operation_kind="deployment_run"))
+        self.assertEqual(dev.module_state(MODULE), ("installed", "18.0.1.0.0"))
+        self.assertEqual(self.prod.module_state(MODULE), (None, None))
+
+        tests = self.item(plan, "D4")
+        self.assertEqual(tests.module, MODULE)
+        tests.action_run()
+        self.run_queue()
+        self.assertEqual(tests.operation_id.state, "done")
+        self.assertEqual(tests.state, "failed")
+        self.assertIn("test_fails_on_purpose", tests.reason)
+        run = self.env["deployment.test.run"].search(
+            [("operation_id", "=", tests.operation_id.id)]
+        )
+        self.assertEqual((run.passed_count, run.failed_count), (1, 1))
+        failure = run.line_ids.filtered(lambda line: line.status == "failed")
+        failure.with_user(self.manager).action_waive(
+            "Counts a partner the real data does not have; accepted for now."
+        )
+        self.assertEqual(tests.state, "done", tests.reason)
+
+        documentation = self.item(plan, "D5")
+        self.env["deployment.test.case"].with_user(self.deployer).create(
+            {
+                "name": "Sample partner by hand (iteration 1)",
+                "module": MODULE,
+                "environment_id": plan.development_id.id,
+                "run_id": run.id,
+                "steps": "Contacts > New, name Sample partner, save",
+                "expected": "The partner is listed",
+                "observed": "Listed at once",
+                "result": "passed",
+            }
+        )
+        self.confirm(documentation, "One manual case beside the run.", self.deployer)
+        plan.action_to_preproduction()
+        self.assertEqual(plan.state, "preproduction")
+
+        # ---- Pre-production, iteration 1 (S1-S5) ----
+        self.run_item(self.item(plan, "S1"))
+        self.assertEqual(preprod.rows(WRITTEN), [["1"]])
+        self.assertEqual(preprod.rows(NEUTRALIZED), [["true"]])
+        self.run_item(self.item(plan, "S2"))
+        self.run_item(self.item(plan, "S3"))
+        self.run_item(self.item(plan, operation_kind="deployment_run"))
+        self.assertEqual(preprod.module_state(MODULE), ("installed", "18.0.1.0.0"))
+        self.confirm(self.item(plan, "S4"), "Key users worked a week on it.")
+        self.run_item(self.item(plan, "S5"))
+
+        # ---- S6: back to development, iteration 2 ----
+        reason = (
+            "Key users need the partner test to hold on real data: the waived "
+            "failure is a bug to fix."
+        )
+        plan.action_back_to_development(reason)
+        self.assertEqual((plan.state, plan.iteration), ("development", 2))
+        first = plan.iteration_ids.filtered(lambda i: i.number == 1)
+        self.assertEqual(
+            (first.back_from, first.back_reason, first.back_by_id),
+            ("preproduction", reason, self.manager),
+        )
+        self.assertTrue(first.ended_at)
+        history = plan.item_ids.filtered(lambda i: i.iteration == 1)
+        self.assertEqual(set(history.mapped("phase")), {"development", "preproduction"})
+        self.assertFalse(history.filtered("current"))
+        plan.write(
+            {
+                "source_zip": zip_data(
+                    self.root, "v1.1.zip", [fixed_sample(self.root)]
+                ),
+                "source_zip_filename": "v1.1.zip",
+            }
+        )
+        # D1-D3 again would copy the same production (nothing was deployed
+        # there since iteration 1) and undo the iteration-1 install the fixed
+        # version upgrades: waived, saying why.
+        for code in ("D1", "D2", "D3"):
+            self.item(plan, code).with_user(self.manager).action_waive(
+                "Production unchanged since iteration 1's copy, configuration "
+                "and alignment; the fixed module is deployed over them."
+            )
+        # The fixed version, upgraded over iteration 1's, and its tests: run.
+        self.run_item(self.item(plan, operation_kind="deployment_run"))
+        self.assertEqual(dev.module_state(MODULE), ("installed", "18.0.1.1.0"))
+        tests = self.item(plan, "D4")
+        self.run_item(tests)
+        run2 = self.env["deployment.test.run"].search(
+            [("operation_id", "=", tests.operation_id.id)]
+        )
+        self.assertEqual((run2.passed_count, run2.failed_count), (2, 0))
+        self.env["deployment.test.case"].with_user(self.deployer).create(
+            {
+                "name": "Sample partner by hand (iteration 2)",
+                "module": MODULE,
+                "environment_id": plan.development_id.id,
+                "run_id": run2.id,
+                "steps": "Contacts > New, name Sample partner, save",
+                "expected": "The partner is listed",
+                "observed": "Listed at once",
+                "result": "passed",
+            }
+        )
+        self.confirm(self.item(plan, "D5"), "Documented again.", self.deployer)
+        plan.action_to_preproduction()
+
+        # Pre-production, iteration 2: a fresh copy of production so that the
+        # install there rehearses production's (S1, S3 run); production's
+        # configuration file did not change since iteration 1 (S2 waived).
+        self.run_item(self.item(plan, "S1"))
+        self.assertEqual(preprod.module_state(MODULE), (None, None))
+        self.item(plan, "S2").with_user(self.manager).action_waive(
+            "Production's configuration file unchanged since iteration 1's S2."
+        )
+        self.run_item(self.item(plan, "S3"))
+        self.run_item(self.item(plan, operation_kind="deployment_run"))
+        self.assertEqual(preprod.module_state(MODULE), ("installed", "18.0.1.1.0"))
+        self.confirm(self.item(plan, "S4"), "A second week of key users' work.")
+        self.run_item(self.item(plan, "S5"))
+
+        # ---- Approval, planning (R1, R2) ----
+        plan.action_approve("Conclusive in pre-production.")
+        self.assertEqual(plan.state, "approved")
+        self.assertEqual(plan.approval_ids.user_id, self.manager)
+        plan.scheduled_at = fields.Datetime.now() + timedelta(hours=2)
+        self.confirm(self.item(plan, "R1"), "Quiet Saturday morning.")
+        self.confirm(self.item(plan, "R2"), "Announced to all users.")
+        plan.action_schedule()
+        self.assertEqual(plan.state, "scheduled")
+        # The go-live has come.
+        plan.sudo().scheduled_at = fields.Datetime.now() - timedelta(minutes=1)
+
+        # ---- Deployment day, through its wizard (J1-J5) ----
+        wizard = (
+            self.env["deployment.day.wizard"]
+            .with_user(self.manager)
+            .create({"plan_id": plan.id})
+        )
+        self.assertFalse(wizard.blockers)
+        self.click(wizard, "action_start")
+        self.assertEqual(plan.state, "deploying")
+        self.assertTrue(plan.day_started_at)
+        self.assertFalse(wizard.step_id.code)  # users warned and logged off
+        wizard.comment = "Everyone logged off at 8:00."
+        self.click(wizard, "action_confirm_step")
+        self.assertEqual(wizard.step_id.code, "J2")
+        self.click(wizard, "action_confirm_step")
+        self.assertEqual(wizard.step_id.code, "J1")
+        self.click(wizard, "action_run_step")
+        chain = plan.current_item_ids.filtered(lambda i: i.state == "running")
+        self.assertEqual(chain.mapped("code"), ["J1", "J3", "J4", "J5"])
+        self.run_queue()
+        for item in chain:
+            self.assertEqual(item.state, "done", f"{item.code}: {item.reason}")
+        self.assertEqual(wizard.step_id.name, "Key user smoke test done")
+        self.assertEqual(self.prod.module_state(MODULE), ("installed", "18.0.1.1.0"))
+        self.assertEqual(http_status(self.prod.health_url), 200)
+        self.assertEqual(self.prod.rows(WRITTEN), [["1"]])
+        backup = chain.filtered(lambda i: i.code == "J1").operation_id.backup_id
+        self.assertEqual(backup.state, "verified")
+        wizard.comment = "Key user created a sample partner."
+        self.click(wizard, "action_confirm_step")
+
+        # ---- Hypercare ----
+        self.assertEqual(plan.state, "hypercare")
+        self.assertEqual(plan.day_outcome, "succeeded")
+        self.assertTrue(plan.day_ended_at >= plan.day_started_at)
+        deployment = chain.filtered(lambda i: i.code == "J3").operation_id
+        self.assertGreater(plan.downtime, 0)
+        self.assertEqual(plan.downtime, deployment.downtime)
+        self.assertTrue(plan.hypercare_until > plan.day_ended_at)
+        recovery_op = plan.recovery_operation_id
+        self.assertEqual(
+            (recovery_op.kind, recovery_op.state, recovery_op.environment_id),
+            ("replicate", "queued", plan.recovery_id),
+        )
+        self.assertEqual(recovery_op.plan_id, plan)
+        self.run_queue()
+        self.assertEqual(recovery_op.state, "done", recovery_op.error_message)
+        # An exact replica in standby: the new module, not neutralized.
+        self.assertEqual(recovery.module_state(MODULE), ("installed", "18.0.1.1.0"))
+        self.assertEqual(recovery.rows(NEUTRALIZED), [])
+        self.assertTrue(
+            plan.activity_ids.filtered(lambda a: a.user_id == self.deployer),
+            "the support roster has its activity",
+        )
+        self.confirm(self.item(plan, "A1"), "Deployer on duty all week.")
+
+        plan.sudo().hypercare_next_check_at = fields.Datetime.now() - timedelta(
+            minutes=1
+        )
+        before = plan.operation_ids
+        self.env["deployment.plan"]._cron_hypercare()
+        check = plan.operation_ids - before
+        self.assertEqual(
+            (check.kind, check.environment_id), ("log_check", self.production)
+        )
+        self.assertGreater(plan.hypercare_next_check_at, fields.Datetime.now())
+        # A2 carries the latest scheduled check and tells how it went.
+        watch = self.item(plan, "A2")
+        self.assertEqual((watch.state, watch.operation_id), ("running", check))
+        self.run_queue()
+        self.assertEqual(check.state, "done", check.error_message)
+        self.assertEqual(check.plan_id, plan)
+        self.assertEqual(watch.state, "done", watch.reason)
+
+        # ---- Lessons learned (A3) and done ----
+        plan.write(
+            {
+                "review_date": fields.Date.today(),
+                "review_participant_ids": [(6, 0, (self.manager | self.deployer).ids)],
+                "review_outcome": "with_issues",
+                "review_went_well": "The deployment day took minutes.",
+                "review_went_wrong": "A failing test was waived in iteration 1.",
+                "review_action_ids": [
+                    (
+                        0,
+                        0,
+                        {
+                            "name": "Never waive a test of real data again",
+                            "user_id": self.deployer.id,
+                        },
+                    )
+                ],
+            }
+        )
+        self.confirm(self.item(plan, "A3"), "Review held.")
+        plan.action_done()
+        self.assertEqual(plan.state, "done")
+        self.assertTrue(
+            plan.activity_ids.filtered(
+                lambda a: (
+                    a.user_id == self.deployer
+                    and a.summary == "Never waive a test of real data again"
+                )
+            )
+        )
+        self.assertTrue(plan.review_action_ids.activity_done)
+
+        # The dossier tells both iterations, and why the first went back.
+        report = self.env.ref("deployment_manager.action_report_plan_dossier")
+        html, _kind = (
+            self.env["ir.actions.report"]
+            .with_context(lang="en_US")
+            ._render_qweb_html(report.report_name, plan.ids)
+        )
+        text = " ".join(html2plaintext(html.decode()).split())
+        self.assertIn("Iteration 1", text)
+        self.assertIn("Iteration 2", text)
+        self.assertIn(reason, text)
+        self.assertIn(run.name, text)
+        self.assertIn(run2.name, text)
+        self.assertEqual(databases_like(self.prod.db + "_tests_"), [])
