@@ -202,7 +202,8 @@ def run_parser(path):
             while chunk := handle.read(CHUNK_BYTES):
                 yield chunk
 
-    return analyse(iter_records(chunks(), min_level="WARNING"))
+    # As check_log reads: WARNING and above, lines not counted.
+    return analyse(iter_records(chunks(), min_level="WARNING", count_lines=False))
 
 
 class JournalLikeContext(SimpleContext):

@@ -1,6 +1,7 @@
 """Log check: parsing Odoo's log format, signatures, verdicts, and reading
 only the new part of a real log file locally and over SSH."""
 
+import dataclasses
 import os
 import random
 import re
@@ -278,6 +279,24 @@ def test_a_log_full_of_capital_rs_gives_the_same_records():
     assert len(found) == 31 + 10 and scanner.lines == text.count("\n")
 
 
+def test_uncounted_lines_give_the_same_records_without_line_numbers():
+    """The log check's scan (lines not counted) finds exactly the records of
+    the counting scan, cut anywhere, with no line numbers."""
+    text = tricky_log() + warnings(20, 3) + errors(30, 2) + request(40)
+    data = text.encode()
+    counted = RecordScanner("WARNING")
+    uncounted = RecordScanner("WARNING", count_lines=False)
+    expected = counted.feed(data) + counted.close()
+    found = []
+    for start in range(0, len(data), 37):
+        found += uncounted.feed(data[start : start + 37])
+    found += uncounted.close()
+    assert len(found) == len(expected) >= 9
+    assert [dataclasses.replace(r, line_no=None) for r in expected] == found
+    assert {r.line_no for r in found} == {None} and uncounted.lines is None
+    assert counted.lines == text.count("\n")
+
+
 def test_signature_caches_give_what_signature_gives():
     """analyse gives each record the signature that signature() gives it,
     for messages that differ in hex words (next to times, paths, uuids,
@@ -393,9 +412,9 @@ def test_records_cut_by_the_reads_are_read_whole(local, tmp_path):
     reads = [c for c in ctx.commands if c.argv[0] == "dd"]
     assert len(reads) == -(-os.path.getsize(path) // 100)
     assert whole["errors"] == 5 and whole["warnings"] == 4
-    for key in ("findings", "state", "records", "lines", "warnings", "errors"):
+    for key in ("findings", "state", "records", "bytes_read", "warnings", "errors"):
         assert cut[key] == whole[key], key
-    assert whole["lines"] == tricky_log().count("\n") + 3 + 2 * 10 + 1
+    assert whole["bytes_read"] == os.path.getsize(path)
 
 
 def test_new_traceback_fails_and_unchanged_log_passes(local, tmp_path):
