@@ -805,19 +805,31 @@ class DeploymentPlan(models.Model):
         self.ensure_one()
         if self.state != "deploying" or item.phase != "deployment_day":
             return
-        if item.state == "failed" and operation.kind == "rollback":
-            self._end_day("rolled_back", item.reason)
-            return
         if operation.kind == "rollback" and operation.state == "done":
+            # The day stops for the failure that asked for the rollback, not
+            # for the rollback's own summary.
+            failed = item.operation_ids.filtered(
+                lambda o: o.kind != "rollback" and o.state == "failed"
+            ).sorted("id")[-1:]
             self._end_day(
                 "rolled_back",
                 _(
                     "Production was rolled back after: %s",
-                    item.operation_ids.filtered(lambda o: o.kind == "deployment_run")[
-                        :1
-                    ].error_message
-                    or "-",
+                    failed.error_message or "-",
                 ),
+            )
+            return
+        if operation.kind == "rollback":
+            # The rollback itself failed: production is not as it was, the
+            # day cannot be said rolled back. It stays open on its failed
+            # step; once production is repaired by hand, abort it with why.
+            self.message_post(
+                body=_(
+                    "The rollback of %(step)s failed: %(reason)s Production "
+                    "needs a person before the day is aborted.",
+                    step=item.display_name_with_code(),
+                    reason=item.reason or "-",
+                )
             )
             return
         if (

@@ -14,6 +14,7 @@ import tempfile
 from datetime import timedelta
 
 from odoo import fields
+from odoo.exceptions import UserError
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import html2plaintext
 
@@ -467,3 +468,161 @@ class TestPlanEndToEnd(PlanRigMixin, TransactionCase):
         self.assertIn(run.name, text)
         self.assertIn(run2.name, text)
         self.assertEqual(databases_like(self.prod.db + "_tests_"), [])
+
+
+@tagged("post_install", "-at_install")
+class TestPlanDayRollback(PlanRigMixin, TransactionCase):
+    """The deployment-day wizard on a module that fails to install."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._setup_users()
+        ensure_cluster()
+        ensure_template()
+        cls.host = cls._create_ssh_host(cls._start_sshd("127.0.0.70"), "Production")
+
+    def setUp(self):
+        super().setUp()
+        self.root = tempfile.mkdtemp(prefix="dm_plan_day_")
+        self.addCleanup(shutil.rmtree, self.root, True)
+        self.prod = make_production(os.path.join(self.root, "production"))
+        self.addCleanup(remove_production, self.prod)
+        self.production = self.env["deployment.environment"].create(
+            production_environment_vals(self.prod, self.host.id, "Production")
+        )
+        self.plan = (
+            self.env["deployment.plan"]
+            .with_user(self.manager)
+            .create(
+                {
+                    "title": "Broken views",
+                    "production_id": self.production.id,
+                    "module_ids": [(0, 0, {"name": "dm_sample_broken"})],
+                    "source_kind": "zip",
+                    "source_zip": zip_data(
+                        self.root,
+                        "broken.zip",
+                        [sample("broken", "dm_sample_broken")],
+                    ),
+                    "source_zip_filename": "broken.zip",
+                }
+            )
+        )
+        # Development, pre-production and planning are the other test's: the
+        # plan is put where they leave it, scheduled, its go-live come.
+        self.plan.sudo()._start_iteration()
+        self.plan.sudo().write(
+            {
+                "state": "scheduled",
+                "scheduled_at": fields.Datetime.now() - timedelta(minutes=1),
+            }
+        )
+        self.plan._create_checklist("deployment_day")
+        self.prod.rows(
+            "INSERT INTO res_partner (name, complete_name, active, type) "
+            "VALUES ('Written before the stop', 'Written before the stop', true, "
+            "'contact')"
+        )
+
+    def start_day(self):
+        """Start, confirm the manual steps, run the automated chain."""
+        wizard = (
+            self.env["deployment.day.wizard"]
+            .with_user(self.manager)
+            .create({"plan_id": self.plan.id})
+        )
+        self.click(wizard, "action_start")
+        self.assertEqual(self.plan.state, "deploying")
+        for code in (False, "J2"):
+            self.assertEqual(wizard.step_id.code, code)
+            wizard.comment = "Done."
+            self.click(wizard, "action_confirm_step")
+        self.assertEqual(wizard.step_id.code, "J1")
+        self.click(wizard, "action_run_step")
+        self.run_queue()
+        wizard.invalidate_recordset()
+        return wizard
+
+    def assert_rolled_back(self, deployment):
+        plan = self.plan
+        self.assertEqual(plan.state, "approved")
+        self.assertEqual(plan.day_outcome, "rolled_back")
+        self.assertTrue(plan.day_started_at)
+        self.assertTrue(plan.day_ended_at)
+        self.assertIn("view_that_does_not_exist", plan.day_reason)
+        self.assertEqual(deployment.plan_id, plan)
+        # Production is as it was: nothing installed, its rows kept, healthy.
+        self.assertIn(
+            self.prod.module_state("dm_sample_broken")[0], (None, "uninstalled")
+        )
+        self.assertFalse(
+            os.path.exists(os.path.join(self.prod.addons, "dm_sample_broken"))
+        )
+        self.assertEqual(
+            self.prod.rows(
+                "SELECT count(*) FROM res_partner "
+                "WHERE name = 'Written before the stop'"
+            ),
+            [["1"]],
+        )
+        self.assertEqual(http_status(self.prod.health_url), 200)
+        # Nothing of the day is left to run; its steps are kept as history
+        # and a new go-live gets a fresh checklist.
+        self.assertFalse(
+            plan.operation_ids.filtered(lambda o: o.state in ("queued", "running"))
+        )
+        self.assertEqual(plan.phase, "planning")
+        self.assertFalse(
+            plan.current_item_ids.filtered(lambda i: i.phase == "deployment_day")
+        )
+        day = plan.with_context(active_test=False).item_ids.filtered(
+            lambda i: i.phase == "deployment_day"
+        )
+        self.assertEqual(
+            day.filtered(lambda i: i.code == "J1").state, "done", "backup taken"
+        )
+        self.assertEqual(day.filtered(lambda i: i.code == "J3").state, "failed")
+
+    def test_failed_install_rolls_production_back(self):
+        """Automatic rollback: the deployment rolls itself back, the day
+        stops rolled back with the install error, the plan is approved."""
+        wizard = self.start_day()
+        deployment = self.plan.operation_ids.filtered(
+            lambda o: o.kind == "deployment_run"
+        )
+        self.assertEqual(deployment.state, "failed")
+        self.assertIn("Rolled back", deployment.error_message)
+        self.assertFalse(wizard.decision_pending)
+        self.assert_rolled_back(deployment)
+
+    def test_failed_install_rolled_back_on_a_managers_decision(self):
+        """Rollback on confirmation: the wizard offers Roll back; the
+        manager's reason is journaled, the rollback runs, the day stops the
+        same way."""
+        self.production.rollback_policy = "confirm"
+        wizard = self.start_day()
+        self.assertEqual(self.plan.state, "deploying")
+        self.assertEqual(wizard.step_id.code, "J3")
+        self.assertEqual(wizard.step_state, "failed")
+        self.assertTrue(wizard.decision_pending)
+        self.assertIn("view_that_does_not_exist", wizard.step_reason)
+        deployment = wizard.step_id.operation_id
+        with self.assertRaises(UserError):
+            self.click(wizard, "action_rollback")  # no reason given
+        wizard.reason = "The module's view inherits one that does not exist."
+        self.click(wizard, "action_rollback")
+        self.assertEqual(deployment.decision, "rolled_back")
+        self.run_queue()
+        rollback = deployment.follow_up_id
+        self.assertEqual(
+            (rollback.kind, rollback.state),
+            ("rollback", "done"),
+            rollback.error_message,
+        )
+        self.assertEqual(rollback.plan_id, self.plan)
+        self.assertIn(
+            "The module's view inherits one that does not exist.",
+            " ".join(self.plan.message_ids.mapped("body")),
+        )
+        self.assert_rolled_back(deployment)
