@@ -1266,6 +1266,17 @@ class DeploymentPlanProblem(models.Model):
     )
     resolution = fields.Text()
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        # "During" is the plan's state when the problem is reported, also
+        # when the plan comes in the values (XML-RPC) and not the context.
+        for vals in vals_list:
+            if not vals.get("plan_state") and vals.get("plan_id"):
+                vals["plan_state"] = (
+                    self.env["deployment.plan"].browse(vals["plan_id"]).state
+                )
+        return super().create(vals_list)
+
 
 class DeploymentPlanAction(models.Model):
     """An action decided at the lessons-learned review (A3), with its owner."""

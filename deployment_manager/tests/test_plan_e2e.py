@@ -132,6 +132,9 @@ class TestPlanEndToEnd(PlanRigMixin, TransactionCase):
             cls.servers[role] = server
         cls.prod = cls.servers["production"]
         cls.prod.rows(MAIL_SERVER)
+        # An option of production's own configuration that D2 and S2 copy.
+        with open(cls.prod.config, "a") as handle:
+            handle.write("limit_time_real = 321\n")
         cls.prod.rows(
             "INSERT INTO res_partner (name, complete_name, active, type) "
             "VALUES ('Written in production', 'Written in production', true, "
@@ -215,6 +218,10 @@ class TestPlanEndToEnd(PlanRigMixin, TransactionCase):
         self.assertEqual(http_status(dev.health_url), 200)
         self.assertEqual(self.prod.rows(NEUTRALIZED), [])
         self.run_item(self.item(plan, "D2"))
+        with open(dev.config) as handle:
+            config = handle.read()
+        self.assertIn("limit_time_real = 321", config)
+        self.assertIn(f"db_name = {dev.db}\n", config, "its own database stays")
         self.run_item(self.item(plan, "D3"))
         self.run_item(self.item(plan, operation_kind="deployment_run"))
         self.assertEqual(dev.module_state(MODULE), ("installed", "18.0.1.0.0"))
@@ -375,6 +382,8 @@ class TestPlanEndToEnd(PlanRigMixin, TransactionCase):
         self.assertEqual(self.prod.rows(WRITTEN), [["1"]])
         backup = chain.filtered(lambda i: i.code == "J1").operation_id.backup_id
         self.assertEqual(backup.state, "verified")
+        self.assertIn(backup, plan._backups())
+        self.assertEqual(plan.test_run_count, 2)
         wizard.comment = "Key user created a sample partner."
         self.click(wizard, "action_confirm_step")
 
@@ -406,6 +415,19 @@ class TestPlanEndToEnd(PlanRigMixin, TransactionCase):
         plan.sudo().hypercare_next_check_at = fields.Datetime.now() - timedelta(
             minutes=1
         )
+        # Something new in production's log since the go-live.
+        stamp = fields.Datetime.now().strftime("%Y-%m-%d %H:%M:%S,000")
+        with open(self.prod.log, "a") as handle:
+            handle.write(
+                f"{stamp} 4242 WARNING {self.prod.db} odoo.addons.{MODULE}: "
+                "Sample partner without a country\n"
+            )
+        problem = (
+            self.env["deployment.plan.problem"]
+            .with_user(self.user)
+            .create({"plan_id": plan.id, "name": "A sample partner has no country"})
+        )
+        self.assertEqual(problem.plan_state, "hypercare")
         before = plan.operation_ids
         self.env["deployment.plan"]._cron_hypercare()
         check = plan.operation_ids - before
@@ -420,6 +442,10 @@ class TestPlanEndToEnd(PlanRigMixin, TransactionCase):
         self.assertEqual(check.state, "done", check.error_message)
         self.assertEqual(check.plan_id, plan)
         self.assertEqual(watch.state, "done", watch.reason)
+        found = plan._findings().filtered(lambda f: f.last_operation_id == check)
+        self.assertEqual(found.level, "WARNING")
+        self.assertIn("without a country", found.template or found.signature)
+        self.assertEqual(plan.problem_count, 1)
 
         # ---- Lessons learned (A3) and done ----
         plan.write(
