@@ -17,3 +17,4 @@ from . import deployment_checklist
 from . import deployment_plan
 from . import deployment_operation_plan
 from . import deployment_environment_plan
+from . import deployment_freeze_window

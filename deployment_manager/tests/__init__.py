@@ -21,3 +21,4 @@ from . import test_plan_gates
 from . import test_plan_tour
 from . import test_plan_dossier
 from . import test_plan_e2e
+from . import test_freeze_windows
