@@ -832,15 +832,17 @@ class DeploymentPlan(models.Model):
                 )
             )
             return
+        # A deployment, or its retry or ignored failure going on with it.
+        deploying = operation.kind in ("deployment_run", "deployment_resume")
         if (
             operation.state == "failed"
-            and operation.kind == "deployment_run"
+            and deploying
             and operation.decision != "pending"
         ):
             # The deployment rolled itself back (or failed before any change).
             self._end_day("rolled_back", operation.error_message)
             return
-        if operation.kind == "deployment_run" and operation.state == "done":
+        if deploying and operation.state == "done":
             self.sudo().downtime = operation.downtime
         self._maybe_finish_day()
 

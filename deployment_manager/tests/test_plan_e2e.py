@@ -48,6 +48,47 @@ def zip_data(root, name, modules):
         return base64.b64encode(handle.read())
 
 
+NOISY_MODULE = "dm_sample_noisy"
+NOISY_INIT = """import logging
+
+from odoo import models
+from odoo.tools import config
+
+_logger = logging.getLogger(__name__)
+
+
+class ResPartner(models.Model):
+    _inherit = "res.partner"
+
+    def _register_hook(self):
+        super()._register_hook()
+        # Only the running server says it: installing the module is clean.
+        if not config.get("stop_after_init"):
+            _logger.error("dm_sample_noisy cannot reach its printer")
+"""
+
+
+def noisy_sample(root):
+    """A module whose server logs an ERROR once started (never at install)."""
+    module = os.path.join(root, NOISY_MODULE)
+    os.makedirs(module)
+    with open(os.path.join(module, "__init__.py"), "w") as handle:
+        handle.write(NOISY_INIT)
+    with open(os.path.join(module, "__manifest__.py"), "w") as handle:
+        handle.write(
+            repr(
+                {
+                    "name": "Deployment manager sample (noisy)",
+                    "version": "18.0.1.0.0",
+                    "license": "LGPL-3",
+                    "depends": ["base"],
+                    "installable": True,
+                }
+            )
+        )
+    return module
+
+
 def fixed_sample(root):
     """dm_sample_tested 18.0.1.1.0: its failing test fixed (iteration 2)."""
     target = os.path.join(root, "fixed")
@@ -497,8 +538,10 @@ class TestPlanEndToEnd(PlanRigMixin, TransactionCase):
 
 
 @tagged("post_install", "-at_install")
-class TestPlanDayRollback(PlanRigMixin, TransactionCase):
-    """The deployment-day wizard on a module that fails to install."""
+class TestPlanDayFailures(PlanRigMixin, TransactionCase):
+    """The deployment-day wizard when the deployment fails: a module that
+    fails to install (rolled back), an error in the log after the restart
+    (retried)."""
 
     @classmethod
     def setUpClass(cls):
@@ -652,3 +695,51 @@ class TestPlanDayRollback(PlanRigMixin, TransactionCase):
             " ".join(self.plan.message_ids.mapped("body")),
         )
         self.assert_rolled_back(deployment)
+
+    def test_error_in_the_log_retried_after_examination(self):
+        """Rollback on confirmation: a new error in production's log after the
+        restart fails the deployment's log check; the error examined, the
+        manager retries with a reason, the check passes, the day goes on and
+        records the downtime of the deployment it retried."""
+        self.production.rollback_policy = "confirm"
+        self.plan.module_ids.name = NOISY_MODULE
+        self.plan.sudo().write(
+            {
+                "source_zip": zip_data(
+                    self.root, "noisy.zip", [noisy_sample(self.root)]
+                ),
+                "source_zip_filename": "noisy.zip",
+            }
+        )
+        wizard = self.start_day()
+        self.assertEqual(self.plan.state, "deploying")
+        self.assertEqual(wizard.step_id.code, "J3")
+        self.assertTrue(wizard.decision_pending)
+        self.assertIn("new error", wizard.step_reason)
+        deployment = wizard.step_id.operation_id
+        self.assertEqual(self.prod.module_state(NOISY_MODULE)[0], "installed")
+        wizard.reason = "The printer is not used yet: the error is harmless."
+        self.click(wizard, "action_retry")
+        self.assertEqual(deployment.decision, "retried")
+        self.run_queue()
+        resumed = deployment.follow_up_id
+        self.assertEqual(
+            (resumed.kind, resumed.state),
+            ("deployment_resume", "done"),
+            resumed.error_message,
+        )
+        self.assertEqual(resumed.plan_id, self.plan)
+        self.assertEqual(wizard.step_id.code, "J4", wizard.step_reason)
+        self.assertGreater(self.plan.downtime, 0)
+        self.assertEqual(self.plan.downtime, resumed.downtime)
+        self.click(wizard, "action_run_step")
+        self.run_queue()
+        self.assertEqual(wizard.step_id.name, "Key user smoke test done")
+        wizard.comment = "Partners open fine."
+        self.click(wizard, "action_confirm_step")
+        self.assertEqual(self.plan.state, "hypercare")
+        self.assertEqual(self.plan.day_outcome, "succeeded")
+        self.assertEqual(
+            self.prod.module_state(NOISY_MODULE), ("installed", "18.0.1.0.0")
+        )
+        self.assertEqual(http_status(self.prod.health_url), 200)
