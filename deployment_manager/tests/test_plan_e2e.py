@@ -664,6 +664,22 @@ class TestPlanDayFailures(PlanRigMixin, TransactionCase):
         self.assertIn("Rolled back", deployment.error_message)
         self.assertFalse(wizard.decision_pending)
         self.assert_rolled_back(deployment)
+        # A new go-live: a fresh deployment-day checklist; the stopped day's
+        # steps stay as history.
+        for code in ("R1", "R2"):
+            self.confirm(self.item(self.plan, code), "Rescheduled with users.")
+        self.plan.with_user(self.manager).action_schedule(
+            fields.Datetime.to_string(fields.Datetime.now() + timedelta(days=1))
+        )
+        self.assertEqual(self.plan.state, "scheduled")
+        day = self.plan.current_item_ids
+        self.assertEqual(len(day), 7)
+        self.assertEqual(set(day.mapped("phase")), {"deployment_day"})
+        self.assertEqual(set(day.mapped("state")), {"todo"})
+        archived = self.plan.with_context(active_test=False).item_ids.filtered(
+            lambda i: not i.active
+        )
+        self.assertEqual(len(archived), 7)
 
     def test_failed_install_rolled_back_on_a_managers_decision(self):
         """Rollback on confirmation: the wizard offers Roll back; the
