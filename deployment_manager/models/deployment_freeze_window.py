@@ -460,42 +460,79 @@ class DeploymentOperation(models.Model):
         """
         super()._check_may_run(kind, host, environment)
         request = self.env.context.get("deployment_freeze_request")
-        if request is None or not environment:
+        if request is None:
             return
-        if environment.environment_type != "production":
-            return
+        refusal = self._freeze_refusal(
+            kind,
+            environment,
+            request.get("at"),
+            request.get("plan_id"),
+            request.get("follow_up"),
+        )
+        if refusal:
+            raise UserError(refusal)
+
+    @api.model
+    def _freeze_refusal(self, kind, environment, at, plan_id, follow_up):
+        """Why a freeze refuses this operation at ``at`` (None: now), or None."""
+        if not environment or environment.environment_type != "production":
+            return None
         if not self._kind_definition(kind).changes_target:
-            return
-        if request.get("follow_up"):
+            return None
+        if follow_up:
             # Rolling back or resuming a deployment already under way repairs
             # production: the freeze refuses new changes, not that.
-            return
-        plan = self.env["deployment.plan"].sudo().browse(request.get("plan_id"))
+            return None
+        plan = self.env["deployment.plan"].sudo().browse(plan_id or [])
         if plan.exists() and plan.state == "deploying" and plan.override_reason:
             # A manager started this deployment day despite its blockers,
             # freeze included, saying why: that decision stands for the day.
-            return
-        at = request.get("at") or fields.Datetime.now()
-        at = max(fields.Datetime.to_datetime(at), fields.Datetime.now())
+            return None
+        now = fields.Datetime.now()
+        at = max(fields.Datetime.to_datetime(at), now) if at else now
         Window = self.env["deployment.freeze.window"]
         found = Window._overlapping(
             environment.landscape_id, at, at + timedelta(seconds=1)
         )
         if not found:
-            return
+            return None
         window, start, end = found[0]
-        raise UserError(
-            _(
-                "%(kind)s changes %(environment)s, which is frozen at %(at)s by "
-                "the %(window)s. Only operations that change nothing (backups, "
-                "log checks, status) run there until %(end)s.",
-                kind=self._kind_labels()[kind],
-                environment=environment.display_name,
-                at=Window._format_moment(at),
-                window=window._describe(start, end),
-                end=Window._format_moment(end),
-            )
+        return _(
+            "%(kind)s changes %(environment)s, which is frozen at %(at)s by "
+            "the %(window)s. Only operations that change nothing (backups, "
+            "log checks, status) run there until %(end)s.",
+            kind=self._kind_labels()[kind],
+            environment=environment.display_name,
+            at=Window._format_moment(at),
+            window=window._describe(start, end),
+            end=Window._format_moment(end),
         )
+
+    def _execute(self):
+        """A freeze may have begun (or been set) since the operation was
+        queued: it does not start then, and ends cancelled saying why."""
+        self.ensure_one()
+        refusal = self._freeze_refusal(
+            self.kind,
+            self.environment_id,
+            None,
+            self.plan_id.id,
+            bool(_followed_operation_id(self.params)),
+        )
+        if not refusal:
+            return super()._execute()
+        self.sudo().write(
+            {
+                "state": "cancelled",
+                "finished_at": fields.Datetime.now(),
+                "error_reason": "cancelled",
+                "error_message": refusal,
+                "progress_message": _("Not started: production is frozen."),
+            }
+        )
+        self._release()
+        self._commit()
+        return None
 
 
 def _followed_operation_id(params):

@@ -351,6 +351,21 @@ class TestFreezeWindows(AccessRpcCase):
             )
         self.assertIn('"Inventory"', str(caught.exception))
 
+    def test_a_freeze_set_after_queueing_stops_the_operation_at_its_start(self):
+        """An operation queued before a freeze was set (or began) does not
+        start inside it: it ends cancelled, saying why; nothing ran."""
+        operation = self.Operation.with_user(self.manager)._enqueue(
+            "deployment_run",
+            environment=self.production,
+            params=self._deploy_params(),
+        )
+        self._freeze_now(name="Inventory")
+        # As the runner does: as the system.
+        operation.sudo()._execute()
+        self.assertEqual(operation.state, "cancelled")
+        self.assertIn('freeze window "Inventory"', operation.error_message)
+        self.assertFalse(operation.command_ids)
+
     def test_a_past_or_archived_window_freezes_nothing(self):
         now = fields.Datetime.now()
         self._freeze(now - timedelta(days=2), now - timedelta(days=1))
