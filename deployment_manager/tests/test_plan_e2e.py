@@ -759,3 +759,37 @@ class TestPlanDayFailures(PlanRigMixin, TransactionCase):
             self.prod.module_state(NOISY_MODULE), ("installed", "18.0.1.0.0")
         )
         self.assertEqual(http_status(self.prod.health_url), 200)
+
+    def test_abort_cancels_queued_steps_not_one_under_way(self):
+        """Run is for automated steps; Abort cancels the chain not started yet,
+        but not while a step is under way on production."""
+        wizard = (
+            self.env["deployment.day.wizard"]
+            .with_user(self.manager)
+            .create({"plan_id": self.plan.id})
+        )
+        self.click(wizard, "action_start")
+        with self.assertRaises(UserError):
+            self.click(wizard, "action_run_step")  # users warned: a person's
+        for _code in (False, "J2"):
+            self.click(wizard, "action_confirm_step")
+        self.click(wizard, "action_run_step")
+        chain = self.plan.operation_ids
+        self.assertEqual(set(chain.mapped("state")), {"queued"})
+        # A runner claimed the backup (what the cron does first).
+        backup = chain.filtered(lambda o: o.kind == "backup")
+        backup.sudo().write({"state": "running"})
+        wizard.reason = "The warehouse is still shipping."
+        with self.assertRaises(UserError) as caught:
+            self.click(wizard, "action_abort")
+        self.assertIn("under way", str(caught.exception))
+        self.assertEqual(self.plan.state, "deploying")
+        backup.sudo().write({"state": "queued"})
+        self.click(wizard, "action_abort")
+        self.assertEqual(
+            (self.plan.state, self.plan.day_outcome, self.plan.day_reason),
+            ("approved", "aborted", "The warehouse is still shipping."),
+        )
+        self.assertEqual(set(chain.mapped("state")), {"cancelled"})
+        self.assertEqual(self.prod.module_state("dm_sample_broken"), (None, None))
+        self.assertEqual(http_status(self.prod.health_url), 200)

@@ -98,6 +98,10 @@ class DeploymentDayWizard(models.TransientModel):
         """Queue this automated step and the automated ones after it, as a chain."""
         if self.plan_id.state != "deploying":
             raise UserError(_("Start the deployment day first."))
+        if self.step_id.mode != "automated":
+            raise UserError(
+                _("%s is confirmed by a person.", self.step_id.display_name_with_code())
+            )
         self.plan_id._run_automated_from(self.step_id)
         return self._reopen()
 
@@ -152,6 +156,23 @@ class DeploymentDayWizard(models.TransientModel):
                 _(
                     "The deployment failed half-way: roll it back (or retry it) "
                     "before stopping, production is not as it was."
+                )
+            )
+        # Queued steps are cancelled by the stop; one under way (or the
+        # decision about a failed deployment) would change production after
+        # the day said it stopped.
+        busy = self.plan_id.operation_ids.filtered(
+            lambda o: (
+                o.state == "running"
+                or (o.state == "queued" and o.kind in ("deployment_resume", "rollback"))
+            )
+        )
+        if busy:
+            raise UserError(
+                _(
+                    "%s is under way on production: let it end before stopping "
+                    "the deployment day.",
+                    busy[0].display_name,
                 )
             )
         self.plan_id._end_day("aborted", reason)
