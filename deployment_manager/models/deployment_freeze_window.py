@@ -36,6 +36,7 @@ from dateutil.relativedelta import relativedelta
 
 from odoo import _, api, fields, models, tools
 from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tools import SQL
 
 from odoo.addons.base.models.res_partner import _tz_get
 
@@ -121,6 +122,62 @@ def freeze_occurrences(start, end, recurrence, since, until, repeat_until=None):
         if occurrence_end > since:
             found.append((occurrence_start, occurrence_end))
     return found
+
+
+# The occurrences of the active freeze windows (see freeze_occurrence), up to
+# CALENDAR_YEARS_AHEAD years ahead: moved on each window's own clock, by
+# months and years as relativedelta does (PostgreSQL also keeps the last day
+# of a shorter month), the first occurrence's duration kept should the end
+# not fall after the start.
+_OCCURRENCE_VIEW = """
+CREATE OR REPLACE VIEW %s AS (
+WITH w AS (
+    SELECT id, name, reason, production_id, company_id, recurrence, color,
+           repeat_until, COALESCE(NULLIF(tz, ''), 'UTC') AS zone,
+           (start_at AT TIME ZONE 'UTC')
+               AT TIME ZONE COALESCE(NULLIF(tz, ''), 'UTC') AS local_start,
+           (end_at AT TIME ZONE 'UTC')
+               AT TIME ZONE COALESCE(NULLIF(tz, ''), 'UTC') AS local_end
+      FROM deployment_freeze_window
+     WHERE active
+), h AS (
+    SELECT w.*, %s::int AS years_ahead FROM w
+), s AS (
+    SELECT h.*, n, CASE h.recurrence
+               WHEN 'weekly' THEN make_interval(weeks => n)
+               WHEN 'monthly' THEN make_interval(months => n)
+               WHEN 'yearly' THEN make_interval(years => n)
+               ELSE interval '0'
+           END AS step
+      FROM h
+     CROSS JOIN LATERAL generate_series(0, GREATEST(0, CASE h.recurrence
+         WHEN 'weekly' THEN CEIL(EXTRACT(EPOCH FROM (
+             now() - (h.local_start AT TIME ZONE h.zone)
+         )) / 604800)::int + 53 * h.years_ahead + 1
+         WHEN 'monthly' THEN (EXTRACT(YEAR FROM now())::int
+             - EXTRACT(YEAR FROM h.local_start)::int + h.years_ahead + 1) * 12
+         WHEN 'yearly' THEN EXTRACT(YEAR FROM now())::int
+             - EXTRACT(YEAR FROM h.local_start)::int + h.years_ahead + 1
+         ELSE 0 END)) AS n
+), o AS (
+    SELECT s.*, s.local_start + s.step AS occurrence_start,
+           s.local_end + s.step AS occurrence_end
+      FROM s
+)
+SELECT o.id::bigint * 100000 + o.n AS id,
+       o.id AS window_id, o.name, o.reason, o.production_id, o.company_id,
+       o.recurrence, o.color, o.n AS occurrence_index,
+       (o.occurrence_start AT TIME ZONE o.zone) AT TIME ZONE 'UTC' AS start_at,
+       ((CASE WHEN o.occurrence_end > o.occurrence_start
+              THEN o.occurrence_end
+              ELSE o.occurrence_start + (o.local_end - o.local_start)
+         END) AT TIME ZONE o.zone) AT TIME ZONE 'UTC' AS end_at
+  FROM o
+ WHERE (o.repeat_until IS NULL OR o.occurrence_start::date <= o.repeat_until)
+   AND (o.n = 0 OR o.occurrence_start AT TIME ZONE o.zone
+        <= now() + make_interval(years => o.years_ahead))
+)
+"""
 
 
 class DeploymentFreezeWindow(models.Model):
@@ -323,57 +380,8 @@ class DeploymentFreezeOccurrence(models.Model):
 
     def init(self):
         tools.drop_view_if_exists(self.env.cr, self._table)
-        step = """CASE w.recurrence
-                WHEN 'weekly' THEN make_interval(weeks => n)
-                WHEN 'monthly' THEN make_interval(months => n)
-                WHEN 'yearly' THEN make_interval(years => n)
-                ELSE interval '0'
-            END"""
         self.env.cr.execute(
-            f"""
-            CREATE OR REPLACE VIEW {self._table} AS (
-            WITH w AS (
-                SELECT id, name, reason, production_id, company_id, recurrence,
-                       color, repeat_until, COALESCE(NULLIF(tz, ''), 'UTC') AS zone,
-                       (start_at AT TIME ZONE 'UTC')
-                           AT TIME ZONE COALESCE(NULLIF(tz, ''), 'UTC') AS local_start,
-                       (end_at AT TIME ZONE 'UTC')
-                           AT TIME ZONE COALESCE(NULLIF(tz, ''), 'UTC') AS local_end
-                  FROM deployment_freeze_window
-                 WHERE active
-            ), o AS (
-                SELECT w.*, n,
-                       w.local_start + {step} AS occurrence_start,
-                       w.local_end + {step} AS occurrence_end
-                  FROM w
-                 CROSS JOIN LATERAL generate_series(0, GREATEST(0, CASE w.recurrence
-                     WHEN 'weekly' THEN CEIL(EXTRACT(EPOCH FROM (
-                         now() - (w.local_start AT TIME ZONE w.zone)
-                     )) / 604800)::int + 53 * {CALENDAR_YEARS_AHEAD} + 1
-                     WHEN 'monthly' THEN (EXTRACT(YEAR FROM now())::int
-                         - EXTRACT(YEAR FROM w.local_start)::int
-                         + {CALENDAR_YEARS_AHEAD} + 1) * 12
-                     WHEN 'yearly' THEN EXTRACT(YEAR FROM now())::int
-                         - EXTRACT(YEAR FROM w.local_start)::int
-                         + {CALENDAR_YEARS_AHEAD} + 1
-                     ELSE 0 END)) AS n
-            )
-            SELECT o.id::bigint * 100000 + o.n AS id,
-                   o.id AS window_id, o.name, o.reason, o.production_id,
-                   o.company_id, o.recurrence, o.color, o.n AS occurrence_index,
-                   (o.occurrence_start AT TIME ZONE o.zone) AT TIME ZONE 'UTC'
-                       AS start_at,
-                   ((CASE WHEN o.occurrence_end > o.occurrence_start
-                          THEN o.occurrence_end
-                          ELSE o.occurrence_start + (o.local_end - o.local_start)
-                     END) AT TIME ZONE o.zone) AT TIME ZONE 'UTC' AS end_at
-              FROM o
-             WHERE (o.repeat_until IS NULL
-                    OR o.occurrence_start::date <= o.repeat_until)
-               AND (o.n = 0 OR o.occurrence_start AT TIME ZONE o.zone
-                    <= now() + interval '{CALENDAR_YEARS_AHEAD} years')
-            )
-            """
+            SQL(_OCCURRENCE_VIEW, SQL.identifier(self._table), CALENDAR_YEARS_AHEAD)
         )
 
 
