@@ -861,6 +861,8 @@ class DeploymentPlan(models.Model):
         self.ensure_one()
         self._check_deployer()
         self._check_state("scheduled")
+        # An earlier day's override does not carry over to this one.
+        self.sudo().write({"override_reason": False, "overridden_by_id": False})
         blockers = self._gate_blockers("start_day")
         if blockers:
             if not override_reason:
