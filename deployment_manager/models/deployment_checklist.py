@@ -299,9 +299,9 @@ class DeploymentChecklistItem(models.Model):
         if not allow_done and self.state in SATISFIED:
             raise UserError(
                 _(
-                    "%s is already %s.",
-                    self.display_name_with_code(),
-                    self._state_label(),
+                    "%(item)s is already %(state)s.",
+                    item=self.display_name_with_code(),
+                    state=self._state_label(),
                 )
             )
 

@@ -41,7 +41,7 @@ class DeploymentOperation(models.Model):
     def _decide(self, decision, reason=False, follow_up=None):
         """A follow-up (retry, rollback) belongs to the plan and carries on
         the checklist item of the failed deployment."""
-        super()._decide(decision, reason=reason, follow_up=follow_up)
+        result = super()._decide(decision, reason=reason, follow_up=follow_up)
         if follow_up and self.plan_id:
             follow_up.sudo().plan_id = self.plan_id
             items = (
@@ -56,6 +56,7 @@ class DeploymentOperation(models.Model):
                     "operation_ids": [(4, follow_up.id)],
                 }
             )
+        return result
 
     def write(self, vals):
         result = super().write(vals)
