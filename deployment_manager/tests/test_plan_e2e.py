@@ -243,7 +243,11 @@ class TestPlanEndToEnd(PlanRigMixin, TransactionCase):
         self.assertEqual(plan.recovery_id, self.environments["disaster_recovery"])
 
         # ---- Development, iteration 1 (D1-D5) ----
-        plan.action_start_development()
+        # Deployers move the plan and run what executes the module (on
+        # development and pre-production); managers run what reads
+        # production (replications, configuration, alignment) and approve.
+        as_deployer = plan.with_user(self.deployer)
+        as_deployer.action_start_development()
         self.assertEqual((plan.state, plan.iteration), ("development", 1))
         self.run_item(self.item(plan, "D1"))
         # A neutralized copy of production, its server started on it.
@@ -264,13 +268,13 @@ class TestPlanEndToEnd(PlanRigMixin, TransactionCase):
         self.assertIn("limit_time_real = 321", config)
         self.assertIn(f"db_name = {dev.db}\n", config, "its own database stays")
         self.run_item(self.item(plan, "D3"))
-        self.run_item(self.item(plan, operation_kind="deployment_run"))
+        self.run_item(self.item(plan, operation_kind="deployment_run"), self.deployer)
         self.assertEqual(dev.module_state(MODULE), ("installed", "18.0.1.0.0"))
         self.assertEqual(self.prod.module_state(MODULE), (None, None))
 
         tests = self.item(plan, "D4")
         self.assertEqual(tests.module, MODULE)
-        tests.action_run()
+        tests.with_user(self.deployer).action_run()
         self.run_queue()
         self.assertEqual(tests.operation_id.state, "done")
         self.assertEqual(tests.state, "failed")
@@ -299,7 +303,7 @@ class TestPlanEndToEnd(PlanRigMixin, TransactionCase):
             }
         )
         self.confirm(documentation, "One manual case beside the run.", self.deployer)
-        plan.action_to_preproduction()
+        as_deployer.action_to_preproduction()
         self.assertEqual(plan.state, "preproduction")
 
         # ---- Pre-production, iteration 1 (S1-S5) ----
@@ -308,22 +312,22 @@ class TestPlanEndToEnd(PlanRigMixin, TransactionCase):
         self.assertEqual(preprod.rows(NEUTRALIZED), [["true"]])
         self.run_item(self.item(plan, "S2"))
         self.run_item(self.item(plan, "S3"))
-        self.run_item(self.item(plan, operation_kind="deployment_run"))
+        self.run_item(self.item(plan, operation_kind="deployment_run"), self.deployer)
         self.assertEqual(preprod.module_state(MODULE), ("installed", "18.0.1.0.0"))
         self.confirm(self.item(plan, "S4"), "Key users worked a week on it.")
-        self.run_item(self.item(plan, "S5"))
+        self.run_item(self.item(plan, "S5"), self.deployer)
 
         # ---- S6: back to development, iteration 2 ----
         reason = (
             "Key users need the partner test to hold on real data: the waived "
             "failure is a bug to fix."
         )
-        plan.action_back_to_development(reason)
+        as_deployer.action_back_to_development(reason)
         self.assertEqual((plan.state, plan.iteration), ("development", 2))
         first = plan.iteration_ids.filtered(lambda i: i.number == 1)
         self.assertEqual(
             (first.back_from, first.back_reason, first.back_by_id),
-            ("preproduction", reason, self.manager),
+            ("preproduction", reason, self.deployer),
         )
         self.assertTrue(first.ended_at)
         history = plan.item_ids.filtered(lambda i: i.iteration == 1)
@@ -346,10 +350,10 @@ class TestPlanEndToEnd(PlanRigMixin, TransactionCase):
                 "and alignment; the fixed module is deployed over them."
             )
         # The fixed version, upgraded over iteration 1's, and its tests: run.
-        self.run_item(self.item(plan, operation_kind="deployment_run"))
+        self.run_item(self.item(plan, operation_kind="deployment_run"), self.deployer)
         self.assertEqual(dev.module_state(MODULE), ("installed", "18.0.1.1.0"))
         tests = self.item(plan, "D4")
-        self.run_item(tests)
+        self.run_item(tests, self.deployer)
         run2 = self.env["deployment.test.run"].search(
             [("operation_id", "=", tests.operation_id.id)]
         )
@@ -367,7 +371,7 @@ class TestPlanEndToEnd(PlanRigMixin, TransactionCase):
             }
         )
         self.confirm(self.item(plan, "D5"), "Documented again.", self.deployer)
-        plan.action_to_preproduction()
+        as_deployer.action_to_preproduction()
 
         # Pre-production, iteration 2: a fresh copy of production so that the
         # install there rehearses production's (S1, S3 run); production's
@@ -378,19 +382,21 @@ class TestPlanEndToEnd(PlanRigMixin, TransactionCase):
             "Production's configuration file unchanged since iteration 1's S2."
         )
         self.run_item(self.item(plan, "S3"))
-        self.run_item(self.item(plan, operation_kind="deployment_run"))
+        self.run_item(self.item(plan, operation_kind="deployment_run"), self.deployer)
         self.assertEqual(preprod.module_state(MODULE), ("installed", "18.0.1.1.0"))
         self.confirm(self.item(plan, "S4"), "A second week of key users' work.")
-        self.run_item(self.item(plan, "S5"))
+        self.run_item(self.item(plan, "S5"), self.deployer)
 
         # ---- Approval, planning (R1, R2) ----
         plan.action_approve("Conclusive in pre-production.")
         self.assertEqual(plan.state, "approved")
-        self.assertEqual(plan.approval_ids.user_id, self.manager)
+        self.assertEqual(
+            (plan.approval_ids.user_id, plan.approval_ids.iteration), (self.manager, 2)
+        )
         plan.scheduled_at = fields.Datetime.now() + timedelta(hours=2)
         self.confirm(self.item(plan, "R1"), "Quiet Saturday morning.")
         self.confirm(self.item(plan, "R2"), "Announced to all users.")
-        plan.action_schedule()
+        as_deployer.action_schedule()
         self.assertEqual(plan.state, "scheduled")
         # The go-live has come.
         plan.sudo().scheduled_at = fields.Datetime.now() - timedelta(minutes=1)
@@ -509,7 +515,7 @@ class TestPlanEndToEnd(PlanRigMixin, TransactionCase):
             }
         )
         self.confirm(self.item(plan, "A3"), "Review held.")
-        plan.action_done()
+        as_deployer.action_done()
         self.assertEqual(plan.state, "done")
         self.assertTrue(
             plan.activity_ids.filtered(
