@@ -21,6 +21,7 @@ from odoo.tools import html2plaintext
 from ..ops.tests.production import (
     copy_module,
     databases_like,
+    drop_database,
     ensure_cluster,
     ensure_template,
     http_status,
@@ -799,3 +800,35 @@ class TestPlanDayFailures(PlanRigMixin, TransactionCase):
         self.assertEqual(set(chain.mapped("state")), {"cancelled"})
         self.assertEqual(self.prod.module_state("dm_sample_broken"), (None, None))
         self.assertEqual(http_status(self.prod.health_url), 200)
+
+    def test_failed_rollback_leaves_the_day_open(self):
+        """A rollback that fails does not say production was rolled back: the
+        day stays open on its failed step, said on the plan, until a person
+        repaired production and aborts it with why."""
+        self.production.rollback_policy = "confirm"
+        wizard = self.start_day()
+        self.assertTrue(wizard.decision_pending)
+        deployment = wizard.step_id.operation_id
+        # The rollback point is lost (a full disk, a person's mistake).
+        drop_database(deployment.rollback_data["point"]["database"])
+        wizard.reason = "Roll back the broken views."
+        self.click(wizard, "action_rollback")
+        self.run_queue()
+        rollback = deployment.follow_up_id
+        self.assertEqual(rollback.kind, "rollback")
+        self.assertEqual(rollback.state, "failed")
+        self.assertEqual(self.plan.state, "deploying")
+        self.assertFalse(self.plan.day_outcome)
+        self.assertIn(
+            "The rollback of J3 Deploy the new module to production failed",
+            " ".join(self.plan.message_ids.mapped("body")),
+        )
+        self.assertEqual(wizard.step_id.code, "J3")
+        self.assertEqual(wizard.step_state, "failed")
+        # Production repaired by hand (from the J1 backup): the day is aborted.
+        wizard.reason = "Production restored by hand from the J1 backup."
+        self.click(wizard, "action_abort")
+        self.assertEqual(
+            (self.plan.state, self.plan.day_outcome, self.plan.day_reason),
+            ("approved", "aborted", "Production restored by hand from the J1 backup."),
+        )
