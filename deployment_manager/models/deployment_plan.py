@@ -756,15 +756,16 @@ class DeploymentPlan(models.Model):
                     environment.name,
                 )
             )
-        installed = set(
-            environment.module_ids.filtered(lambda m: m.state == "installed").mapped(
-                "name"
-            )
-        )
-        install, upgrade = [], []
-        for line in self.module_ids:
-            (upgrade if line.name in installed else install).append(line.name)
-        source = {"kind": self.source_kind, "addons_path": paths[0]}
+        # The plan's modules are deployed; whether each is installed or
+        # upgraded is read by the deployment from the database itself (no
+        # list given): the environment's discovered modules may be stale
+        # (development has the module from an earlier iteration), and "-i" on
+        # an installed module reloads it without its migration scripts.
+        source = {
+            "kind": self.source_kind,
+            "addons_path": paths[0],
+            "modules": self.module_ids.mapped("name"),
+        }
         if self.source_kind == "zip":
             attachment = (
                 self.env["ir.attachment"]
@@ -782,8 +783,8 @@ class DeploymentPlan(models.Model):
         else:
             source.update({"url": self.git_url.strip(), "ref": self.git_ref.strip()})
         return {
-            "install": install,
-            "upgrade": upgrade,
+            "install": [],
+            "upgrade": [],
             "backup": False,
             "log_check": True,
             "source": source,

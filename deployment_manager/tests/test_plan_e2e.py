@@ -39,6 +39,9 @@ MAIL_SERVER = (
     "VALUES ('Company SMTP', 'smtp.example.com', 25, 'none', 'login', true, 10)"
 )
 WRITTEN = "SELECT count(*) FROM res_partner WHERE name = 'Written in production'"
+MIGRATED = (
+    "SELECT value FROM ir_config_parameter WHERE key = 'dm_sample_tested.migrated_from'"
+)
 NEUTRALIZED = (
     "SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'"
 )
@@ -109,6 +112,18 @@ def fixed_sample(root):
                 '            1,\n            "this test fails on purpose",',
                 '            0,\n            "fixed in 18.0.1.1.0",',
             )
+        )
+    # An upgrade runs its migration; an install over it would not.
+    migration = os.path.join(module, "migrations", "18.0.1.1.0")
+    os.makedirs(migration)
+    with open(os.path.join(migration, "post-migrate.py"), "w") as handle:
+        handle.write(
+            "def migrate(cr, version):\n"
+            "    cr.execute(\n"
+            '        "INSERT INTO ir_config_parameter (key, value) "\n'
+            "        \"VALUES ('dm_sample_tested.migrated_from', %s)\",\n"
+            "        (version,),\n"
+            "    )\n"
         )
     return module
 
@@ -353,6 +368,7 @@ class TestPlanEndToEnd(PlanRigMixin, TransactionCase):
         # The fixed version, upgraded over iteration 1's, and its tests: run.
         self.run_item(self.item(plan, operation_kind="deployment_run"), self.deployer)
         self.assertEqual(dev.module_state(MODULE), ("installed", "18.0.1.1.0"))
+        self.assertEqual(dev.rows(MIGRATED), [["18.0.1.0.0"]], "upgraded, migrated")
         tests = self.item(plan, "D4")
         self.run_item(tests, self.deployer)
         run2 = self.env["deployment.test.run"].search(
@@ -428,6 +444,7 @@ class TestPlanEndToEnd(PlanRigMixin, TransactionCase):
         self.assertEqual(self.prod.module_state(MODULE), ("installed", "18.0.1.1.0"))
         self.assertEqual(http_status(self.prod.health_url), 200)
         self.assertEqual(self.prod.rows(WRITTEN), [["1"]])
+        self.assertEqual(self.prod.rows(MIGRATED), [], "installed, nothing to migrate")
         backup = chain.filtered(lambda i: i.code == "J1").operation_id.backup_id
         self.assertEqual(backup.state, "verified")
         self.assertIn(backup, plan._backups())
