@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from odoo import fields
 from odoo.exceptions import UserError
-from odoo.tests import TransactionCase, tagged
+from odoo.tests import HttpCase, TransactionCase, tagged
 from odoo.tools import html2plaintext
 
 from ..ops.tests.production import (
@@ -163,7 +163,9 @@ class PlanRigMixin(DeploymentTestMixin):
 
 
 @tagged("post_install", "-at_install")
-class TestPlanEndToEnd(PlanRigMixin, TransactionCase):
+class TestPlanEndToEnd(PlanRigMixin, HttpCase):
+    # An HttpCase: wkhtmltopdf fetches the dossier's styles from the test
+    # server, which then reads the test's own transaction.
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -545,13 +547,17 @@ class TestPlanEndToEnd(PlanRigMixin, TransactionCase):
         )
         self.assertTrue(plan.review_action_ids.activity_done)
 
-        # The dossier tells both iterations, and why the first went back.
+        # The dossier prints; it tells both iterations, and why the first went
+        # back (read from the page it printed: Debian's wkhtmltopdf draws the
+        # web fonts as shapes, not text).
         report = self.env.ref("deployment_manager.action_report_plan_dossier")
-        html, _kind = (
-            self.env["ir.actions.report"]
-            .with_context(lang="en_US")
-            ._render_qweb_html(report.report_name, plan.ids)
+        reports = self.env["ir.actions.report"].with_context(
+            force_report_rendering=True, lang="en_US"
         )
+        pdf, kind = reports._render_qweb_pdf(report.report_name, plan.ids)
+        self.assertEqual(kind, "pdf")
+        self.assertTrue(pdf.startswith(b"%PDF"))
+        html, _kind = reports._render_qweb_html(report.report_name, plan.ids)
         text = " ".join(html2plaintext(html.decode()).split())
         self.assertIn("Iteration 1", text)
         self.assertIn("Iteration 2", text)
