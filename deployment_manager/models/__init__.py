@@ -15,6 +15,9 @@ from . import base_automation
 from . import deployment_gate
 from . import deployment_checklist
 from . import deployment_plan
+from . import deployment_plan_day
+from . import deployment_plan_records
 from . import deployment_operation_plan
 from . import deployment_environment_plan
 from . import deployment_freeze_window
+from . import deployment_plan_changes
