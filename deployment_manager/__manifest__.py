@@ -35,6 +35,7 @@
         "views/deployment_checklist_views.xml",
         "views/deployment_plan_views.xml",
         "views/deployment_environment_plan_views.xml",
+        "views/deployment_key_user_views.xml",
         "wizards/deployment_plan_wizard_views.xml",
         "views/deployment_freeze_window_views.xml",
         "views/deployment_menus.xml",

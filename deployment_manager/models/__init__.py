@@ -20,4 +20,5 @@ from . import deployment_plan_records
 from . import deployment_operation_plan
 from . import deployment_environment_plan
 from . import deployment_freeze_window
+from . import deployment_key_user
 from . import deployment_plan_changes

@@ -619,7 +619,13 @@ class DeploymentEnvironment(models.Model):
                 (
                     0,
                     0,
-                    {"name": m["name"], "version": m["version"], "state": m["state"]},
+                    {
+                        "name": m["name"],
+                        "version": m["version"],
+                        "state": m["state"],
+                        "application": m.get("application", False),
+                        "title": m.get("title") or False,
+                    },
                 )
                 for m in snapshot.get("modules", [])
             ],

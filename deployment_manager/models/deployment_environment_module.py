@@ -16,3 +16,5 @@ class DeploymentEnvironmentModule(models.Model):
     name = fields.Char(string="Technical name", required=True)
     version = fields.Char(string="Installed version")
     state = fields.Char()
+    application = fields.Boolean(help="An Odoo application (Sales, Inventory…).")
+    title = fields.Char(help="The module's name as Odoo shows it.")

@@ -24,8 +24,14 @@ from .i18n import _
 from .odoo_config import INTERESTING_OPTIONS, split_addons_path
 from .services import service_status
 
+# The application flag and English title come last (a title may hold "|"),
+# read through the row as JSON: a database whose table lacks them (or holds
+# an untranslated title) is still read.
 MODULES_SQL = (
-    "SELECT name, COALESCE(latest_version, ''), state FROM ir_module_module "
+    "SELECT name, COALESCE(latest_version, ''), state, "
+    "CASE WHEN to_jsonb(m)->>'application' = 'true' THEN 'app' ELSE '' END, "
+    "COALESCE(to_jsonb(m)->'shortdesc'->>'en_US', to_jsonb(m)->>'shortdesc', '') "
+    "FROM ir_module_module m "
     "WHERE state IN ('installed', 'to upgrade', 'to remove') ORDER BY name"
 )
 DATABASE_SQL = (
@@ -233,10 +239,17 @@ def _read_database(ctx, transport, spec, used, snapshot):
     if not result.ok:
         raise _unreadable(ctx, spec, used, result)
     for line in result.stdout.text().splitlines():
-        if line.count("|") == 2:
-            name, version, state = line.split("|")
+        parts = line.split("|", 4)
+        if len(parts) == 5:
+            name, version, state, application, title = parts
             snapshot["modules"].append(
-                {"name": name, "version": version, "state": state}
+                {
+                    "name": name,
+                    "version": version,
+                    "state": state,
+                    "application": application == "app",
+                    "title": title,
+                }
             )
     if not snapshot["modules"]:
         _warn(

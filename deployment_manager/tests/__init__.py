@@ -22,3 +22,5 @@ from . import test_plan_tour
 from . import test_plan_dossier
 from . import test_plan_e2e
 from . import test_freeze_windows
+from . import test_module_changes
+from . import test_key_users

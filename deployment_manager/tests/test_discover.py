@@ -60,6 +60,13 @@ class TestDiscover(DeploymentTestMixin, TransactionCase):
             self._installed_module_count(),
             "every installed module of the database is listed",
         )
+        # Each module's title and whether it is an application, as Odoo says.
+        base = environment.module_ids.filtered(lambda m: m.name == "base")
+        self.assertEqual((base.title, base.application), ("Base", False))
+        self.assertEqual(
+            sorted(environment.module_ids.filtered("application").mapped("name")),
+            self._installed_applications(),
+        )
         self.assertGreater(environment.database_size, 1_000_000)
         self.assertGreaterEqual(environment.filestore_size, 4096)
         self.assertGreater(environment.backup_free_space, 0)
@@ -72,6 +79,20 @@ class TestDiscover(DeploymentTestMixin, TransactionCase):
         # Filled from the configuration file, which was the only source.
         self.assertEqual(environment.db_name, self.fixture["db_name"])
         self.assertEqual(environment.data_dir, self.fixture["data_dir"])
+
+    def _installed_applications(self):
+        import psycopg2
+
+        connection = psycopg2.connect(dbname=self.fixture["db_name"])
+        try:
+            with connection.cursor() as cr:
+                cr.execute(
+                    "SELECT name FROM ir_module_module WHERE state = 'installed' "
+                    "AND application ORDER BY name"
+                )
+                return [row[0] for row in cr.fetchall()]
+        finally:
+            connection.close()
 
     def _installed_module_count(self):
         import psycopg2
