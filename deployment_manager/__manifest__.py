@@ -34,6 +34,7 @@
         "views/ir_actions_server_views.xml",
         "views/deployment_checklist_views.xml",
         "views/deployment_plan_views.xml",
+        "views/deployment_plan_changes_views.xml",
         "views/deployment_environment_plan_views.xml",
         "views/deployment_key_user_views.xml",
         "wizards/deployment_plan_wizard_views.xml",

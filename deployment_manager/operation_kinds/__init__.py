@@ -23,3 +23,4 @@ from . import align_modules
 from . import module_tests
 from . import drop_rollback_point
 from . import remove_leftovers
+from . import module_changes
