@@ -7,8 +7,13 @@ plan's deployment with that deployment's rollback point; the plan shows the
 latest one's summary and flags.
 """
 
+from markupsafe import Markup
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError
+
+# At most this many items a section: the operation's data holds them all.
+SHOWN = 20
 
 
 class DeploymentPlan(models.Model):
@@ -21,6 +26,9 @@ class DeploymentPlan(models.Model):
     )
     module_change_summary = fields.Text(
         string="What the module changed", compute="_compute_module_changes"
+    )
+    module_change_details = fields.Html(
+        string="Details", compute="_compute_module_changes", sanitize=False
     )
     module_adds_scheduled_actions = fields.Boolean(
         string="Adds scheduled actions", compute="_compute_module_changes"
@@ -48,6 +56,107 @@ class DeploymentPlan(models.Model):
                 data.get("adds_scheduled_actions")
             )
             plan.module_adds_outgoing_mail = bool(data.get("adds_outgoing_mail"))
+            plan.module_change_details = plan._module_change_details(data)
+
+    def _module_change_details(self, data):
+        """The differences as short HTML lists, every value escaped."""
+        if not data:
+            return False
+        _ = self.env._
+        sections = [
+            (_("Tables added"), data.get("tables_added", [])),
+            (_("Tables dropped"), data.get("tables_dropped", [])),
+            (
+                _("Columns"),
+                [
+                    _(
+                        "%(table)s: %(added)s added, %(dropped)s dropped, "
+                        "%(altered)s altered",
+                        table=table,
+                        added=", ".join(c["column"] for c in part["added"]) or "-",
+                        dropped=", ".join(part["dropped"]) or "-",
+                        altered=", ".join(c["column"] for c in part["altered"]) or "-",
+                    )
+                    for table, part in data.get("columns", {}).items()
+                ],
+            ),
+            (
+                _("Rows"),
+                [
+                    _(
+                        "%(table)s: %(before)s → %(after)s%(estimated)s",
+                        table=table,
+                        before=row["before"] if row["before"] is not None else "-",
+                        after=row["after"] if row["after"] is not None else "-",
+                        estimated="" if row["exact"] else " " + _("(estimated)"),
+                    )
+                    for table, row in data.get("rows", {}).items()
+                ],
+            ),
+            (
+                _("Records of the plan's modules"),
+                [
+                    _(
+                        "%(model)s: %(created)s created, %(changed)s changed, "
+                        "%(removed)s removed",
+                        model=model,
+                        **counts,
+                    )
+                    for model, counts in data.get("records_by_model", {}).items()
+                ],
+            ),
+        ]
+        for key, title in (
+            ("views", _("Views")),
+            ("access_rights", _("Access rights")),
+            ("record_rules", _("Record rules")),
+            ("scheduled_actions", _("Scheduled actions")),
+            ("mail_templates", _("Mail templates")),
+            ("mail_servers", _("Outgoing mail servers")),
+            ("parameters", _("System parameters")),
+        ):
+            part = data.get(key) or {}
+            items = []
+            for state, label in (
+                ("added", _("added")),
+                ("changed", _("changed")),
+                ("removed", _("removed")),
+            ):
+                for record in part.get(state, []):
+                    items.append(f"{label}: {self._describe_change(key, record)}")
+            sections.append((title, items))
+        html = Markup()
+        for title, items in sections:
+            if not items:
+                continue
+            lines = Markup().join(
+                Markup("<li>%s</li>") % item for item in items[:SHOWN]
+            )
+            if len(items) > SHOWN:
+                lines += Markup("<li>%s</li>") % _(
+                    "and %(count)s more", count=len(items) - SHOWN
+                )
+            html += Markup("<p><strong>%s</strong></p><ul>%s</ul>") % (title, lines)
+        return html or Markup("<p>%s</p>") % _("No difference found.")
+
+    def _describe_change(self, key, record):
+        if key == "parameters":
+            if record.get("secret"):
+                return self.env._("%(key)s (value not shown)", key=record["key"])
+            return f"{record['key']} = {record.get('value')}"
+        text = str(record.get("name") or record.get("id"))
+        if record.get("model"):
+            text += f" ({record['model']})"
+        if key == "scheduled_actions":
+            text += " " + self.env._(
+                "every %(number)s %(unit)s, %(state)s",
+                number=record.get("interval_number"),
+                unit=record.get("interval_type"),
+                state=self.env._("active")
+                if record.get("active")
+                else self.env._("inactive"),
+            )
+        return text
 
     def _latest_preproduction_deployment(self):
         self.ensure_one()

@@ -105,6 +105,13 @@ class TestModuleChanges(DeploymentTestMixin, TransactionCase):
                 "finished_at": fields.Datetime.now(),
                 "result_summary": "1 table(s) added.",
                 "result_data": {
+                    "tables_added": ["x_thing"],
+                    "parameters": {
+                        "added": [
+                            {"key": "x.api_token", "secret": True},
+                            {"key": "x.mode", "value": "<b>fast</b>"},
+                        ]
+                    },
                     "adds_scheduled_actions": True,
                     "adds_outgoing_mail": False,
                 },
@@ -116,3 +123,7 @@ class TestModuleChanges(DeploymentTestMixin, TransactionCase):
         self.assertTrue(self.plan.module_adds_scheduled_actions)
         self.assertFalse(self.plan.module_adds_outgoing_mail)
         self.assertEqual(self.plan.module_change_operation_id, check)
+        details = str(self.plan.module_change_details)
+        self.assertIn("<li>x_thing</li>", details)
+        self.assertIn("x.api_token (value not shown)", details)
+        self.assertIn("x.mode = &lt;b&gt;fast&lt;/b&gt;", details)
