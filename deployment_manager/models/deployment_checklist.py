@@ -175,6 +175,20 @@ class DeploymentChecklistItem(models.Model):
         help="Of the plan's current phase and iteration.",
     )
 
+    def write(self, vals):
+        # People comment, attach evidence and name a responsible; everything
+        # else (state, operation, waiver) goes through the item's methods,
+        # which check who may and the gates.
+        if not self.env.su and set(vals) - {
+            "comment",
+            "evidence_ids",
+            "responsible_user_id",
+        }:
+            raise AccessError(
+                _("A checklist item changes through its buttons (Run, Done, Waive).")
+            )
+        return super().write(vals)
+
     @api.depends("phase")
     def _compute_phase_sequence(self):
         order = [code for code, _label in PHASES]

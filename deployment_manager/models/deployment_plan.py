@@ -224,14 +224,55 @@ class DeploymentPlan(models.Model):
     def _group_expand_states(self, states, domain):
         return [key for key, _label in PLAN_STATES if key != "cancelled"]
 
+    # What only the plan's own methods write: a transition, an approval or
+    # the deployment day written directly (over RPC) would skip its gate.
+    _SYSTEM_FIELDS = frozenset(
+        {
+            "name",
+            "state",
+            "iteration",
+            "day_started_at",
+            "day_ended_at",
+            "downtime",
+            "day_outcome",
+            "day_reason",
+            "override_reason",
+            "overridden_by_id",
+            "recovery_operation_id",
+            "hypercare_until",
+            "hypercare_next_check_at",
+            "schedule_override_reason",
+            "schedule_overridden_by_id",
+        }
+    )
+
     @api.model_create_multi
     def create(self, vals_list):
+        if not self.env.su:
+            for vals in vals_list:
+                self._check_system_fields(set(vals) - {"name"})
         for vals in vals_list:
             if vals.get("name", "/") == "/":
                 vals["name"] = self.env["ir.sequence"].next_by_code(
                     "deployment.plan"
                 ) or _("New")
         return super().create(vals_list)
+
+    def write(self, vals):
+        if not self.env.su:
+            self._check_system_fields(vals)
+        return super().write(vals)
+
+    def _check_system_fields(self, names):
+        written = sorted(set(names) & self._SYSTEM_FIELDS)
+        if written:
+            raise AccessError(
+                _(
+                    "%(fields)s of a deployment plan change only through its "
+                    "buttons (or their methods), which check the gates.",
+                    fields=", ".join(written),
+                )
+            )
 
     @api.depends("name", "title")
     def _compute_display_name(self):

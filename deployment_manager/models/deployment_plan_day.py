@@ -227,7 +227,7 @@ class DeploymentPlan(models.Model):
                     ._enqueue("log_check", environment=production, scheduled_at=now)
                 )
                 # A2 tells how the latest scheduled check went.
-                plan.current_item_ids.filtered(
+                plan.current_item_ids.sudo().filtered(
                     lambda i: (
                         i.phase == "after_go_live"
                         and i.operation_kind == "log_check"
@@ -240,6 +240,6 @@ class DeploymentPlan(models.Model):
                         "operation_ids": [(4, operation.id)],
                     }
                 )
-            plan.hypercare_next_check_at = now + timedelta(
+            plan.sudo().hypercare_next_check_at = now + timedelta(
                 minutes=max(plan.hypercare_check_interval, 5)
             )

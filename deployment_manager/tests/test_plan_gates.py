@@ -98,6 +98,45 @@ class TestPlanGates(AccessRpcCase):
         )
         self.assertEqual(read[0]["title"], "Invoice stamps")
 
+    def test_states_are_not_written_around_the_gates(self):
+        """Over RPC a deployer cannot write a plan's state or an item's state
+        (the gates would be skipped); a comment on an item is theirs to write."""
+        self.call("dm_deployer", "action_start_development")
+        message = self.refused("dm_deployer", "write", {"state": "approved"})
+        self.assertIn("change only through its buttons", message)
+        with self.assertRaises(xmlrpc.client.Fault):
+            self.rpc(
+                "dm_deployer",
+                "deployment.plan",
+                "create",
+                {
+                    "title": "Sneaky",
+                    "production_id": self.production.id,
+                    "state": "done",
+                },
+            )
+        item = self.items(code="D1")
+        with self.assertRaises(xmlrpc.client.Fault) as caught:
+            self.rpc(
+                "dm_deployer",
+                "deployment.checklist.item",
+                "write",
+                item.ids,
+                {"state": "done"},
+            )
+        self.assertIn("changes through its buttons", caught.exception.faultString)
+        self.rpc(
+            "dm_deployer",
+            "deployment.checklist.item",
+            "write",
+            item.ids,
+            {"comment": "Waiting for the network team"},
+        )
+        self.assertEqual(
+            (self.plan.state, item.state, item.comment),
+            ("development", "todo", "Waiting for the network team"),
+        )
+
     def test_blocked_transition_names_each_blocking_item(self):
         """Development cannot be left while its mandatory steps are not done:
         the refusal names each; a waiver by a manager is recorded with its reason,
