@@ -202,3 +202,50 @@ class DeploymentPlan(models.Model):
             "view_mode": "form",
             "target": "current",
         }
+
+    def _queue_module_changes(self, deployment):
+        """Once the plan's module is deployed on pre-production, compare its
+        database with that deployment's rollback point (S5) while the point is
+        still kept: nobody has to remember to press the button."""
+        self.ensure_one()
+        try:
+            operation = (
+                self.env["deployment.operation"]
+                .sudo()
+                .with_context(deployment_plan_id=self.id)
+                ._enqueue(
+                    "module_changes",
+                    environment=self.preproduction_id,
+                    params={"operation_id": deployment.id},
+                )
+            )
+        except UserError as error:
+            # The deployment itself went well: say why the comparison was not
+            # queued rather than failing the runner that reports it.
+            self.message_post(
+                body=self.env._(
+                    "What the module changed could not be checked after "
+                    "%(deployment)s: %(reason)s",
+                    deployment=deployment.name,
+                    reason=str(error),
+                )
+            )
+            return self.env["deployment.operation"]
+        return operation
+
+
+class DeploymentOperation(models.Model):
+    _inherit = "deployment.operation"
+
+    def write(self, vals):
+        result = super().write(vals)
+        if vals.get("state") == "done":
+            for deployment in self.filtered(
+                lambda o: (
+                    o.kind == "deployment_run"
+                    and o.plan_id
+                    and o.environment_id == o.plan_id.preproduction_id
+                )
+            ):
+                deployment.plan_id._queue_module_changes(deployment)
+        return result

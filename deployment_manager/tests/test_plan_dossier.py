@@ -237,6 +237,39 @@ class TestPlanDossier(DeploymentTestMixin, HttpCase):
         # Iteration 2: through, approved by two managers.
         self.waive_rest(plan, "Unchanged since iteration 1 but for the layout.")
         plan.action_to_preproduction()
+        # What the module changed on pre-production (S5), as its run reported.
+        compared = (
+            self.env["deployment.operation"]
+            .sudo()
+            .with_context(deployment_plan_id=plan.id)
+            ._enqueue(
+                "module_changes",
+                environment=self.derived["preproduction"],
+                params={"operation_id": operation.id},
+            )
+        )
+        compared.write({"state": "running", "started_at": fields.Datetime.now()})
+        compared.write(
+            {
+                "state": "done",
+                "finished_at": fields.Datetime.now(),
+                "result_summary": "1 table added; 1 scheduled action added.",
+                "result_data": {
+                    "tables_added": ["invoice_stamp_mark"],
+                    "adds_scheduled_actions": True,
+                    "scheduled_actions": {
+                        "added": [
+                            {
+                                "name": "Stamp export invoices",
+                                "interval_number": 1,
+                                "interval_type": "days",
+                                "active": True,
+                            }
+                        ]
+                    },
+                },
+            }
+        )
         self.waive_rest(plan, "Checked with the key users.")
         manager_plan.action_approve("Key users are satisfied.")
         plan.with_user(self.second_manager).action_approve()
@@ -350,6 +383,12 @@ class TestPlanDossier(DeploymentTestMixin, HttpCase):
         self.assertIn(plan._test_runs().name, english)
         self.assertIn("test_stamp_rounding", english)
         self.assertIn("Rounding of the sample data only; fixed upstream.", english)
+        # What the module changed on pre-production, flagged.
+        self.assertIn("1 table added; 1 scheduled action added.", english)
+        self.assertIn("*The module adds scheduled actions.*", english)
+        self.assertNotIn("The module adds outgoing mail.", english)
+        self.assertIn("*Tables added* invoice_stamp_mark", english)
+        self.assertIn("added: Stamp export invoices every 1 days, active", english)
         # The approvals of iteration 2.
         self.assertIn(
             "2 Deployment Manager Test "

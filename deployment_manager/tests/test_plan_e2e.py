@@ -330,8 +330,25 @@ class TestPlanEndToEnd(PlanRigMixin, HttpCase):
         self.assertEqual(preprod.rows(NEUTRALIZED), [["true"]])
         self.run_item(self.item(plan, "S2"))
         self.run_item(self.item(plan, "S3"))
-        self.run_item(self.item(plan, operation_kind="deployment_run"), self.deployer)
+        deployed = self.run_item(
+            self.item(plan, operation_kind="deployment_run"), self.deployer
+        )
         self.assertEqual(preprod.module_state(MODULE), ("installed", "18.0.1.0.0"))
+        # What the module changed was compared with the deployment's rollback
+        # point without anyone asking (the queue above ran it): the sample
+        # module adds no table, no scheduled action, no outgoing mail.
+        compared = plan.operation_ids.filtered(lambda o: o.kind == "module_changes")
+        self.assertEqual(len(compared), 1)
+        self.assertEqual(
+            (compared.state, compared.environment_id, compared.params["operation_id"]),
+            ("done", plan.preproduction_id, deployed.id),
+            compared.error_message,
+        )
+        plan.invalidate_recordset()
+        self.assertEqual(plan.module_change_operation_id, compared)
+        self.assertEqual(compared.result_data["tables_added"], [])
+        self.assertFalse(plan.module_adds_scheduled_actions)
+        self.assertFalse(plan.module_adds_outgoing_mail)
         self.confirm(self.item(plan, "S4"), "Key users worked a week on it.")
         self.run_item(self.item(plan, "S5"), self.deployer)
 
