@@ -22,6 +22,7 @@
         "data/ir_actions_server_data.xml",
         "data/deployment_plan_data.xml",
         "data/deployment_checklist_data.xml",
+        "data/deployment_key_user_invitation_data.xml",
         "views/deployment_operation_views.xml",
         "views/deployment_host_views.xml",
         "views/deployment_environment_views.xml",
@@ -40,6 +41,8 @@
         "wizards/deployment_plan_wizard_views.xml",
         "views/deployment_freeze_window_views.xml",
         "views/deployment_menus.xml",
+        "views/deployment_key_user_invitation_views.xml",
+        "views/acceptance_templates.xml",
     ],
     "assets": {
         "web.assets_backend": [

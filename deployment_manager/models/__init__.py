@@ -22,3 +22,4 @@ from . import deployment_environment_plan
 from . import deployment_freeze_window
 from . import deployment_key_user
 from . import deployment_plan_changes
+from . import deployment_key_user_invitation

@@ -39,6 +39,9 @@ class AccessRpcCase(DeploymentTestMixin, HttpCase):
                 "host_id": cls.host.id,
                 "db_name": "prod",
                 "db_password": "secret-db-password",
+                # Plans of these tests leave pre-production at once: the
+                # key users' soak has its own tests (test_key_user_acceptance).
+                "plan_soak_min_days": 0,
             }
         )
         cls.development = cls._derived("Development", cls.isolated)

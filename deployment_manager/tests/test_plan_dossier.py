@@ -56,6 +56,8 @@ class TestPlanDossier(DeploymentTestMixin, HttpCase):
                 "db_name": "dossier_prod",
                 "addons_paths": "/opt/custom-addons",
                 "plan_approvals_needed": 2,
+                # No soak to wait for: test_key_user_acceptance tests it.
+                "plan_soak_min_days": 0,
             }
         )
         cls.derived = {

@@ -202,6 +202,9 @@ class TestPlanEndToEnd(PlanRigMixin, HttpCase):
         Environment = cls.env["deployment.environment"]
         cls.production = Environment.create(
             production_environment_vals(cls.prod, hosts["production"].id, "Production")
+            # Approved as soon as pre-production is conclusive: the key
+            # users' soak has its own tests (test_key_user_acceptance).
+            | {"plan_soak_min_days": 0}
         )
         cls.environments = {"production": cls.production}
         for role, name in (
