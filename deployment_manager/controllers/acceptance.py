@@ -62,6 +62,14 @@ class AcceptanceController(http.Controller):
 
     def _page(self, invitation, status=200, **values):
         lang = invitation.lang if invitation else "en_US"
+        if invitation:
+            invitation = invitation.with_context(lang=lang)
+            values["greeting"] = invitation.env._("Hello %s,", invitation.name)
+            values["intro"] = invitation.env._(
+                "You are trying %(plan)s on pre-production for %(app)s.",
+                plan=invitation.plan_title,
+                app=invitation.module_title or invitation.module,
+            )
         html = (
             request.env["ir.qweb"]
             .with_context(lang=lang)
@@ -71,13 +79,13 @@ class AcceptanceController(http.Controller):
                     "invitation": invitation,
                     "severities": SEVERITIES,
                     "post": values.pop("post", {}),
-                    "lang": (lang or "en_US").replace("_", "-"),
+                    "html_lang": (lang or "en_US").replace("_", "-"),
                     **values,
                 },
             )
         )
         return request.make_response(
-            html,
+            f"<!DOCTYPE html>\n{html}",
             headers=[
                 ("Content-Type", "text/html; charset=utf-8"),
                 # A personal page: never cached, never framed.

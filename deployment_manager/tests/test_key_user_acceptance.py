@@ -375,6 +375,8 @@ class TestKeyUserAcceptance(DeploymentTestMixin, HttpCase):
         self.assertEqual(len(stock.answer_ids), 1)
         self.assertFalse(self.invitation("sales").answer_ids)
 
+        # The French key user's page is in French (its language declared).
+        self.assertIn('<html lang="fr-FR">', self.url_open(links["account"]).text)
         # Expired: refused, in the key user's language.
         account = self.invitation("account")
         account.sudo().write(
