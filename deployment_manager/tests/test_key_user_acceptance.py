@@ -459,8 +459,35 @@ class TestKeyUserAcceptance(DeploymentTestMixin, HttpCase):
             self.invitation("stock").with_user(self.sales_user).read(["name"])
         with self.assertRaises(AccessError):
             self.invitation("sales").with_user(self.manager).action_answer_fine()
+        # First a problem, written in the form (the only fields they write)…
+        sales.write(
+            {
+                "draft_description": "Quotation PDF lacks the stamp legend",
+                "draft_severity": "minor",
+            }
+        )
+        sales.action_answer_problem()
+        self.assertEqual(self.plan.state, "preproduction")
+        self.assertFalse(sales.draft_description)
+        with self.assertRaises(UserError) as caught:
+            manager_plan.action_approve()
+        self.assertIn(
+            "Sales Key User (sale) has not signed off (their latest answer reports "
+            "a problem)",
+            str(caught.exception),
+        )
+        problem = self.plan.problem_ids
+        self.assertEqual(
+            (problem.severity, problem.reported_by_id), ("minor", self.sales_user)
+        )
+        problem.write(
+            {"state": "resolved", "resolution": "Legend added to the report layout"}
+        )
+        # … then, the next day, all fine: the latest answer counts.
         sales.action_answer_fine()
-        self.assertEqual(self.invitation("sales").answer_ids.via, "backend")
+        self.assertEqual(
+            set(self.invitation("sales").answer_ids.mapped("via")), {"backend"}
+        )
         self.assertFalse(self.invitation("sales").activity_ids, "activity done")
         self.assertEqual(self.plan.signoff_summary, "3 / 3")
         with self.assertRaises(UserError) as caught:
