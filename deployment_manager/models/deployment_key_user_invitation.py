@@ -466,7 +466,8 @@ class DeploymentPlan(models.Model):
         store=True,
         readonly=False,
         help="Days on pre-production, from the key users' invitation, before "
-        "the plan may be approved. Only deployment managers change it.",
+        "the plan may be approved. Only deployment managers make it shorter "
+        "than the landscape's minimum.",
     )
     soak_started_at = fields.Datetime(
         string="Key users invited", readonly=True, copy=False
@@ -533,21 +534,42 @@ class DeploymentPlan(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        if any("soak_min_days" in vals for vals in vals_list):
-            self._check_soak_writer()
+        for vals in vals_list:
+            if "soak_min_days" in vals:
+                self._check_soak(
+                    vals["soak_min_days"],
+                    self.env["deployment.environment"].browse(
+                        vals.get("production_id")
+                    ),
+                )
         return super().create(vals_list)
 
     def write(self, vals):
         if "soak_min_days" in vals:
-            self._check_soak_writer()
+            for plan in self:
+                production = (
+                    self.env["deployment.environment"].browse(vals["production_id"])
+                    if vals.get("production_id")
+                    else plan.production_id
+                )
+                plan._check_soak(vals["soak_min_days"], production)
         return super().write(vals)
 
-    def _check_soak_writer(self):
-        # A shorter soak is a decision of a deployment manager: a deployer
-        # setting it to 0 would skip the key users' week.
-        if not self.env.su and not self.env.user.has_group(MANAGER_GROUP):
+    def _check_soak(self, days, production):
+        # A soak shorter than the landscape's is a deployment manager's
+        # decision: a deployer setting it to 0 would skip the key users'
+        # week. A longer one anybody may ask (the form sends the landscape's
+        # value itself when the production is chosen).
+        if (
+            not self.env.su
+            and (days or 0) < production.sudo().plan_soak_min_days
+            and not self.env.user.has_group(MANAGER_GROUP)
+        ):
             raise AccessError(
-                self.env._("Only deployment managers change a plan's minimum soak.")
+                self.env._(
+                    "Only deployment managers shorten a plan's soak below its "
+                    "landscape's minimum."
+                )
             )
 
     def _check_deployer(self):

@@ -523,6 +523,21 @@ class TestKeyUserAcceptance(DeploymentTestMixin, HttpCase):
             self.plan.action_override_signoff(silent.ids, "On holiday")
         with self.assertRaises(AccessError):
             self.plan.write({"soak_min_days": 0})
+        # The form sends the landscape's minimum with the production: that,
+        # or longer, a deployer may.
+        other = (
+            self.env["deployment.plan"]
+            .with_user(self.deployer)
+            .create(
+                {
+                    "title": "Longer soak",
+                    "production_id": self.production.id,
+                    "soak_min_days": 7,
+                }
+            )
+        )
+        other.write({"soak_min_days": 14})
+        self.assertEqual(other.soak_min_days, 14)
         manager_plan = self.plan.with_user(self.manager)
         with self.assertRaises(UserError):
             manager_plan.action_override_signoff(silent.ids, "  ")
