@@ -459,6 +459,16 @@ class TestKeyUserAcceptance(DeploymentTestMixin, HttpCase):
             self.invitation("stock").with_user(self.sales_user).read(["name"])
         with self.assertRaises(AccessError):
             self.invitation("sales").with_user(self.manager).action_answer_fine()
+        # Their form opens without any deployment right: the plan itself
+        # is not shown to them, its title and pre-production's address are.
+        views = sales.get_views([(False, "form")])
+        self.assertNotIn('name="plan_id"', views["views"]["form"]["arch"])
+        shown = views["models"]["deployment.key.user.invitation"]["fields"]
+        values = sales.web_read({name: {} for name in shown})[0]
+        self.assertEqual(
+            (values["plan_title"], values["preproduction_url"]),
+            (self.plan.display_name, PREPROD_URL),
+        )
         # First a problem, written in the form (the only fields they write)…
         sales.write(
             {
