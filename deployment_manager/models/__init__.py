@@ -23,3 +23,4 @@ from . import deployment_freeze_window
 from . import deployment_key_user
 from . import deployment_plan_changes
 from . import deployment_key_user_invitation
+from . import deployment_announcement

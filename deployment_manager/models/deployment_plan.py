@@ -169,7 +169,10 @@ class DeploymentPlan(models.Model):
 
     # Approval
     approval_ids = fields.One2many("deployment.plan.approval", "plan_id", readonly=True)
-    approvals_needed = fields.Integer(related="production_id.plan_approvals_needed")
+    approvals_needed = fields.Integer(
+        compute="_compute_approvals_needed",
+        help="The landscape's policy, raised by the plan's risk level.",
+    )
     approval_count = fields.Integer(compute="_compute_approval_count")
 
     # Deployment day

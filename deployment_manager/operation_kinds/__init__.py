@@ -24,3 +24,4 @@ from . import module_tests
 from . import drop_rollback_point
 from . import remove_leftovers
 from . import module_changes
+from . import production_users

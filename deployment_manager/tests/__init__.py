@@ -25,3 +25,4 @@ from . import test_freeze_windows
 from . import test_module_changes
 from . import test_key_users
 from . import test_key_user_acceptance
+from . import test_announcements

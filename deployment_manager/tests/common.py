@@ -302,3 +302,12 @@ def development_environment_vals(development, host_id, name, **vals):
         "environment_type": "development",
         **vals,
     }
+
+
+# A plan's risk questionnaire answered the lightest way (R1).
+LOW_RISK = {"risk_users_affected": "few", "risk_rollback": "easy"}
+# A landscape that announces a go-live the same day whatever the risk: for
+# tests whose go-lives are hours away (the lead time has its own tests).
+SAME_DAY_ANNOUNCEMENTS = {
+    f"plan_lead_days_{level}": 0 for level in ("low", "medium", "high", "critical")
+}

@@ -15,6 +15,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 
 from ..models.deployment_freeze_window import freeze_occurrence, freeze_occurrences
+from .common import LOW_RISK, SAME_DAY_ANNOUNCEMENTS
 from .test_access import AccessRpcCase
 
 D = datetime
@@ -26,6 +27,8 @@ class TestFreezeWindows(AccessRpcCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.production.addons_paths = "/opt/custom-addons"
+        # Go-lives hours away: announced the same day (lead times: TestPlanRisk).
+        cls.production.write(SAME_DAY_ANNOUNCEMENTS)
         cls.preproduction = cls._derived(
             "Pre-production", cls.isolated, environment_type="preproduction"
         )
@@ -78,6 +81,7 @@ class TestFreezeWindows(AccessRpcCase):
                     "git_url": "git@git.example.com:acme/addons.git",
                     "git_ref": "release-1",
                     "expected_downtime": 30,
+                    **LOW_RISK,
                 }
             )
         )

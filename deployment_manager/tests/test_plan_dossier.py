@@ -16,7 +16,7 @@ from odoo import Command, fields
 from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tools import html2plaintext
 
-from .common import DeploymentTestMixin
+from .common import LOW_RISK, SAME_DAY_ANNOUNCEMENTS, DeploymentTestMixin
 
 BACK_REASON = "The stamp overlaps the totals on A5 invoices."
 ROLLED_BACK = "invoice_stamp failed to install: column stamp_id already exists."
@@ -58,6 +58,7 @@ class TestPlanDossier(DeploymentTestMixin, HttpCase):
                 "plan_approvals_needed": 2,
                 # No soak to wait for: test_key_user_acceptance tests it.
                 "plan_soak_min_days": 0,
+                **SAME_DAY_ANNOUNCEMENTS,
             }
         )
         cls.derived = {
@@ -156,6 +157,7 @@ class TestPlanDossier(DeploymentTestMixin, HttpCase):
                     "git_url": "git@example.com:org/repo.git",
                     "git_ref": "release-1",
                     "justification": "Customs ask for a stamp on export invoices.",
+                    **LOW_RISK,
                     "impact_ids": [
                         Command.create(
                             {

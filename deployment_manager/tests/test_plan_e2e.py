@@ -30,7 +30,12 @@ from ..ops.tests.production import (
     remove_production,
     sample,
 )
-from .common import DeploymentTestMixin, production_environment_vals
+from .common import (
+    LOW_RISK,
+    SAME_DAY_ANNOUNCEMENTS,
+    DeploymentTestMixin,
+    production_environment_vals,
+)
 
 MODULE = "dm_sample_tested"
 MAIL_SERVER = (
@@ -202,6 +207,7 @@ class TestPlanEndToEnd(PlanRigMixin, HttpCase):
         Environment = cls.env["deployment.environment"]
         cls.production = Environment.create(
             production_environment_vals(cls.prod, hosts["production"].id, "Production")
+            | SAME_DAY_ANNOUNCEMENTS
             # Approved as soon as pre-production is conclusive: the key
             # users' soak has its own tests (test_key_user_acceptance).
             | {"plan_soak_min_days": 0}
@@ -243,6 +249,7 @@ class TestPlanEndToEnd(PlanRigMixin, HttpCase):
                     ),
                     "source_zip_filename": "v1.zip",
                     "justification": "Sales asked for sample partners.",
+                    **LOW_RISK,
                     "impact_ids": [
                         (
                             0,
@@ -609,6 +616,7 @@ class TestPlanDayFailures(PlanRigMixin, TransactionCase):
         self.addCleanup(remove_production, self.prod)
         self.production = self.env["deployment.environment"].create(
             production_environment_vals(self.prod, self.host.id, "Production")
+            | SAME_DAY_ANNOUNCEMENTS
         )
         self.plan = (
             self.env["deployment.plan"]
@@ -625,6 +633,7 @@ class TestPlanDayFailures(PlanRigMixin, TransactionCase):
                         [sample("broken", "dm_sample_broken")],
                     ),
                     "source_zip_filename": "broken.zip",
+                    **LOW_RISK,
                 }
             )
         )

@@ -13,6 +13,7 @@ from odoo import fields
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 
+from .common import LOW_RISK
 from .test_access import AccessRpcCase
 
 
@@ -48,6 +49,7 @@ class TestPlanGates(AccessRpcCase):
                 "git_url": "git@git.example.com:acme/addons.git",
                 "git_ref": "release-1",
                 "justification": "Customs ask for a stamp on export invoices.",
+                **LOW_RISK,
             },
         )
         self.plan = self.env["deployment.plan"].browse(self.plan_id)
@@ -297,7 +299,10 @@ class TestPlanGates(AccessRpcCase):
         message = self.refused("dm_deployer", "action_schedule")
         self.assertIn("R2 Announce the deployment to all users", message)
         self.assertIn("Set the go-live date and time", message)
-        go_live = fields.Datetime.now() + timedelta(days=3)
+        # A low risk (only what the module changed is not checked): told a
+        # day ahead by default.
+        self.assertEqual(self.plan.risk_lead_days, 1)
+        go_live = fields.Datetime.now() + timedelta(days=4)
         self.plan.scheduled_at = go_live
         self.rpc(
             "dm_deployer",
