@@ -42,6 +42,8 @@
         "wizards/deployment_plan_wizard_views.xml",
         "views/deployment_freeze_window_views.xml",
         "views/deployment_menus.xml",
+        "views/deployment_plan_planning_views.xml",
+        "views/deployment_calendar_views.xml",
         "views/deployment_announcement_views.xml",
         "views/deployment_key_user_invitation_views.xml",
         "views/acceptance_templates.xml",

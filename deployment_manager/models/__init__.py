@@ -24,3 +24,6 @@ from . import deployment_key_user
 from . import deployment_plan_changes
 from . import deployment_key_user_invitation
 from . import deployment_announcement
+from . import deployment_plan_risk
+from . import deployment_plan_workload
+from . import deployment_calendar

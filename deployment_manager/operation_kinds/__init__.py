@@ -24,4 +24,5 @@ from . import module_tests
 from . import drop_rollback_point
 from . import remove_leftovers
 from . import module_changes
+from . import workload
 from . import production_users

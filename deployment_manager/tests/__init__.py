@@ -24,5 +24,7 @@ from . import test_plan_e2e
 from . import test_freeze_windows
 from . import test_module_changes
 from . import test_key_users
+from . import test_plan_risk
+from . import test_plan_workload
 from . import test_key_user_acceptance
 from . import test_announcements
