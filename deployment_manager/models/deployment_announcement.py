@@ -594,12 +594,6 @@ class DeploymentPlan(models.Model):
 
     announcement_ids = fields.One2many("deployment.announcement", "plan_id")
     announcement_count = fields.Integer(compute="_compute_announcement_count")
-    announcement_lead_days = fields.Integer(
-        string="Announce at least (days)",
-        default=3,
-        help="Users are told at least this many days before the go-live. "
-        "Scheduling closer is allowed; the plan's chatter says it.",
-    )
     announcement_reminder_hours = fields.Integer(
         string="Remind (hours before)",
         default=24,
@@ -682,15 +676,16 @@ class DeploymentPlan(models.Model):
         result = super().action_schedule(scheduled_at=scheduled_at)
         now = fields.Datetime.now()
         for plan in self.filtered(lambda p: p.state == "scheduled"):
-            lead = timedelta(days=max(plan.announcement_lead_days, 0))
+            # Scheduling sooner than the risk's lead time is a conflict only a
+            # manager overrides (deployment_plan_risk); when one did, the
+            # plan says the users are told late.
+            lead = timedelta(days=max(plan.risk_lead_days, 0))
             if plan.scheduled_at and plan.scheduled_at - now < lead:
-                # Warned, not refused: the risk assessment decides later
-                # whether a short notice blocks.
                 plan.message_post(
                     body=self.env._(
                         "The go-live is less than %(days)s day(s) away: users "
                         "are told later than the announcement lead time asks.",
-                        days=plan.announcement_lead_days,
+                        days=plan.risk_lead_days,
                     )
                 )
             plan._announce("scheduled")

@@ -228,8 +228,15 @@ class TestAnnouncements(DeploymentTestMixin, TransactionCase):
                 "db_name": DB,
                 "data_dir": fixture["data_dir"],
                 "backup_dir": fixture["backup_dir"],
-                # No key users' soak: plans are approved at once here.
+                # No key users' soak nor risk questionnaire: plans are
+                # approved at once here.
                 "plan_soak_min_days": 0,
+                "plan_risk_required": False,
+                # Users are told three days ahead, whatever the risk.
+                "plan_lead_days_low": 3,
+                "plan_lead_days_medium": 3,
+                "plan_lead_days_high": 3,
+                "plan_lead_days_critical": 3,
             }
         )
         # Records only, never reached: a plan moves through them on waivers.
@@ -539,7 +546,11 @@ class TestAnnouncements(DeploymentTestMixin, TransactionCase):
         soon = fields.Datetime.now().replace(microsecond=0) + timedelta(days=1)
         plan = self._approved(soon)
 
-        plan.action_schedule()
+        # Sooner than the lead time: a manager schedules it anyway, and the
+        # plan says the users are told late.
+        plan.with_user(self.manager).action_schedule_override(
+            "The team agreed to a short notice."
+        )
         self.assertEqual(plan.state, "scheduled")
         self.assertIn(
             "less than 3 day(s) away",
@@ -564,7 +575,7 @@ class TestAnnouncements(DeploymentTestMixin, TransactionCase):
         )
 
         # The go-live moves: told, with both dates.
-        later = soon + timedelta(days=1)
+        later = soon + timedelta(days=3)
         plan.scheduled_at = later
         moved = self._announcement(plan, "postponed")
         self.assertEqual(moved.previous_scheduled_at, soon)
@@ -580,7 +591,7 @@ class TestAnnouncements(DeploymentTestMixin, TransactionCase):
         # The reminder: not yet, then once within the reminder time.
         plan._cron_announcement_reminders()
         self.assertFalse(self._announcement(plan, "reminder"))
-        plan.announcement_reminder_hours = 72
+        plan.announcement_reminder_hours = 120
         plan._cron_announcement_reminders()
         plan._cron_announcement_reminders()
         reminder = plan.announcement_ids.filtered(lambda a: a.kind == "reminder")
