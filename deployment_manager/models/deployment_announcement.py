@@ -270,7 +270,11 @@ class DeploymentAnnouncement(models.Model):
 
     def _users_read(self, operation):
         self.ensure_one()
-        self.sudo().write({"state": "draft", "users_read_at": fields.Datetime.now()})
+        self.sudo().users_read_at = fields.Datetime.now()
+        # Cancelled while its users were read: it stays so, and is not sent.
+        if self.state != "reading":
+            return
+        self.sudo().state = "draft"
         if self.automatic:
             self._send_automatic()
 

@@ -647,3 +647,43 @@ class TestAnnouncements(DeploymentTestMixin, TransactionCase):
             by_address["alice@prod.example.com"][0]["Subject"],
             "Odoo update rescheduled",
         )
+
+    def test_deployment_day_completed(self):
+        """The day starts and ends well: "starting" then "completed", told
+        to the people last read, with what is new and who helps."""
+        plan = self._approved(fields.Datetime.now() + timedelta(days=4))
+        plan.support_user_ids = self.deployer
+        plan.action_schedule()
+        self.run_reads()
+        self._deliver(self._announcement(plan, "scheduled"), 3)
+        # Its cancelled read does not bring it back.
+        cancelled = self.env["deployment.announcement"].create(
+            {"plan_id": plan.id, "kind": "reminder", "scheduled_for": plan.scheduled_at}
+        )
+        cancelled.with_user(self.manager).action_read_recipients()
+        cancelled.with_user(self.deployer).action_cancel()
+        self.run_queue()
+        self.assertEqual(cancelled.state, "cancelled")
+        self.assertTrue(cancelled.recipient_ids)
+        self.assertFalse(cancelled.recipient_ids.mail_id)
+
+        plan.with_user(self.manager)._start_day(override_reason="Test: before its time")
+        self._deliver(self._announcement(plan, "starting"), 3)
+        plan._finish_day()
+        self.assertEqual(plan.state, "hypercare")
+        completed = self._announcement(plan, "completed")
+        self.assertEqual(completed.state, "sent")
+        by_address = self._deliver(completed, 3)
+        message = by_address["alice@prod.example.com"][0]
+        self.assertEqual(
+            message["Subject"], "Odoo update completed: you can work again"
+        )
+        body = html_of(message)
+        self.assertIn("A stamp on every invoice", body)
+        self.assertIn("If something does not work as before, tell Deployer Test", body)
+        message = by_address["bernard@prod.example.com"][0]
+        self.assertEqual(
+            message["Subject"],
+            "Mise à jour d'Odoo terminée : vous pouvez de nouveau travailler",
+        )
+        self.assertIn("prévenez Deployer Test", html_of(message))
