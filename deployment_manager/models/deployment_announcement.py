@@ -607,6 +607,19 @@ class DeploymentPlan(models.Model):
         string="What users should do",
         help="Told to users in the announcements, as written.",
     )
+    announcement_banner = fields.Boolean(
+        string="Banner in production",
+        help="With the reminder, a banner above production's web client tells "
+        "its users of the go-live; it is removed after the deployment day.",
+    )
+    announcement_banner_text = fields.Char(
+        string="Banner text",
+        help="Shown as written. Empty: the go-live and the downtime, in the "
+        "plan owner's language.",
+    )
+    announcement_banner_shown = fields.Boolean(
+        string="Banner shown", readonly=True, copy=False
+    )
 
     def _compute_announcement_count(self):
         for plan in self:
@@ -670,6 +683,57 @@ class DeploymentPlan(models.Model):
             announcement._send_automatic()
         return announcement.with_env(self.env)
 
+    def _banner(self, show):
+        """Queue the banner's writing (``show``) or removal in production, as
+        the system, a little later (see _announce); a refusal (a freeze
+        window) is told on the plan."""
+        self.ensure_one()
+        params = {"show": show, "text": self._banner_text() if show else ""}
+        try:
+            with self.env.cr.savepoint():
+                return (
+                    self.env["deployment.operation"]
+                    .with_user(self.env.ref("base.user_root"))
+                    .with_context(deployment_plan_id=self.id)
+                    ._enqueue(
+                        "production_banner",
+                        environment=self.production_id,
+                        params=params,
+                        scheduled_at=fields.Datetime.now() + AUTOMATIC_READ_DELAY,
+                    )
+                )
+        except (UserError, AccessError) as error:
+            self.message_post(
+                body=self.env._(
+                    "The banner in production could not be queued: %s",
+                    error.args[0] if error.args else error,
+                )
+            )
+        return self.env["deployment.operation"]
+
+    def _banner_text(self):
+        self.ensure_one()
+        if self.announcement_banner_text:
+            return self.announcement_banner_text
+        lang = self.user_id.lang or "en_US"
+        plan = self.with_context(lang=lang)
+        return plan.env._(
+            "Odoo will be updated on %(when)s, for about %(minutes)s minutes: "
+            "save your work and log out before.",
+            when=format_datetime(
+                plan.env,
+                self.scheduled_at,
+                tz=self.user_id.tz or "UTC",
+                dt_format=MOMENT_FORMAT,
+                lang_code=lang,
+            ),
+            minutes=round(self.expected_downtime or 0),
+        )
+
+    def _remove_banner(self):
+        for plan in self.filtered("announcement_banner"):
+            plan._banner(False)
+
     def _latest_recipients(self):
         """The latest announcement of the plan whose users were read."""
         return self.announcement_ids.filtered(
@@ -715,6 +779,7 @@ class DeploymentPlan(models.Model):
         result = super().action_back_to_development(reason=reason)
         for plan in scheduled.filtered(lambda p: p.state == "development"):
             plan._announce("postponed", previous=previous[plan.id], tell_date=False)
+            plan._remove_banner()
         return result
 
     def _start_day(self, override_reason=None):
@@ -725,12 +790,14 @@ class DeploymentPlan(models.Model):
     def _finish_day(self):
         result = super()._finish_day()
         self._announce("completed")
+        self._remove_banner()
         return result
 
     def _end_day(self, outcome, reason):
         result = super()._end_day(outcome, reason)
         if outcome == "rolled_back":
             self._announce("rolled_back")
+        self._remove_banner()
         return result
 
     @api.model
@@ -753,3 +820,5 @@ class DeploymentPlan(models.Model):
             ):
                 continue
             plan._announce("reminder")
+            if plan.announcement_banner:
+                plan._banner(True)

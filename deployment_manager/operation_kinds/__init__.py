@@ -26,3 +26,4 @@ from . import remove_leftovers
 from . import module_changes
 from . import workload
 from . import production_users
+from . import production_banner

@@ -372,10 +372,13 @@ class TestAnnouncements(DeploymentTestMixin, TransactionCase):
         return received(messages)
 
     def run_reads(self):
-        """The queue, once the automatic reads of production's users (queued a
+        """The queue, once the automatic operations on production (queued a
         minute ahead) are due: brought forward rather than waited for."""
         self.env["deployment.operation"].search(
-            [("kind", "=", "production_users"), ("state", "=", "queued")]
+            [
+                ("kind", "in", ("production_users", "production_banner")),
+                ("state", "=", "queued"),
+            ]
         ).sudo().write({"scheduled_at": fields.Datetime.now()})
         self.run_queue()
 
@@ -687,3 +690,70 @@ class TestAnnouncements(DeploymentTestMixin, TransactionCase):
             "Mise à jour d'Odoo terminée : vous pouvez de nouveau travailler",
         )
         self.assertIn("prévenez Deployer Test", html_of(message))
+
+    def test_banner_in_production(self):
+        """With the reminder, a banner is written into production's database
+        (an extension of the web client's page, its text escaped, the
+        servers' caches signalled) through an operation; the deployment day's
+        end removes it."""
+        plan = self._approved(fields.Datetime.now() + timedelta(days=4))
+        plan.write(
+            {
+                "announcement_banner": True,
+                "announcement_banner_text": "Odoo stops <Thursday> at 8 pm & "
+                "restarts at 9 pm",
+                "announcement_reminder_hours": 120,
+            }
+        )
+        plan.action_schedule()
+        self.run_reads()
+        signal = "SELECT last_value FROM base_cache_signaling_templates"
+        (before,) = query(DB, signal)[0]
+        plan._cron_announcement_reminders()
+        banner = self.last_operation(kind="production_banner")
+        self.assertEqual(banner.plan_id, plan)
+        self.run_reads()
+        self.assertEqual(banner.state, "done", banner.error_message)
+        self.assertTrue(plan.announcement_banner_shown)
+        rows = query(
+            DB,
+            "SELECT v.arch_db->>'en_US', v.mode, v.active, d.name "
+            "FROM ir_ui_view v JOIN ir_model_data d "
+            "ON d.model = 'ir.ui.view' AND d.res_id = v.inherit_id "
+            "WHERE v.key = 'deployment_manager.announcement_banner'",
+        )
+        self.assertEqual(len(rows), 1)
+        arch, mode, active, parent = rows[0]
+        self.assertEqual(
+            (mode, active, parent), ("extension", True, "webclient_bootstrap")
+        )
+        self.assertIn(
+            "Odoo stops &lt;Thursday&gt; at 8 pm &amp; restarts at 9 pm", arch
+        )
+        (after,) = query(DB, signal)[0]
+        self.assertGreater(after, before, "the servers read their templates again")
+        # Written again (the reminder of a new date): still one banner.
+        plan._banner(True)
+        self.run_reads()
+        self.assertEqual(
+            query(
+                DB,
+                "SELECT count(*) FROM ir_ui_view "
+                "WHERE key = 'deployment_manager.announcement_banner'",
+            ),
+            [(1,)],
+        )
+
+        plan.with_user(self.manager)._start_day(override_reason="Test: before its time")
+        plan._finish_day()
+        self.run_reads()
+        self.assertEqual(self.last_operation(kind="production_banner").state, "done")
+        self.assertFalse(plan.announcement_banner_shown)
+        self.assertEqual(
+            query(
+                DB,
+                "SELECT count(*) FROM ir_ui_view "
+                "WHERE key = 'deployment_manager.announcement_banner'",
+            ),
+            [(0,)],
+        )
