@@ -587,3 +587,15 @@ class TestKeyUserAcceptance(DeploymentTestMixin, HttpCase):
         # Once a day only.
         self.env["deployment.key.user.invitation"]._cron_remind()
         self.assertEqual(self.deliver(), {})
+
+    def test_preproduction_needs_its_address_when_key_users_are_invited(self):
+        """Key users are sent pre-production's address: without one, a plan
+        of a landscape with key users does not enter pre-production."""
+        self.plan.preproduction_id.with_user(self.manager).web_url = False
+        self.plan.action_start_development()
+        self.waive_all()
+        with self.assertRaises(UserError) as caught:
+            self.plan.action_to_preproduction()
+        self.assertIn("Give pre-production's web address", str(caught.exception))
+        self.assertEqual(self.plan.state, "development")
+        self.assertFalse(self.plan.invitation_ids)
