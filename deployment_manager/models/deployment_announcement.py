@@ -296,7 +296,9 @@ class DeploymentAnnouncement(models.Model):
         for announcement in self:
             lines = announcement.recipient_ids.filtered(lambda r: r.source == "partner")
             lines.filtered(
-                lambda r, a=announcement: r.partner_id not in a.partner_ids
+                lambda r, a=announcement: (
+                    r.partner_id and r.partner_id not in a.partner_ids
+                )
             ).unlink()
             known = {
                 email_normalize(r.email) for r in announcement.recipient_ids if r.email
@@ -320,7 +322,25 @@ class DeploymentAnnouncement(models.Model):
                 )
             self.env["deployment.announcement.recipient"].sudo().create(vals_list)
 
+    # What only the announcement's own methods write: a state written
+    # directly (over RPC) would say "sent" of a mail never queued.
+    _SYSTEM_FIELDS = frozenset(
+        {"state", "automatic", "operation_id", "users_read_at", "sent_at", "sent_by_id"}
+    )
+
+    def _check_system_fields(self, names):
+        written = sorted(set(names) & self._SYSTEM_FIELDS)
+        if written and not self.env.is_superuser():
+            raise AccessError(
+                self.env._(
+                    "%(fields)s of an announcement change only through its "
+                    "buttons (or their methods).",
+                    fields=", ".join(written),
+                )
+            )
+
     def write(self, vals):
+        self._check_system_fields(vals)
         result = super().write(vals)
         if "partner_ids" in vals:
             self.filtered(lambda a: a.state == "draft")._sync_partners()
@@ -328,6 +348,8 @@ class DeploymentAnnouncement(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        for vals in vals_list:
+            self._check_system_fields(vals)
         announcements = super().create(vals_list)
         announcements.filtered("partner_ids")._sync_partners()
         return announcements
@@ -526,6 +548,21 @@ class DeploymentAnnouncementRecipient(models.Model):
         default="pending",
     )
     failure_reason = fields.Text(compute="_compute_delivery", store=True)
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            self._check_mail(vals)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        self._check_mail(vals)
+        return super().write(vals)
+
+    def _check_mail(self, vals):
+        # The mail is the one this recipient was sent: set only by Send.
+        if "mail_id" in vals and not self.env.is_superuser():
+            raise AccessError(self.env._("A recipient's mail is set only by sending."))
 
     @api.depends("lang")
     def _compute_render_lang(self):

@@ -462,6 +462,11 @@ class TestAnnouncements(DeploymentTestMixin, TransactionCase):
 
         with self.assertRaises(AccessError):
             announcement.with_user(self.user).action_send()
+        # Sent only by sending: not by writing its state (as over RPC).
+        with self.assertRaises(AccessError):
+            announcement.with_user(self.deployer).write({"state": "sent"})
+        with self.assertRaises(AccessError):
+            alice.with_user(self.deployer).write({"mail_id": False})
         announcement.with_user(self.deployer).action_send()
         self.assertEqual(announcement.state, "sent")
         self.assertEqual(len(announcement.recipient_ids), 4)
