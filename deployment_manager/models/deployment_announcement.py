@@ -228,9 +228,9 @@ class DeploymentAnnouncement(models.Model):
         self.ensure_one()
         if not self.production_id:
             raise UserError(self.env._("The plan has no production environment."))
-        operation = operations.with_context(
-            deployment_plan_id=self.plan_id.id
-        )._enqueue(
+        # The announcement's, not one of the plan's steps: the end of a
+        # deployment day cancels the plan's queued operations, not this read.
+        operation = operations.with_context(deployment_plan_id=False)._enqueue(
             "production_users",
             environment=self.production_id,
             params={"announcement_id": self.id},

@@ -424,9 +424,10 @@ class TestAnnouncements(DeploymentTestMixin, TransactionCase):
         self.assertEqual(announcement.state, "reading")
         operation = announcement.operation_id
         self.assertEqual(
-            (operation.kind, operation.environment_id, operation.plan_id),
-            ("production_users", self.production, plan),
+            (operation.kind, operation.environment_id),
+            ("production_users", self.production),
         )
+        self.assertFalse(operation.plan_id, "the announcement's, not a plan step")
         self.run_queue()
         self.assertEqual(operation.state, "done", operation.error_message)
         self.assertEqual(announcement.state, "draft")
