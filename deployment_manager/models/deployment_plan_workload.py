@@ -84,7 +84,7 @@ class DeploymentPlan(models.Model):
                     "logins on average.",
                     hours=plan._window_hours(minutes),
                     days=SEARCH_DAYS,
-                    load=f"{load:.1f}",
+                    load="%.1f" % load,
                 )
 
     def _workload_operation(self):
@@ -123,13 +123,13 @@ class DeploymentPlan(models.Model):
                     "pre-production's deployment %(name)s (%(seconds)s s) × "
                     "%(ratio)s, the ratio of the databases' sizes",
                     name=deployment.name,
-                    seconds=f"{deployment.downtime:.0f}",
-                    ratio=f"{ratio:.2f}",
+                    seconds="%.0f" % deployment.downtime,
+                    ratio="%.2f" % ratio,
                 )
             return minutes, _(
                 "pre-production's deployment %(name)s (%(seconds)s s)",
                 name=deployment.name,
-                seconds=f"{deployment.downtime:.0f}",
+                seconds="%.0f" % deployment.downtime,
             )
         return self.expected_downtime or 0.0, _("the expected downtime")
 
@@ -204,8 +204,8 @@ class DeploymentPlan(models.Model):
                     _(
                         "%(day)s %(hour)s:00: %(value)s on average",
                         day=days[day],
-                        hour=f"{hour:02d}",
-                        value=f"{value:.1f}",
+                        hour="%02d" % hour,
+                        value="%.1f" % value,
                     ),
                     alpha,
                     f"{value:.0f}" if value >= 0.5 else "",

@@ -11,6 +11,7 @@ import base64
 import os
 import shutil
 import tempfile
+import time
 from datetime import timedelta
 
 from odoo import fields
@@ -50,6 +51,18 @@ MIGRATED = (
 NEUTRALIZED = (
     "SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'"
 )
+
+
+def healthy_within(url, timeout=60):
+    """Whether the server answers its health URL within ``timeout`` seconds:
+    a replication starts the target's Odoo as a service manager does, and
+    ends before that Odoo listens (a loaded machine takes seconds)."""
+    deadline = time.monotonic() + timeout
+    while http_status(url) != 200:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def zip_data(root, name, modules):
@@ -288,7 +301,7 @@ class TestPlanEndToEnd(PlanRigMixin, HttpCase):
             ),
             [["0"]],
         )
-        self.assertEqual(http_status(dev.health_url), 200)
+        self.assertTrue(healthy_within(dev.health_url), "development's Odoo is up")
         self.assertEqual(self.prod.rows(NEUTRALIZED), [])
         self.run_item(self.item(plan, "D2"))
         with open(dev.config) as handle:
