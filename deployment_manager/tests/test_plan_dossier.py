@@ -433,6 +433,7 @@ class TestPlanDossier(DeploymentTestMixin, HttpCase):
         self.assertIn(f"Dossier de mise en production : {plan.name}", french)
         self.assertIn("Itération 2", french)
         self.assertIn("Retour d'expérience", french)
+        self.assertIn("*Le module ajoute des actions planifiées.*", french)
         self.assertIn(BACK_REASON, french)
         # Without a language asked for, the owner's.
         self.deployer.lang = "fr_FR"
