@@ -5,6 +5,8 @@ from datetime import timedelta
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from ..ops.common import human_size
+from ..ops.results import BundleVerification
 from .deployment_host import MANAGER_GROUP
 
 BACKUP_STATES = [
@@ -59,10 +61,8 @@ class DeploymentBackup(models.Model):
 
     @api.depends("size")
     def _compute_size_display(self):
-        from .deployment_environment import _human_size
-
         for backup in self:
-            backup.size_display = _human_size(backup.size) if backup.size else False
+            backup.size_display = human_size(backup.size) if backup.size else False
 
     # ------------------------------------------------------------------
     # Actions (public: usable over XML-RPC / JSON-RPC)
@@ -132,11 +132,14 @@ class DeploymentBackup(models.Model):
                 ],
             }
         )
-        self._apply_verification(manifest.get("verification") or {})
+        self._apply_verification(
+            BundleVerification.from_json(manifest.get("verification") or {})
+        )
 
     def _apply_verification(self, verification):
-        ok = bool(verification.get("ok"))
-        problems = verification.get("problems") or []
+        """The bundle's state from a BundleVerification."""
+        ok = verification.ok
+        problems = verification.problems
         self.write(
             {
                 "state": "verified" if ok else "corrupt",
@@ -145,7 +148,7 @@ class DeploymentBackup(models.Model):
                     self.env._(
                         "Checksums match and the database dump reads back in full "
                         "(%(count)s parts checked).",
-                        count=verification.get("checked", 0),
+                        count=verification.checked,
                     )
                     if ok
                     else "\n".join(problems)

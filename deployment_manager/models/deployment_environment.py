@@ -8,6 +8,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 from ..operation_kinds.access import PRODUCTION_DATA_TYPES
+from ..ops.common import human_size
 from ..ops.spec import EnvironmentSpec
 from ..remote import (
     InvalidInput,
@@ -422,7 +423,7 @@ class DeploymentEnvironment(models.Model):
     def _compute_rollback_point_size(self):
         for env in self:
             points = env.rollback_point_ids
-            env.rollback_point_size_display = _human_size(
+            env.rollback_point_size_display = human_size(
                 sum(points.mapped("database_size"))
                 + sum(points.mapped("filestore_size"))
             )
@@ -439,13 +440,13 @@ class DeploymentEnvironment(models.Model):
     def _compute_size_display(self):
         for env in self:
             env.database_size_display = (
-                _human_size(env.database_size) if env.discovered_at else False
+                human_size(env.database_size) if env.discovered_at else False
             )
             env.filestore_size_display = (
-                _human_size(env.filestore_size) if env.discovered_at else False
+                human_size(env.filestore_size) if env.discovered_at else False
             )
             env.backup_free_space_display = (
-                _human_size(env.backup_free_space) if env.discovered_at else False
+                human_size(env.backup_free_space) if env.discovered_at else False
             )
 
     @api.model_create_multi
@@ -602,174 +603,6 @@ class DeploymentEnvironment(models.Model):
     # ------------------------------------------------------------------
     # Results of operations
     # ------------------------------------------------------------------
-    def _apply_discovery(self, snapshot):
-        """Keep the snapshot, fill the settings that were empty; return a summary."""
-        self.ensure_one()
-        effective = snapshot.get("effective", {})
-        vals = {
-            "discovered_at": fields.Datetime.now(),
-            "odoo_version": snapshot.get("odoo_version") or False,
-            "postgres_version": snapshot.get("postgres_version") or False,
-            "database_size": snapshot.get("database_size") or 0,
-            "filestore_size": snapshot.get("filestore_size") or 0,
-            "backup_free_space": snapshot.get("backup_free") or 0,
-            "discovery_notes": "\n".join(snapshot.get("notes", [])) or False,
-            "module_ids": [(5, 0, 0)]
-            + [
-                (
-                    0,
-                    0,
-                    {
-                        "name": m["name"],
-                        "version": m["version"],
-                        "state": m["state"],
-                        "application": m.get("application", False),
-                        "title": m.get("title") or False,
-                    },
-                )
-                for m in snapshot.get("modules", [])
-            ],
-        }
-        # Fill what was not set by hand; never overwrite an administrator's value.
-        for field, key in (
-            ("db_name", "db_name"),
-            ("db_host", "db_host"),
-            ("db_user", "db_user"),
-            ("data_dir", "data_dir"),
-            ("log_file", "log_file"),
-        ):
-            if not self[field] and effective.get(key):
-                vals[field] = effective[key]
-        # The port is never empty (5432 by default): discovery says when the
-        # configuration's was used instead, and every later operation needs it.
-        if "db_port" in (
-            snapshot.get("connection_from_config") or []
-        ) and effective.get("db_port"):
-            vals["db_port"] = effective["db_port"]
-        if not self.addons_paths and snapshot.get("custom_addons_paths"):
-            vals["addons_paths"] = "\n".join(snapshot["custom_addons_paths"])
-        self.write(vals)
-        services = self._apply_service_states(
-            snapshot.get("services", {}), notes=snapshot.get("notes")
-        )
-        summary = _(
-            "Odoo %(version)s, %(modules)s installed modules, database %(db)s, "
-            "filestore %(fs)s. %(services)s",
-            version=self.odoo_version or "?",
-            modules=len(snapshot.get("modules", [])),
-            db=self.database_size_display or "?",
-            fs=self.filestore_size_display or "?",
-            services=services,
-        )
-        connection = snapshot.get("connection") or {}
-        if connection.get("db_password_set") and not self.sudo().db_password:
-            # Never carried in the snapshot (users read it): a manager types it.
-            summary += " " + _(
-                "The configuration file holds a database password and this "
-                "environment has none: a deployment manager must set it."
-            )
-        if snapshot.get("warnings"):
-            summary += " " + " ".join(snapshot["warnings"])
-        return summary
-
-    def _apply_log_check(self, result, operation):
-        """Keep where the check stopped, add up the findings, notify new errors."""
-        self.ensure_one()
-        Finding = self.env["deployment.log.finding"].sudo()
-        new_errors = Finding.browse()
-        for found in result.get("findings", []):
-            finding = Finding.search(
-                [
-                    ("environment_id", "=", self.id),
-                    ("signature", "=", found["signature"]),
-                ]
-            )
-            if finding:
-                finding.write(
-                    {
-                        "count": finding.count + found["count"],
-                        "last_seen": found.get("last_seen") or finding.last_seen,
-                        "last_operation_id": operation.id,
-                    }
-                )
-                continue
-            finding = Finding.create(
-                {
-                    "environment_id": self.id,
-                    "signature": found["signature"],
-                    "template": found.get("template"),
-                    "level": found.get("level"),
-                    "logger": found.get("logger"),
-                    "exception_type": found.get("exception_type"),
-                    "count": found["count"],
-                    "first_seen": found.get("first_seen"),
-                    "last_seen": found.get("last_seen"),
-                    "sample_message": found.get("sample_message"),
-                    "sample_traceback": found.get("sample_traceback"),
-                    "first_operation_id": operation.id,
-                    "last_operation_id": operation.id,
-                }
-            )
-            if finding.level in ("ERROR", "CRITICAL"):
-                new_errors |= finding
-        verdict = result.get("verdict") or "pass"
-        self.write(
-            {
-                "log_check_position": result.get("state"),
-                "last_log_check_at": fields.Datetime.now(),
-                "last_log_verdict": verdict,
-            }
-        )
-        if new_errors:
-            self.message_post(
-                body=_(
-                    "The log check %(operation)s found %(count)s new error "
-                    "signature(s): "
-                    "%(list)s",
-                    operation=operation.name,
-                    count=len(new_errors),
-                    list="; ".join(
-                        f"{f.logger}: {(f.sample_message or '')[:120]}"
-                        for f in new_errors
-                    ),
-                ),
-                subtype_xmlid="deployment_manager.mt_log_new_error",
-            )
-        labels = dict(self._fields["last_log_verdict"]._description_selection(self.env))
-        return _(
-            "Log check: %(verdict)s — %(bytes)s bytes read, %(findings)s signature(s), "
-            "%(new)s new.",
-            verdict=labels[verdict],
-            bytes=result.get("bytes_read", 0),
-            findings=len(result.get("findings", [])),
-            new=sum(1 for f in result.get("findings", []) if f.get("new")),
-        )
-
-    def _apply_service_states(self, services, notes=None):
-        """Record the services' states and derive the health badge; return a summary."""
-        self.ensure_one()
-        odoo_state = services.get("odoo") or False
-        pg_state = services.get("postgresql") or False
-        states = [state for state in (odoo_state, pg_state) if state]
-        if any(state != "active" for state in states):
-            health = "error"
-        elif notes or not states:
-            health = "warning"
-        else:
-            health = "ok"
-        self.write(
-            {
-                "odoo_service_state": odoo_state,
-                "pg_service_state": pg_state,
-                "health_state": health,
-            }
-        )
-        return _(
-            "Odoo service: %(odoo)s; PostgreSQL service: %(pg)s.",
-            odoo=odoo_state or _("not checked"),
-            pg=pg_state or _("not checked"),
-        )
-
     # ------------------------------------------------------------------
     # Actions (public: usable over XML-RPC / JSON-RPC)
     # ------------------------------------------------------------------
@@ -854,30 +687,6 @@ class DeploymentEnvironment(models.Model):
             raise UserError(_("Set the production this environment is derived from."))
         return self.env["deployment.operation"]._request("replicate", environment=self)
 
-    def _apply_replication(self, result, operation):
-        self.ensure_one()
-        neutralization = result.get("neutralization")
-        self.write(
-            {
-                "last_replication_at": operation.started_at,
-                "last_replication_bytes": result.get("bytes_streamed") or 0,
-                "replication_state": "neutralized" if neutralization else "standby",
-            }
-        )
-        files = result.get("filestore") or {}
-        return _(
-            "Replicated %(production)s into %(database)s: %(size)s streamed, "
-            "%(moved)s of %(files)s files moved; %(state)s.",
-            production=self.production_id.name,
-            database=result.get("database"),
-            size=_human_size(result.get("bytes_streamed") or 0),
-            moved=files.get("files_moved", 0),
-            files=files.get("files_total", 0),
-            state=dict(
-                self._fields["replication_state"]._description_selection(self.env)
-            )[self.replication_state],
-        )
-
     def action_drift_report(self):
         """Queue a comparison of this environment's configuration with production's."""
         self.ensure_one()
@@ -902,25 +711,6 @@ class DeploymentEnvironment(models.Model):
         return self.env["deployment.operation"]._request(
             "align_modules", environment=self
         )
-
-    def _apply_drift(self, report):
-        lines = [
-            f"{kind}: {line['key']} — production: {line['source']!s} / "
-            f"{self.name}: {line['target']!s}"
-            for kind, entries in (
-                (_("Option"), report.get("options", [])),
-                (_("System parameter"), report.get("parameters", [])),
-            )
-            for line in entries
-        ]
-        self.write(
-            {
-                "drift_checked_at": fields.Datetime.now(),
-                "drift_count": report.get("count", len(lines)),
-                "drift_details": "\n".join(lines) or False,
-            }
-        )
-        return _("%s difference(s) with production.", self.drift_count)
 
     def action_deploy(self):
         """Open the deployment form: the sources and the modules of the day."""
@@ -1041,12 +831,3 @@ def _command_key(command):
         return tuple(shlex.split(command or ""))
     except ValueError:
         return (command,)
-
-
-def _human_size(size):
-    size = float(size or 0)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(size) < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"

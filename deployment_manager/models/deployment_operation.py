@@ -377,6 +377,12 @@ class DeploymentOperation(models.Model):
         """This operation's kind (operation_kinds)."""
         return operation_kinds.get(self.kind)
 
+    def _result(self):
+        """The stored result of this done operation, typed by its kind
+        (ops/results.py), or its JSON for a kind whose result is not typed."""
+        self.ensure_one()
+        return self._kind().result(self)
+
     @api.model
     def _trigger_runners(self, at=None, just_one=False):
         """Wake the runners (the cron jobs calling ``_cron_run_operations``).

@@ -31,6 +31,7 @@ from odoo.exceptions import UserError
 
 from .. import operation_kinds
 from ..ops.context import OperationFailed
+from ..ops.typed import Typed
 from ..remote import HostKeyChanged, HostKeyUnknown, RemoteError
 from .deployment_operation import ENDED_BADLY
 from .operation_journal import OperationJournal
@@ -205,7 +206,8 @@ class DeploymentOperationRunner(models.Model):
         self.ensure_one()
         journal = OperationJournal(self)
         try:
-            result = self._kind().run(self, journal)
+            kind = self._kind()
+            result = kind.typed_result(kind.run(self, journal))
         except Exception as error:  # noqa: BLE001 - every failure must be recorded
             self._record_failure(journal, error)
         else:
@@ -225,7 +227,9 @@ class DeploymentOperationRunner(models.Model):
                 }
             )
             return
-        summary = self._kind().apply_result(self, result)
+        kind = self._kind()
+        summary = kind.apply_result(self, result)
+        kept = kind.kept_result(self, result)
         self.write(
             {
                 "state": "done",
@@ -233,10 +237,12 @@ class DeploymentOperationRunner(models.Model):
                 "progress_message": _("Done"),
                 "finished_at": fields.Datetime.now(),
                 "result_summary": summary,
-                "result_data": self._jsonable(result),
+                "result_data": self._jsonable(
+                    kept.to_json() if isinstance(kept, Typed) else kept
+                ),
             }
         )
-        if not self._kind().tells_success(self, result):
+        if not kind.tells_success(self, result):
             return
         self._notify(
             "deployment_manager.mt_operation_done",
@@ -426,17 +432,10 @@ class DeploymentOperationRunner(models.Model):
                 "finished_at": fields.Datetime.now(),
             }
         )
-        self.write(
-            {
-                "state": "interrupted",
-                "finished_at": fields.Datetime.now(),
-                "error_reason": "interrupted",
-                "error_message": message,
-                "progress_message": _("Interrupted"),
-            }
-        )
-        self._notify(
-            "deployment_manager.mt_operation_failed",
+        self._end_badly(
+            "interrupted",
+            "interrupted",
+            message,
             _(
                 "%(kind)s %(name)s was interrupted: %(message)s",
                 kind=self._kind_label(),
@@ -444,6 +443,21 @@ class DeploymentOperationRunner(models.Model):
                 message=message,
             ),
         )
+
+    def _end_badly(self, state, reason, message, chatter):
+        """End the operation in ``state`` (interrupted, cancelled) for
+        ``reason``, say ``message`` on it and ``chatter`` to its followers."""
+        labels = dict(self._fields["state"]._description_selection(self.env))
+        self.write(
+            {
+                "state": state,
+                "finished_at": fields.Datetime.now(),
+                "error_reason": reason,
+                "error_message": message,
+                "progress_message": labels[state],
+            }
+        )
+        self._notify("deployment_manager.mt_operation_failed", chatter)
 
     def _resume(self):
         """Take the operation up again.
@@ -498,17 +512,10 @@ class DeploymentOperationRunner(models.Model):
                     kind=awaited._kind_label(),
                     state=awaited._state_label(),
                 )
-                operation.write(
-                    {
-                        "state": "cancelled",
-                        "finished_at": fields.Datetime.now(),
-                        "error_reason": "dependency",
-                        "error_message": message,
-                        "progress_message": _("Cancelled"),
-                    }
-                )
-                operation._notify(
-                    "deployment_manager.mt_operation_failed",
+                operation._end_badly(
+                    "cancelled",
+                    "dependency",
+                    message,
                     _(
                         "%(kind)s %(name)s was cancelled: %(message)s",
                         kind=operation._kind_label(),

@@ -715,8 +715,8 @@ class DeploymentPlan(models.Model):
         return False
 
     def _requirement_log_passes(self, item):
-        result = item.operation_id.result_data or {}
-        if result.get("verdict") == "fail":
+        operation = item.operation_id
+        if operation.kind == "log_check" and operation._result().verdict == "fail":
             return _(
                 "The log check of %(env)s failed: %(summary)s",
                 env=item.environment_id.name,

@@ -49,23 +49,26 @@ class DeploymentPlan(models.Model):
                 lambda o: o.kind == "module_changes" and o.state == "done"
             ).sorted(lambda o: (o.finished_at or fields.Datetime.now(), o.id))
             latest = done[-1:]
-            data = latest.result_data or {}
+            changes = latest._result() if latest else None
             plan.module_change_operation_id = latest
             plan.module_change_summary = latest.result_summary or False
             plan.module_adds_scheduled_actions = bool(
-                data.get("adds_scheduled_actions")
+                changes and changes.adds_scheduled_actions
             )
-            plan.module_adds_outgoing_mail = bool(data.get("adds_outgoing_mail"))
-            plan.module_change_details = plan._module_change_details(data)
+            plan.module_adds_outgoing_mail = bool(
+                changes and changes.adds_outgoing_mail
+            )
+            plan.module_change_details = plan._module_change_details(changes)
 
-    def _module_change_details(self, data):
-        """The differences as short HTML lists, every value escaped."""
-        if not data:
+    def _module_change_details(self, changes):
+        """The differences (a ModuleChangesResult) as short HTML lists, every
+        value escaped."""
+        if not changes:
             return False
         _ = self.env._
         sections = [
-            (_("Tables added"), data.get("tables_added", [])),
-            (_("Tables dropped"), data.get("tables_dropped", [])),
+            (_("Tables added"), changes.tables_added),
+            (_("Tables dropped"), changes.tables_dropped),
             (
                 _("Columns"),
                 [
@@ -77,7 +80,7 @@ class DeploymentPlan(models.Model):
                         dropped=", ".join(part["dropped"]) or "-",
                         altered=", ".join(c["column"] for c in part["altered"]) or "-",
                     )
-                    for table, part in data.get("columns", {}).items()
+                    for table, part in changes.columns.items()
                 ],
             ),
             (
@@ -90,7 +93,7 @@ class DeploymentPlan(models.Model):
                         after=row["after"] if row["after"] is not None else "-",
                         estimated="" if row["exact"] else " " + _("(estimated)"),
                     )
-                    for table, row in data.get("rows", {}).items()
+                    for table, row in changes.rows.items()
                 ],
             ),
             (
@@ -102,7 +105,7 @@ class DeploymentPlan(models.Model):
                         model=model,
                         **counts,
                     )
-                    for model, counts in data.get("records_by_model", {}).items()
+                    for model, counts in changes.records_by_model.items()
                 ],
             ),
         ]
@@ -115,7 +118,7 @@ class DeploymentPlan(models.Model):
             ("mail_servers", _("Outgoing mail servers")),
             ("parameters", _("System parameters")),
         ):
-            part = data.get(key) or {}
+            part = getattr(changes, key)
             items = []
             for state, label in (
                 ("added", _("added")),

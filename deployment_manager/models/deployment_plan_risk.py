@@ -228,16 +228,13 @@ class DeploymentPlan(models.Model):
         operation = self.module_change_operation_id
         if not operation:
             return [(1, _("what the module changed was not checked"))]
-        data = operation.result_data or {}
+        changes = operation._result()
         reasons = []
-        if data.get("adds_scheduled_actions"):
+        if changes.adds_scheduled_actions:
             reasons.append((1, _("the module adds scheduled actions")))
-        if data.get("adds_outgoing_mail"):
+        if changes.adds_outgoing_mail:
             reasons.append((1, _("the module adds outgoing mail")))
-        if data.get("tables_dropped") or any(
-            part.get("dropped") or part.get("altered")
-            for part in (data.get("columns") or {}).values()
-        ):
+        if changes.changes_structure:
             reasons.append((1, _("the module drops or alters tables or columns")))
         return reasons
 

@@ -73,7 +73,7 @@ class DeploymentPlan(models.Model):
             if not operation:
                 continue
             to_local = plan._to_local()
-            averages = hour_of_week_averages(operation.result_data or {}, to_local)
+            averages = hour_of_week_averages(operation._result(), to_local)
             plan.workload_heatmap = plan._heatmap(averages, operation)
             start, load = plan._suggest(averages, minutes, to_local)
             if start:
@@ -211,11 +211,10 @@ class DeploymentPlan(models.Model):
                     f"{value:.0f}" if value >= 0.5 else "",
                 )
             rows += Markup('<tr><th class="pe-2">%s</th>%s</tr>') % (days[day], cells)
-        data = operation.result_data or {}
         caption = _(
             "Messages and logins an hour, on average over the last %(weeks)s "
             "weeks (read %(when)s), in %(zone)s time.",
-            weeks=data.get("weeks"),
+            weeks=operation._result().weeks,
             when=self.env["deployment.freeze.window"]._format_moment(
                 operation.finished_at
             ),

@@ -3,6 +3,7 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from ..ops.common import human_size
 from .deployment_host import MANAGER_GROUP
 
 POINT_STATES = [
@@ -50,10 +51,8 @@ class DeploymentRollbackPoint(models.Model):
 
     @api.depends("database_size", "filestore_size")
     def _compute_size_display(self):
-        from .deployment_environment import _human_size
-
         for point in self:
-            point.size_display = _human_size(
+            point.size_display = human_size(
                 (point.database_size or 0) + (point.filestore_size or 0)
             )
 

@@ -101,11 +101,11 @@ class DeploymentTestRun(models.Model):
 
     @api.model
     def _create_from_result(self, operation, result):
-        """The record of a test run, from what ops.run_module_tests returned.
+        """The record of a test run, from a ModuleTestsResult.
 
-        The full log goes into an attachment; ``result`` keeps no copy of it.
+        The full log goes into an attachment (the kind keeps no copy of it).
         """
-        log = result.pop("log", "") or ""
+        log = result.log
         lines = [
             fields.Command.create(
                 {
@@ -121,11 +121,11 @@ class DeploymentTestRun(models.Model):
                     "logged_errors": "\n".join(line["logged_errors"]) or False,
                 }
             )
-            for index, line in enumerate(result.get("tests") or [])
+            for index, line in enumerate(result.tests)
         ]
         run = self.create(
             {
-                "module": result["module"],
+                "module": result.module,
                 "environment_id": operation.environment_id.id,
                 "operation_id": operation.id,
                 "requested_by_id": operation.requested_by_id.id,
@@ -133,12 +133,12 @@ class DeploymentTestRun(models.Model):
                 "duration": (
                     fields.Datetime.now() - operation.started_at
                 ).total_seconds(),
-                "mode": result.get("mode"),
-                "database": result.get("database"),
-                "copy_database": result.get("copy"),
-                "verdict": result["verdict"],
-                "run_errors": "\n".join(result.get("errors") or []) or False,
-                "notes": "\n".join(result.get("notes") or []) or False,
+                "mode": result.mode,
+                "database": result.database,
+                "copy_database": result.copy,
+                "verdict": result.verdict,
+                "run_errors": "\n".join(result.errors) or False,
+                "notes": "\n".join(result.notes) or False,
                 "line_ids": lines,
             }
         )
@@ -151,7 +151,6 @@ class DeploymentTestRun(models.Model):
                 "datas": base64.b64encode(log.encode()),
             }
         )
-        result["test_run_id"] = run.id
         return run
 
     def _summary(self):

@@ -8,9 +8,10 @@ import tempfile
 
 from .. import ops
 from ..ops.context import OperationFailed
+from ..ops.results import DeploymentResult
 from ._backups import take_backup
 from .base import OperationKind
-from .log_check import check_environment_log
+from .log_check import apply_log_check, check_environment_log
 
 
 class DeploymentKind(OperationKind):
@@ -19,17 +20,17 @@ class DeploymentKind(OperationKind):
     resumes_from_saved_state = True
     # J4 restarts PostgreSQL, which the host's other environments share.
     exclusive_on_host = True
+    result_type = DeploymentResult
 
     def apply_result(self, op, result):
-        if result.get("rolled_back"):
+        if result.rolled_back:
             return op.env._(
                 "Rolled back to the rollback point; the environment is healthy."
             )
-        versions = result.get("versions") or {}
         return op.env._(
             "Deployed %(modules)s; downtime %(downtime)s s.",
-            modules=", ".join(f"{m} {v}" for m, v in versions.items()) or "-",
-            downtime=round(result.get("downtime") or 0, 1),
+            modules=", ".join(f"{m} {v}" for m, v in result.versions.items()) or "-",
+            downtime=round(result.downtime, 1),
         )
 
     def hooks(self, op, journal, spec, request):
@@ -44,9 +45,10 @@ class DeploymentKind(OperationKind):
         }
 
     def call(self, op, function, journal, spec, *args, **kwargs):
-        """Run a deployment function of the ops layer, saving its state at each step."""
+        """Run a deployment function of the ops layer, saving its state at
+        each step; return how it ended (a DeploymentResult)."""
         try:
-            result = function(
+            state = function(
                 journal,
                 journal.transport(),
                 spec,
@@ -65,7 +67,8 @@ class DeploymentKind(OperationKind):
             )
             op._commit()
             raise
-        op.downtime = result.get("downtime") or 0.0
+        result = DeploymentResult.from_state(state)
+        op.downtime = result.downtime
         return result
 
     def resume_failed(self, op, journal, failed, action, reason=None):
@@ -99,10 +102,10 @@ class DeploymentKind(OperationKind):
     def _log_check(self, op, journal):
         """J5: the log since the last check; a fail verdict fails the deployment."""
         result = check_environment_log(journal, op.environment_id)
-        op.environment_id._apply_log_check(result, op)
+        apply_log_check(op.environment_id, result, op)
         # The reason names the signatures behind the verdict: a failure
         # that rolls back says why.
-        return result.get("verdict"), result.get("reason")
+        return result.verdict, result.reason
 
     def keep_rollback_point(self, op, journal, spec, result):
         """After a healthy deployment: record its rollback point, drop the older
@@ -111,23 +114,25 @@ class DeploymentKind(OperationKind):
         A rolled-back deployment swapped its point in: there is none to keep,
         and nothing is dropped after a failure.
         """
-        point = result.get("rollback_point") or {}
-        if result.get("rolled_back") or not point.get("database"):
+        point = result.rollback_point
+        if result.rolled_back or not point or not point.database:
             return
         Point = op.env["deployment.rollback.point"].sudo()
         environment = op.environment_id
         record = Point.search(
-            [("environment_id", "=", environment.id), ("name", "=", point["database"])],
+            [("environment_id", "=", environment.id), ("name", "=", point.database)],
             limit=1,
         )
         if not record:
-            sizes = ops.rollback_point_sizes(journal, journal.transport(), spec, point)
+            sizes = ops.rollback_point_sizes(
+                journal, journal.transport(), spec, point.to_json()
+            )
             record = Point.create(
                 {
-                    "name": point["database"],
+                    "name": point.database,
                     "environment_id": environment.id,
                     "operation_id": op.id,
-                    "filestore": point.get("filestore") or False,
+                    "filestore": point.filestore or False,
                     "created_at": op.started_at,
                     "database_size": sizes["database"] or 0,
                     "filestore_size": sizes["filestore"] or 0,

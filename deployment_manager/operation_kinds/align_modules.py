@@ -1,6 +1,7 @@
 # Copyright 2026 deployment_manager contributors
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
 from .. import ops
+from ..ops.results import ModulesAligned
 from ._from_production import FromProductionKind
 from .base import register
 
@@ -12,17 +13,17 @@ class AlignModules(FromProductionKind):
     code = "align_modules"
     label = "Align modules with production"
     button = "action_align_modules"
+    result_type = ModulesAligned
 
     def run(self, op, journal):
         return self.from_production(op, journal, ops.align_modules, stamp=op._stamp())
 
     def apply_result(self, op, result):
-        before = result["before"]
         return op.env._(
             "Modules aligned with production: %(installed)s installed, "
             "%(upgraded)s upgraded, %(paths)s addons path(s) copied; no "
             "difference is left.",
-            installed=len(before.get("to_install", [])),
-            upgraded=len(before.get("to_upgrade", [])),
-            paths=len(result.get("moved_paths", [])),
+            installed=len(result.before.to_install),
+            upgraded=len(result.before.to_upgrade),
+            paths=len(result.moved_paths),
         )

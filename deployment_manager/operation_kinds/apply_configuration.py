@@ -1,8 +1,10 @@
 # Copyright 2026 deployment_manager contributors
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
 from .. import ops
+from ..ops.results import ConfigurationApplied
 from ._from_production import FromProductionKind
 from .base import register
+from .drift_report import apply_drift
 
 
 @register
@@ -12,6 +14,7 @@ class ApplyConfiguration(FromProductionKind):
     code = "apply_configuration"
     label = "Apply production's configuration"
     button = "action_apply_configuration"
+    result_type = ConfigurationApplied
 
     def run(self, op, journal):
         return self.from_production(
@@ -19,11 +22,11 @@ class ApplyConfiguration(FromProductionKind):
         )
 
     def apply_result(self, op, result):
-        op.environment_id.sudo()._apply_drift(result["after"])
+        apply_drift(op.environment_id.sudo(), result.after)
         return op.env._(
             "Production's configuration applied: %(before)s difference(s) before, "
             "%(after)s after; previous file kept as %(backup)s.",
-            before=result["before"]["count"],
-            after=result["after"]["count"],
-            backup=result.get("config_backup"),
+            before=result.before.count,
+            after=result.after.count,
+            backup=result.config_backup,
         )

@@ -1,5 +1,6 @@
 # Copyright 2026 deployment_manager contributors
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+from ..ops.results import BackupTaken
 from . import access
 from ._backups import apply_retention, take_backup
 from .base import OperationKind, register
@@ -14,15 +15,18 @@ class Backup(OperationKind):
     button = "action_backup"
     level = access.USER
     changes_target = False
+    result_type = BackupTaken
 
     def run(self, op, journal):
         spec = op.environment_id._spec()
         backup = take_backup(op, journal, spec)
         apply_retention(op, journal, spec)
-        return {
-            "bundle": backup.bundle_dir,
-            "verification": backup.manifest.get("verification"),
-        }
+        return BackupTaken.from_json(
+            {
+                "bundle": backup.bundle_dir,
+                "verification": backup.manifest.get("verification"),
+            }
+        )
 
     def apply_result(self, op, result):
         backup = op.backup_id

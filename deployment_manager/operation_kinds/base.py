@@ -67,6 +67,9 @@ class OperationKind:
     health_evidence = False
     #: the dataclass of its parameters (operation_kinds/requests.py), or None
     request_type = None
+    #: the dataclass of its result (ops/results.py), or None for a result
+    #: read only by the kind's own ``apply_result``
+    result_type = None
     #: taken up again after its worker died even when no detached command of
     #: it was running: its run finds what the previous worker left (a saved
     #: state, a copy named by the operation's stamp) and goes on from there
@@ -83,6 +86,20 @@ class OperationKind:
         if self.request_type is None:
             return None
         return self.request_type.from_json(operation.params or {})
+
+    def typed_result(self, result):
+        """What ``run`` returned, as its ``result_type`` (checked: a key the
+        ops layer renamed fails here, naming it)."""
+        if self.result_type is None or result is None:
+            return result
+        return self.result_type.from_json(result)
+
+    def result(self, operation):
+        """The stored result of a done operation, typed like ``typed_result``
+        (keys an earlier version kept and this one no longer has are left out)."""
+        if self.result_type is None:
+            return operation.result_data or {}
+        return self.result_type.from_json(operation.result_data or {}, stored=True)
 
     def normalize_params(self, params):
         """Check ``params`` (a request object or its JSON) at request time;
@@ -111,12 +128,19 @@ class OperationKind:
         )
 
     def run(self, operation, journal):
-        """Do the work; return the result (JSON-able), raise to fail."""
+        """Do the work; return the result (JSON-able, or a ``result_type``),
+        raise to fail."""
         raise NotImplementedError
 
     def apply_result(self, operation, result):
         """Write what the operation found on its target; return a one-line summary."""
         return ""
+
+    def kept_result(self, operation, result):
+        """What the operation's ``result_data`` keeps of its applied result:
+        all of it, unless the kind moved a part elsewhere (a log into an
+        attachment, people's addresses onto an announcement)."""
+        return result
 
     def tells_success(self, operation, result):
         """Whether its success is posted on the target's chatter (and so

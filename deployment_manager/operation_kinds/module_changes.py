@@ -4,6 +4,7 @@ import dataclasses
 
 from ..ops import module_changes as changes
 from ..ops.context import OperationFailed
+from ..ops.results import ModuleChangesResult
 from . import access
 from .base import OperationKind, register
 from .requests import Request
@@ -26,6 +27,7 @@ class ModuleChanges(OperationKind):
     level = access.DEPLOYER
     changes_target = False
     request_type = ModuleChangesRequest
+    result_type = ModuleChangesResult
 
     def run(self, op, journal):
         deployment = op.env["deployment.operation"].browse(
@@ -63,4 +65,4 @@ class ModuleChanges(OperationKind):
         )
 
     def apply_result(self, op, result):
-        return changes.summary(result, op.env._)
+        return changes.summary(result.to_json(), op.env._)

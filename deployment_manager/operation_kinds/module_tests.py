@@ -1,7 +1,10 @@
 # Copyright 2026 deployment_manager contributors
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+import dataclasses
+
 from .. import ops
 from ..ops.context import OperationFailed
+from ..ops.results import ModuleTestsResult
 from . import access
 from .base import OperationKind, register
 from .requests import ModuleTestsRequest
@@ -16,6 +19,7 @@ class ModuleTests(OperationKind):
     level = access.DEPLOYER
     changes_target = False
     request_type = ModuleTestsRequest
+    result_type = ModuleTestsResult
 
     def resumes_after_worker_death(self, op):
         # Its copy is named by the operation's stamp: taken up again, it
@@ -43,3 +47,12 @@ class ModuleTests(OperationKind):
     def apply_result(self, op, result):
         run = op.env["deployment.test.run"].sudo()._create_from_result(op, result)
         return run._summary()
+
+    def kept_result(self, op, result):
+        # The log went into the test run's attachment: no copy here.
+        run = (
+            op.env["deployment.test.run"]
+            .sudo()
+            .search([("operation_id", "=", op.id)], limit=1)
+        )
+        return dataclasses.replace(result, log="", test_run_id=run.id or None)

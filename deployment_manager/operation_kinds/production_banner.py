@@ -3,6 +3,7 @@
 import dataclasses
 
 from ..ops import production_banner as banner
+from ..ops.results import BannerResult
 from . import access
 from .base import OperationKind, register
 from .requests import Request
@@ -28,6 +29,7 @@ class ProductionBanner(OperationKind):
     # refuses it like any other change.
     changes_target = True
     request_type = ProductionBannerRequest
+    result_type = BannerResult
 
     def run(self, op, journal):
         request = self.request(op)
@@ -38,7 +40,7 @@ class ProductionBanner(OperationKind):
 
     def apply_result(self, op, result):
         if op.plan_id:
-            op.plan_id.sudo().announcement_banner_shown = result.get("shown", False)
-        if result.get("shown"):
-            return op.env._("The banner is shown in %s.", result.get("database"))
-        return op.env._("No banner in %s any more.", result.get("database"))
+            op.plan_id.sudo().announcement_banner_shown = result.shown
+        if result.shown:
+            return op.env._("The banner is shown in %s.", result.database)
+        return op.env._("No banner in %s any more.", result.database)

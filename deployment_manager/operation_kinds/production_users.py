@@ -4,6 +4,7 @@ import dataclasses
 
 from ..ops import production_users as users
 from ..ops.context import OperationFailed
+from ..ops.results import ProductionUsersResult
 from . import access
 from .base import OperationKind, register
 from .requests import Request
@@ -28,6 +29,7 @@ class ProductionUsers(OperationKind):
     level = access.MANAGER
     changes_target = False
     request_type = ProductionUsersRequest
+    result_type = ProductionUsersResult
 
     def _announcement(self, op):
         announcement = op.env["deployment.announcement"].browse(
@@ -45,17 +47,21 @@ class ProductionUsers(OperationKind):
 
     def apply_result(self, op, result):
         announcement = self._announcement(op).sudo()
-        count = announcement._set_production_users(result.get("users") or [])
-        # The people's names and addresses stay on the announcement (whose
-        # access is the plan's): the operation's result, which every
-        # deployment user reads, keeps only how many there were.
-        result["users"] = count
+        count = announcement._set_production_users(result.users)
         announcement._users_read(op)
         return op.env._(
             "%(count)s active internal user(s) with an email in %(db)s.",
             count=count,
-            db=result.get("database") or "-",
+            db=result.database or "-",
         )
+
+    def kept_result(self, op, result):
+        # The people's names and addresses stay on the announcement (whose
+        # access is the plan's): the operation's result, which every
+        # deployment user reads, keeps only how many there were.
+        recipients = self._announcement(op).sudo().recipient_ids
+        count = len(recipients.filtered(lambda r: r.source == "production"))
+        return dataclasses.replace(result, users=(), count=count)
 
     def apply_failure(self, op, reason, message, cancelled=False):
         announcement = op.env["deployment.announcement"].browse(

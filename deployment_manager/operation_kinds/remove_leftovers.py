@@ -1,10 +1,12 @@
 # Copyright 2026 deployment_manager contributors
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+import dataclasses
 from datetime import timedelta
 
 from odoo import fields
 
 from .. import ops
+from ..ops.results import LeftoversRemoved
 from .base import HOST, OperationKind, register
 
 
@@ -18,6 +20,7 @@ class RemoveLeftovers(OperationKind):
     button = "action_remove_leftovers"
     target = HOST
     changes_target = False
+    result_type = LeftoversRemoved
 
     def run(self, op, journal):
         host = op.host_id.sudo()
@@ -30,17 +33,21 @@ class RemoveLeftovers(OperationKind):
         addons_paths = sorted(
             {path for env in environments for path in env._spec().addons_paths}
         )
-        result = ops.remove_leftovers(
-            journal,
-            journal.transport(),
-            host.work_dir,
-            addons_paths,
-            host.leftover_retention_days,
+        result = LeftoversRemoved.from_json(
+            ops.remove_leftovers(
+                journal,
+                journal.transport(),
+                host.work_dir,
+                addons_paths,
+                host.leftover_retention_days,
+            )
         )
-        result["attachments_removed"] = self._remove_uploaded_zips(
-            op, environments, host.leftover_retention_days
+        return dataclasses.replace(
+            result,
+            attachments_removed=self._remove_uploaded_zips(
+                op, environments, host.leftover_retention_days
+            ),
         )
-        return result
 
     def _remove_uploaded_zips(self, op, environments, days):
         """Zips uploaded for deployments that ended more than ``days`` ago."""
@@ -71,7 +78,7 @@ class RemoveLeftovers(OperationKind):
         return op.env._(
             "%(files)s leftover(s) older than %(days)s days removed from the "
             "host, %(zips)s uploaded zip(s) from the manager.",
-            files=len(result.get("removed") or []),
-            days=result.get("kept_days"),
-            zips=result.get("attachments_removed", 0),
+            files=len(result.removed),
+            days=result.kept_days,
+            zips=result.attachments_removed,
         )

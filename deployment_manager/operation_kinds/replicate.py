@@ -3,8 +3,38 @@
 import contextlib
 
 from .. import ops
+from ..ops.common import human_size
+from ..ops.results import FilestoreCopy, ReplicationResult
 from ._from_production import FromProductionKind
 from .base import register
+
+
+def apply_replication(environment, result, operation):
+    """What a replication (``result``: a ReplicationResult) left; a summary."""
+    _ = environment.env._
+    environment.ensure_one()
+    environment.write(
+        {
+            "last_replication_at": operation.started_at,
+            "last_replication_bytes": result.bytes_streamed,
+            "replication_state": "neutralized" if result.neutralization else "standby",
+        }
+    )
+    files = result.filestore or FilestoreCopy()
+    return _(
+        "Replicated %(production)s into %(database)s: %(size)s streamed, "
+        "%(moved)s of %(files)s files moved; %(state)s.",
+        production=environment.production_id.name,
+        database=result.database,
+        size=human_size(result.bytes_streamed),
+        moved=files.files_moved,
+        files=files.files_total,
+        state=dict(
+            environment._fields["replication_state"]._description_selection(
+                environment.env
+            )
+        )[environment.replication_state],
+    )
 
 
 @register
@@ -15,6 +45,7 @@ class Replicate(FromProductionKind):
     label = "Replicate production"
     button = "action_replicate"
     resumes_from_saved_state = True
+    result_type = ReplicationResult
 
     def run(self, op, journal):
         target = op.environment_id
@@ -40,7 +71,7 @@ class Replicate(FromProductionKind):
             )
 
     def apply_result(self, op, result):
-        return op.environment_id.sudo()._apply_replication(result, op)
+        return apply_replication(op.environment_id.sudo(), result, op)
 
     def apply_failure(self, op, reason, message, cancelled=False):
         op.environment_id.sudo().replication_state = "failed"

@@ -9,59 +9,14 @@ of the wrong type instead of letting a typo travel to a remote host.
 """
 
 import dataclasses
-import types
-import typing
+
+from ..ops.typed import Typed
 
 
-class Request:
+class Request(Typed):
     """Base of the typed requests: JSON in, JSON out, checked both ways."""
 
-    def to_json(self):
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, data):
-        data = dict(data or {})
-        fields = {field.name: field for field in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(fields))
-        if unknown:
-            raise ValueError(f"{cls.__name__}: unknown parameter(s) {unknown}")
-        hints = typing.get_type_hints(cls)
-        for name, value in data.items():
-            data[name] = _checked(cls.__name__, name, hints[name], value)
-        return cls(**data)
-
-
-def _checked(owner, name, hint, value):
-    """``value`` as the type ``hint`` says (lists for tuples), or a ValueError."""
-    origin = typing.get_origin(hint)
-    if origin is tuple:  # tuple[str, ...]
-        if not isinstance(value, list | tuple) or not all(
-            isinstance(item, str) for item in value
-        ):
-            raise ValueError(f"{owner}.{name}: a list of names is expected")
-        return tuple(value)
-    if origin in (typing.Union, types.UnionType):  # str | None
-        if value is None:
-            return None
-        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
-    if hint is dict:
-        if not isinstance(value, dict):
-            raise ValueError(f"{owner}.{name}: a mapping is expected")
-        return dict(value)
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"{owner}.{name}: true or false is expected")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{owner}.{name}: a whole number is expected")
-        return value
-    if hint is str:
-        if not isinstance(value, str):
-            raise ValueError(f"{owner}.{name}: a text is expected")
-        return value
-    raise TypeError(f"{owner}.{name}: unsupported type {hint!r}")
+    _what = "parameter"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,7 @@
 # Copyright 2026 deployment_manager contributors
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
 from .. import ops
+from ..ops.results import RestoreResult
 from . import access
 from .base import OperationKind, register
 
@@ -13,6 +14,7 @@ class Restore(OperationKind):
     label = "Restore"
     level = access.DEPLOYER
     resumes_from_saved_state = True
+    result_type = RestoreResult
 
     def run(self, op, journal):
         # A stamp of this operation's own: taken up again after a restart, it
@@ -32,7 +34,7 @@ class Restore(OperationKind):
                 "Restored from backup %(backup)s. The previous database is kept as "
                 "%(previous)s until you drop it.",
                 backup=op.backup_id.name,
-                previous=result.get("previous_database") or "?",
+                previous=result.previous_database or "?",
             )
         )
         return op.env._("Restored from %s.", op.backup_id.name)

@@ -3,6 +3,7 @@
 from odoo import fields
 
 from .. import ops
+from ..ops.results import ConnectionResult
 from .base import HOST, OperationKind, register
 
 
@@ -15,6 +16,7 @@ class TestConnection(OperationKind):
     button = "action_test_connection"
     target = HOST
     changes_target = False
+    result_type = ConnectionResult
 
     def run(self, op, journal):
         return ops.test_connection(journal, journal.transport())
@@ -22,8 +24,8 @@ class TestConnection(OperationKind):
     def apply_result(self, op, result):
         message = op.env._(
             "Connected as %(user)s on %(system)s.",
-            user=result["user"],
-            system=result["system"],
+            user=result.user,
+            system=result.system,
         )
         self._set_state(op, "ok", message)
         return message

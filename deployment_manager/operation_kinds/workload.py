@@ -3,6 +3,7 @@
 import dataclasses
 
 from ..ops import workload
+from ..ops.results import WorkloadResult
 from . import access
 from .base import OperationKind, register
 from .requests import Request
@@ -25,6 +26,7 @@ class Workload(OperationKind):
     level = access.USER
     changes_target = False
     request_type = WorkloadRequest
+    result_type = WorkloadResult
 
     def run(self, op, journal):
         return workload.read_workload(
@@ -35,12 +37,11 @@ class Workload(OperationKind):
         )
 
     def apply_result(self, op, result):
-        hours = result.get("hours") or {}
         return op.env._(
             "%(messages)s messages and %(logins)s logins in the last %(weeks)s weeks.",
-            messages=sum((hours.get("messages") or {}).values()),
-            logins=sum((hours.get("logins") or {}).values()),
-            weeks=result.get("weeks"),
+            messages=sum(result.hours.get("messages", {}).values()),
+            logins=sum(result.hours.get("logins", {}).values()),
+            weeks=result.weeks,
         )
 
     def tells_success(self, op, result):

@@ -57,6 +57,16 @@ def why(ctx, result):
     return reason + (": " + " / ".join(lines[-3:]) if lines else "")
 
 
+def human_size(size):
+    """Bytes for people, in binary units (``12.3 MiB``)."""
+    size = float(size or 0)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
 def size_text(size):
     if size >= GIB:
         return "%.2f GiB" % (size / GIB)

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from .common import checked_database
 from .deploy_base import _fail, _lines, _run
 from .i18n import _
+from .results import WorkloadResult
 
 SOURCES = ("messages", "logins")
 MAX_WEEKS = 26
@@ -104,12 +105,12 @@ def read_workload(ctx, transport, spec, weeks=4):
             ) from None
     if since is None:
         raise _fail(ctx, _("Unexpected answer from PostgreSQL for %(db)s."), db=db)
-    return {
-        "weeks": weeks,
-        "since": since,
-        "hours": hours,
-        "sources": [source for source in SOURCES if hours[source]],
-    }
+    return WorkloadResult(
+        weeks=weeks,
+        since=since,
+        hours=hours,
+        sources=tuple(source for source in SOURCES if hours[source]),
+    )
 
 
 def _hour(text):
@@ -117,15 +118,16 @@ def _hour(text):
 
 
 def hour_of_week_averages(result, to_local):
-    """``{(weekday, hour): average activity a week}`` in local time.
+    """``{(weekday, hour): average activity a week}`` in local time, from a
+    :class:`WorkloadResult`.
 
     ``to_local`` turns a naive UTC datetime into a naive local one (the
     reader's time zone). Every hour of the period counts, quiet ones too: the
     average of an hour-of-week is its total divided by the weeks read.
     """
-    weeks = max(int(result.get("weeks") or 1), 1)
+    weeks = max(result.weeks, 1)
     totals = {(day, hour): 0.0 for day in range(7) for hour in range(24)}
-    for counts in (result.get("hours") or {}).values():
+    for counts in result.hours.values():
         for text, count in counts.items():
             local = to_local(_hour(text))
             totals[(local.weekday(), local.hour)] += count

@@ -434,7 +434,8 @@ class TestAnnouncements(DeploymentTestMixin, TransactionCase):
         self.assertIn("3 active internal user(s)", operation.result_summary)
         # Only a count stays in the operation's result: the people are on
         # the announcement.
-        self.assertEqual(operation.result_data["users"], 3)
+        self.assertEqual(operation.result_data["count"], 3)
+        self.assertEqual(operation.result_data["users"], [])
         production_lines = announcement.recipient_ids.filtered(
             lambda r: r.source == "production"
         )

@@ -176,3 +176,7 @@ class TestDeployment(DeploymentTestMixin, TransactionCase):
         self.assertIn(
             self.prod.module_state("dm_sample_broken")[0], (None, "uninstalled")
         )
+        # The point was swapped in: production is that database now, and
+        # there is no rollback point left to list (or to drop later).
+        self.assertIn("Rolled back", rollback.result_summary)
+        self.assertFalse(self.environment.rollback_point_ids)

@@ -86,7 +86,7 @@ class TestEngine(DeploymentTestMixin, TransactionCase):
         self.assertFalse(deployment.backup)
         with self.assertRaisesRegex(ValueError, "unknown parameter"):
             ModuleTestsRequest.from_json({"modul": "sale"})
-        with self.assertRaisesRegex(ValueError, "list of names"):
+        with self.assertRaisesRegex(ValueError, "install: a list is expected"):
             DeploymentRequest.from_json({"install": "sale"})
         with self.assertRaisesRegex(UserError, "not valid.*unknown parameter"):
             self.enqueue("module_tests", params={"module": "sale", "bogus": 1})

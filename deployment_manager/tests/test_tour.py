@@ -3,6 +3,7 @@
 import os
 import tempfile
 import threading
+from datetime import datetime
 
 from odoo import SUPERUSER_ID, api
 from odoo.tests import HttpCase, tagged
@@ -70,9 +71,9 @@ class TestDiscoverTour(HttpCase):
 
 @tagged("post_install", "-at_install")
 class TestDeploymentTour(HttpCase):
-    def test_run_a_deployment_and_watch_its_steps(self):
-        """In the browser: deploy a module from a git tag into production and watch
-        the run's steps complete."""
+    def _production(self):
+        """A production served by its own Odoo, a git repository with tag v1
+        of a sample module (the deployment form's default), its environment."""
         from ..ops.tests.production import (
             ensure_cluster,
             ensure_template,
@@ -97,19 +98,46 @@ class TestDeploymentTour(HttpCase):
             production_environment_vals(prod, host.id, "Tour production")
         )
         self.env["ir.default"].set("deployment.run.wizard", "git_url", repo)
+        return prod, environment
+
+    def _tour(self, environment, tour):
         stop = _start_worker(self)
         try:
             self.start_tour(
                 f"/odoo/action-deployment_manager.action_deployment_environment/{environment.id}",
-                "deployment_manager_deploy_tour",
+                tour,
                 login="admin",
                 timeout=300,
             )
         finally:
             stop()
+
+    def test_run_a_deployment_and_watch_its_steps(self):
+        """In the browser: deploy a module from a git tag into production and watch
+        the run's steps complete."""
+        prod, environment = self._production()
+        self._tour(environment, "deployment_manager_deploy_tour")
         self.assertEqual(
             prod.module_state("dm_sample_good"), ("installed", "18.0.1.0.0")
         )
+
+    def test_schedule_a_deployment_then_cancel_it(self):
+        """In the browser: a deployment set for a later time waits in the
+        queue (the runner, running all along, leaves it), shows when it may
+        start, and is cancelled before it ever ran."""
+        prod, environment = self._production()
+        # The time typed is the user's: UTC here, as the test browser's.
+        self.env.ref("base.user_admin").tz = "UTC"
+        self._tour(environment, "deployment_manager_scheduled_deploy_tour")
+        operation = self.env["deployment.operation"].search(
+            [("environment_id", "=", environment.id)]
+        )
+        self.assertEqual(operation.kind, "deployment_run")
+        self.assertEqual(operation.state, "cancelled")
+        self.assertFalse(operation.started_at, "it never started")
+        self.assertFalse(operation.step_ids)
+        self.assertEqual(operation.scheduled_at, datetime(2099, 12, 31, 2, 0))
+        self.assertIn(prod.module_state("dm_sample_good")[0], (None, "uninstalled"))
 
 
 @tagged("post_install", "-at_install")

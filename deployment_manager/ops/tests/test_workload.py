@@ -10,6 +10,7 @@ import pytest
 
 from ...remote import LocalTransport
 from ..context import OperationFailed, SimpleContext
+from ..results import WorkloadResult
 from ..spec import EnvironmentSpec
 from ..workload import hour_of_week_averages, quietest_window, read_workload
 from .pg import drop_database, psql
@@ -57,11 +58,12 @@ def test_activity_comes_back_in_its_hours(database):
             SimpleContext(), transport, EnvironmentSpec(name="p", db_name=database), 4
         )
     key = f"{busy:%Y-%m-%dT%H}"
-    assert result["hours"]["messages"] == {key: 12, f"{other:%Y-%m-%dT%H}": 2}
-    assert result["hours"]["logins"] == {key: 3}
-    assert result["sources"] == ["messages", "logins"]
-    assert result["weeks"] == 4
-    since = datetime.strptime(result["since"], "%Y-%m-%dT%H")
+    assert result.hours["messages"] == {key: 12, f"{other:%Y-%m-%dT%H}": 2}
+    assert result.hours["logins"] == {key: 3}
+    assert result.sources == ("messages", "logins")
+    assert result.weeks == 4
+    assert WorkloadResult.from_json(result.to_json()) == result
+    since = datetime.strptime(result.since, "%Y-%m-%dT%H")
     assert abs(since - (now - timedelta(weeks=4))) <= timedelta(hours=1)
 
 
@@ -72,8 +74,8 @@ def test_database_without_mail_has_no_messages(database):
         result = read_workload(
             SimpleContext(), transport, EnvironmentSpec(name="p", db_name=database), 1
         )
-    assert result["hours"]["messages"] == {}
-    assert result["sources"] == ["logins"]
+    assert result.hours["messages"] == {}
+    assert result.sources == ("logins",)
 
 
 @pytest.mark.parametrize("weeks", [0, 27, "4; DROP TABLE x", True, 2.5])
@@ -104,16 +106,16 @@ def test_quietest_window_avoids_the_peaks():
     # Two weeks read; Mondays 09:00 UTC and Sundays 02:00 UTC busy.
     monday = datetime(2026, 11, 16, 9)
     sunday_night = datetime(2026, 11, 22, 2)
-    result = {
-        "weeks": 2,
-        "hours": {
+    result = WorkloadResult(
+        weeks=2,
+        hours={
             "messages": {
                 f"{monday:%Y-%m-%dT%H}": 40,
                 f"{monday + timedelta(weeks=1):%Y-%m-%dT%H}": 20,
             },
             "logins": {f"{sunday_night:%Y-%m-%dT%H}": 8},
         },
-    }
+    )
     plus_one = lambda moment: moment + timedelta(hours=1)
     averages = hour_of_week_averages(result, plus_one)
     assert averages[(0, 10)] == 30  # Monday 10:00 local: (40 + 20) / 2
