@@ -2,6 +2,7 @@
 loaded as it streams, one database put in place of another (the swap of a
 restore, a replication and a rollback)."""
 
+import shlex
 import time
 
 from ..remote import RemoteError
@@ -30,21 +31,30 @@ SWAP_ATTEMPTS = 3
 # MAX_RESTORE_JOBS): index builds and data loads run in parallel where
 # there are cores for them, and a small host is not oversubscribed.
 MAX_RESTORE_JOBS = 8
-PARALLEL_RESTORE_SH = (
+_RESTORE_JOBS_SH = (
     'j=$(nproc 2>/dev/null) || j=2; case $j in ""|*[!0-9]*) j=2 ;; esac; '
-    'if [ "$j" -gt "$1" ]; then j=$1; fi; shift; exec pg_restore -j "$j" "$@"'
+    'if [ "$j" -gt "$1" ]; then j=$1; fi; '
+)
+PARALLEL_RESTORE_SH = _RESTORE_JOBS_SH + 'shift; exec pg_restore -j "$j" "$@"'
+# The same, then the dump $2 removed whatever pg_restore's status (which is
+# the command's): one command fewer for an operation done with its dump.
+RESTORE_THEN_REMOVE_SH = (
+    _RESTORE_JOBS_SH + 'f=$2; shift 2; pg_restore -j "$j" "$@"; rc=$?; '
+    'rm -f -- "$f"; exit "$rc"'
 )
 
 
-def pg_restore_argv(connection, database, dump, options=()):
+def pg_restore_argv(connection, database, dump, options=(), remove=False):
     """``pg_restore`` of the custom-format ``dump`` into ``database``, in
-    parallel (PARALLEL_RESTORE_SH)."""
+    parallel (PARALLEL_RESTORE_SH); with ``remove``, the dump is removed
+    once it has been read (RESTORE_THEN_REMOVE_SH)."""
+    script = [RESTORE_THEN_REMOVE_SH, "sh", str(MAX_RESTORE_JOBS), dump]
+    if not remove:
+        script = [PARALLEL_RESTORE_SH, "sh", str(MAX_RESTORE_JOBS)]
     return [
         "sh",
         "-c",
-        PARALLEL_RESTORE_SH,
-        "sh",
-        str(MAX_RESTORE_JOBS),
+        *script,
         *connection,
         *options,
         "-d",
@@ -72,16 +82,29 @@ mv -f -- "$f.tmp" "$f"
 """
 
 
-def stream_load_argv(connection, database, dump, options=()):
+# STREAM_LOAD_SH once the command $1 (an argv joined by shlex.join: the
+# createdb of the new database) has succeeded, with its own stdin (the
+# stream is the load's); CREATE_FAILED when it has not, before anything of
+# the stream is read. One command fewer than a createdb of its own.
+CREATE_FAILED = 90
+CREATE_THEN_LOAD_SH = (
+    f'c=$1; shift; sh -c "$c" < /dev/null || exit {CREATE_FAILED}\n' + STREAM_LOAD_SH
+)
+
+
+def stream_load_argv(connection, database, dump, options=(), create_argv=None):
     """The command that loads the custom-format dump arriving on its stdin
     into ``database`` (schema and data: the indexes are left for
     ``pg_restore_argv(..., options=("--section=post-data",))`` on ``dump``,
-    the file it writes the stream to)."""
+    the file it writes the stream to). With ``create_argv``, that command
+    runs first and creates the database (exit CREATE_FAILED if it fails)."""
+    script = [STREAM_LOAD_SH, "sh"]
+    if create_argv is not None:
+        script = [CREATE_THEN_LOAD_SH, "sh", shlex.join(create_argv)]
     return [
         "sh",
         "-c",
-        STREAM_LOAD_SH,
-        "sh",
+        *script,
         dump,
         "pg_restore",
         *connection,
@@ -133,6 +156,18 @@ SWAP_NAMES_SQL = (
 )
 
 
+# The usual swap in one command: the swap (SWAP_IN_SQL or RENAME_IN_SQL,
+# {swap}) made only while the incoming database exists, then the names as
+# SWAP_NAMES_SQL gives them, which tell whether it is in place. Its answer
+# lost or a failure, swap_database_in goes on as before (the names looked
+# at, the swap tried again).
+SWAP_THEN_NAMES_SQL = (
+    "SELECT EXISTS (SELECT FROM pg_database WHERE datname = :'incoming') "
+    "AS dm_incoming \\gset\n"
+    "\\if :dm_incoming\n{swap}\\endif\n" + SWAP_NAMES_SQL
+)
+
+
 class SwapUnknown(OperationFailed):
     """Whether the incoming database was swapped in cannot be told."""
 
@@ -151,7 +186,19 @@ def swap_database_in(ctx, admin, *, db, incoming, aside, replaces):
     """
     sql = SWAP_IN_SQL if replaces else RENAME_IN_SQL
     reason = None
-    for attempt in range(SWAP_ATTEMPTS + 1):
+    # The usual case: one command swaps and tells the names.
+    try:
+        result = admin(
+            SWAP_THEN_NAMES_SQL.format(swap=sql), db=db, aside=aside, incoming=incoming
+        )
+    except (OperationFailed, RemoteError) as error:
+        reason = str(error)
+    else:
+        reason = why(ctx, result)
+        if result.ok and _in_place(result, db, incoming, aside, replaces):
+            return
+    # That was the first attempt: the names are looked at before another.
+    for attempt in range(1, SWAP_ATTEMPTS + 1):
         if _swapped(ctx, admin, db, incoming, aside, replaces):
             return
         if attempt == SWAP_ATTEMPTS:
@@ -177,12 +224,10 @@ def _swapped(ctx, admin, db, incoming, aside, replaces):
     except (OperationFailed, RemoteError) as error:
         result, reason = None, str(error)
     if result is not None and result.ok:
-        names = set(result.stdout.excerpt().split())
-        if incoming in names:
-            return False
-        if db in names and (aside in names or not replaces):
-            return True
-        reason = ", ".join(sorted(names)) or "-"
+        state = _in_place(result, db, incoming, aside, replaces)
+        if state is not None:
+            return state
+        reason = ", ".join(sorted(result.stdout.excerpt().split())) or "-"
     raise SwapUnknown(
         ctx.text(
             _(
@@ -195,3 +240,15 @@ def _swapped(ctx, admin, db, incoming, aside, replaces):
             reason=reason,
         )
     )
+
+
+def _in_place(result, db, incoming, aside, replaces):
+    """From the names SWAP_NAMES_SQL printed: False while ``incoming`` is
+    there (not swapped), True when it is in place, None when the names say
+    neither."""
+    names = set(result.stdout.excerpt().split())
+    if incoming in names:
+        return False
+    if db in names and (aside in names or not replaces):
+        return True
+    return None

@@ -48,22 +48,26 @@ from .deploy_base import (
 from .i18n import _
 from .neutralize import NeutralizationFailed
 from .neutralize import neutralize as run_neutralization
-from .pg import stream_load_argv
+from .pg import CREATE_FAILED, pg_restore_argv, stream_load_argv
 
 # The swap, its undo and the clean-up after a failure are restore's; its
 # class is private but this operation is its sibling, not a copy of it.
 from .restore import (
     BEFORE_SWAP,
+    EXISTING_SQL,
     STAMP_RE,
+    _locale_args,
     _Restore,
     cancel_asked,
 )
 
 # Constant shell snippets: every value reaches them as a positional argument.
-WRITE_FILE_SH = 'cat > "$1"'
-APPEND_FILE_SH = 'cat >> "$1"'
 # Paths come NUL-separated on stdin, relative to $1.
 REMOVE_LISTED_SH = 'cd -- "$1" && xargs -0 -r rm -f --'
+# Both scripts below exit NO_DIRECTORY, before any output, when $1 is not a
+# directory: the source's missing filestore is learnt from them, without a
+# command of its own.
+NO_DIRECTORY = 3
 # The files under $1, one "size mtime path" record each, NUL-terminated and
 # sorted by path in byte order (the C locale), the order Python compares
 # bytes in: the manager merges two such lists as they stream, holding
@@ -72,6 +76,7 @@ REMOVE_LISTED_SH = 'cd -- "$1" && xargs -0 -r rm -f --'
 # so there are no ties. A pipeline's status is only its last command's: find's
 # comes back on fd 4, and both must have succeeded.
 LIST_SORTED_SH = """\
+[ -d "$1" ] || exit 3
 export LC_ALL=C
 exec 3>&1
 status=$( { { find "$1" -type f -printf '%s %T@ %P\\0'; echo "find $?" >&4; } |
@@ -82,6 +87,7 @@ status=$( { { find "$1" -type f -printf '%s %T@ %P\\0'; echo "find $?" >&4; } |
 # the host itself (no list goes through the manager); find's status comes
 # back on fd 4 as in LIST_SORTED_SH.
 TAR_ALL_FILES_SH = """\
+[ -d "$1" ] || exit 3
 cd -- "$1" || exit 1
 exec 3>&1
 status=$( { { find . -type f -printf '%P\\0'; echo "find $?" >&4; } |
@@ -104,6 +110,32 @@ mkdir -p -- "$1" || exit
 if [ -d "$2" ]; then cp -al -- "$2" "$3" || exit 3; echo seeded
 else mkdir -p -- "$3" || exit; echo empty; fi
 """
+# The names restore's check looks for (psql "$@" reads the query on stdin),
+# then PATH_EXISTS when $1, where the swap puts the current filestore,
+# already exists; the status is psql's.
+PATH_EXISTS = "dm-path-exists"
+NAMES_AND_PATH_SH = f"""\
+if [ -e "$1" ]; then echo {PATH_EXISTS}; fi
+shift; exec "$@"
+"""
+# The swap of the filestores, resumable: the current one $2 moved aside to
+# $3, the new one $1 moved in. "previous" once $3 holds the current one;
+# 0 also when an earlier attempt moved $1 in. 3: $1 and $2 both missing; 4:
+# $3 is in the way; 5, 6: a move failed.
+MOVE_FILESTORES_SH = """\
+if [ -e "$3" ]; then echo previous; fi
+if [ ! -e "$1" ]; then [ -e "$2" ] || exit 3; exit 0; fi
+if [ -e "$2" ]; then
+  [ ! -e "$3" ] || exit 4
+  mv -T -- "$2" "$3" || exit 5
+  echo previous
+fi
+mv -T -- "$1" "$2" || exit 6
+"""
+# PostgreSQL's data directory, asked with the names when the cluster is on
+# the target host (as deploy_base.data_directory_needs asks it).
+DATA_DIRECTORY_SQL = "SHOW data_directory;\n"
+LOCAL_DB_HOSTS = (None, "localhost", "127.0.0.1", "::1")
 FACTS_SQL = (
     "SELECT pg_database_size(current_database()) || '|' || "
     "pg_encoding_to_char(encoding) || '|' || datcollate || '|' || datctype "
@@ -219,7 +251,6 @@ class _Replicate(_Restore):
             + f"/filestore/{self.src_db}"
         )
         self.dump_file = f"{self._work_dir(spec)}/replicate-{stamp}.dump"
-        self.list_file = f"{self._work_dir(src_spec)}/replicate-{stamp}.files"
         self.same_host = src_transport.label == transport.label
         self.db_kwargs = {"env": spec.db_env(), "secrets": spec.db_secrets()}
         self.secrets = [*src_spec.db_secrets(), *spec.db_secrets()]
@@ -229,6 +260,7 @@ class _Replicate(_Restore):
         self.stop_attempted = False
         self.old_exists = False
         self.resumed = False
+        self.data_directory = None  # PostgreSQL's, learnt with the names
         self.sources = []
         self.result = {
             "database": self.db,
@@ -316,7 +348,50 @@ class _Replicate(_Restore):
         )
 
     def _check_new_names(self):
-        self._check_names(None)
+        """Restore's check of the three names and of the filestore the swap
+        moves the current one to, in one command (PostgreSQL's answer, then
+        whether that path exists)."""
+        ctx = self.ctx
+        previous_fs = f"{self.fs_root}/{self.old}"
+        sql = EXISTING_SQL
+        if self.spec.db_host in LOCAL_DB_HOSTS:
+            # For the room check: one query fewer (see _check_space).
+            sql += DATA_DIRECTORY_SQL
+        result = ctx.run(
+            self.transport,
+            [
+                "sh",
+                "-c",
+                NAMES_AND_PATH_SH,
+                "sh",
+                previous_fs,
+                *self.spec.admin_psql_argv(
+                    [("db", self.db), ("new", self.new), ("old", self.old)]
+                ),
+            ],
+            stdin_data=sql.encode(),
+            timeout=SHORT_TIMEOUT,
+            **self.db_kwargs,
+        )
+        if not result.ok:
+            raise self._fail(_("PostgreSQL cannot be reached: %(reason)s"), result)
+        names = set()
+        for line in result.stdout.text().splitlines():
+            if line.startswith("/"):
+                self.data_directory = line.strip()
+            elif line.strip():
+                names.add(line.strip())
+        if self.old in names:
+            raise self._fail(
+                _("A database named %(name)s already exists: try again later."),
+                name=self.old,
+            )
+        if PATH_EXISTS in names:
+            # The swap would have nowhere to move the current filestore to.
+            raise self._fail(_("%(path)s already exists."), path=previous_fs)
+        self.old_exists = self.db in names
+        # Only a resumed run of this very operation (same stamp) finds it.
+        self.resumed = self.new in names
         if self.resumed:
             # Made by an attempt whose worker died with no state saved: it
             # may have stopped Odoo, and starting a running one is harmless.
@@ -361,7 +436,18 @@ class _Replicate(_Restore):
         self._prepare_dump_dir()
         size, locale = self._source_facts()
         self._check_space(size)
-        self._create_new(locale)
+        # Created by the stream's destination before it loads (CREATE_FAILED
+        # if not); set first, so that a failure or a cancel drops it.
+        self.new_created = True
+        create_argv = [
+            "createdb",
+            *self.spec.pg_connection_args(),
+            "-T",
+            "template0",
+            *_locale_args(locale),
+            "--",
+            self.new,
+        ]
         argv = [
             "pg_dump",
             "-Fc",
@@ -386,6 +472,7 @@ class _Replicate(_Restore):
                     self.dump_file,
                     # The source's roles need not exist on the target's cluster.
                     ("--no-owner",),
+                    create_argv=create_argv,
                 ),
                 on_progress=on_progress,
                 src_env=self.src_spec.db_env(),
@@ -394,6 +481,14 @@ class _Replicate(_Restore):
                 cancel_event=getattr(ctx, "cancel_event", None),
             )
             self.result["bytes_streamed"] = result.bytes_copied
+            if not result.ok and cancel_asked(ctx):
+                raise OperationFailed(ctx.text(_("Cancelled on request.")))
+            if result.dst.exit_code == CREATE_FAILED:
+                raise self._fail(
+                    _("The new database %(name)s cannot be created: %(reason)s"),
+                    result.dst,
+                    name=self.new,
+                )
             for side in (result.src, result.dst):
                 if not side.ok:
                     raise OperationFailed(
@@ -409,7 +504,8 @@ class _Replicate(_Restore):
                         )
                     )
             self._build_indexes()
-        finally:
+        except BaseException:
+            # Else the index builds removed it.
             dump = self.dump_file
             run_anyway(
                 ctx,
@@ -417,15 +513,19 @@ class _Replicate(_Restore):
                 ["rm", "-f", "--", dump, f"{dump}.tmp", f"{dump}.tee"],
                 timeout=SHORT_TIMEOUT,
             )
+            raise
 
     def _check_space(self, size):
         """Room on the target for the dump and for the new database, counted
         at the source database's size as a backup counts it: refused before
         production is read at all."""
         directory = self.dump_file.rsplit("/", 1)[0]
-        needs = data_directory_needs(
-            self.ctx, self.transport, self.spec, size, self.notes
-        )
+        if self.data_directory:
+            needs = [(self.data_directory, size)]
+        else:
+            needs = data_directory_needs(
+                self.ctx, self.transport, self.spec, size, self.notes
+            )
         require_space(self.ctx, self.transport, [(directory, size), *needs])
 
     def _prepare_dump_dir(self):
@@ -463,8 +563,28 @@ class _Replicate(_Restore):
         file the stream left, with one job per CPU: the schema and the data
         were loaded while production was being dumped, the way a dump piped
         into pg_restore goes, and the index builds run in parallel."""
-        self.ctx.progress(30, _("Restoring into the new database"))
-        self._restore_file(self.dump_file, ("--no-owner", "--section=post-data"))
+        ctx = self.ctx
+        ctx.progress(30, _("Restoring into the new database"))
+        # The dump goes with the command that read it last (one command
+        # fewer); after a failure _copy_database removes it.
+        status = ctx.run_detached(
+            self.transport,
+            pg_restore_argv(
+                self.spec.pg_connection_args(),
+                self.new,
+                self.dump_file,
+                ("--no-owner", "--section=post-data"),
+                remove=True,
+            ),
+            f"{self.KEY_PREFIX}-database-{self.stamp}",
+            timeout=LONG_TIMEOUT,
+            **self.db_kwargs,
+        )
+        self._check(
+            status,
+            _("Restoring into the new database %(name)s failed: %(reason)s"),
+            name=self.new,
+        )
 
     # -- filestore ---------------------------------------------------------
     def _copy_filestore(self):
@@ -472,7 +592,6 @@ class _Replicate(_Restore):
         ctx.progress(50, _("Copying the filestore"))
         new_dir = f"{self.fs_root}/{self.new}"
         previous = f"{self.fs_root}/{self.db}"
-        has_source = ctx.run(self.src_transport, ["test", "-d", self.src_fs]).ok
         self.fs_new_created = self.fs_made = True
         # Hard links: unchanged files cost nothing; changed ones are
         # replaced (never written into), so the previous copy stays intact.
@@ -488,7 +607,16 @@ class _Replicate(_Restore):
                 path=previous,
             )
         has_previous = prepared.check().stdout.text().strip() == "seeded"
-        if not has_source:
+        # Across hosts the source's listing or tar says when it has no
+        # filestore (NO_DIRECTORY): report None.
+        if self.same_host and ctx.run(self.transport, ["rsync", "--version"]).ok:
+            has_source = ctx.run(self.src_transport, ["test", "-d", self.src_fs]).ok
+            report = self._rsync(new_dir) if has_source else None
+        elif has_previous:
+            report = self._tar_changes(new_dir, previous)
+        else:
+            report = self._tar_all(new_dir)
+        if report is None:
             self.notes.append(
                 ctx.text(
                     _("The source has no filestore at %(path)s."), path=self.src_fs
@@ -498,12 +626,6 @@ class _Replicate(_Restore):
             report.update(bytes_moved=0, files_deleted=0)
             self.result["filestore"] = report
             return
-        if self.same_host and ctx.run(self.transport, ["rsync", "--version"]).ok:
-            report = self._rsync(new_dir)
-        elif has_previous:
-            report = self._tar_changes(new_dir, previous)
-        else:
-            report = self._tar_all(new_dir)
         self.result["filestore"] = report
         ctx.progress(
             70,
@@ -546,13 +668,18 @@ class _Replicate(_Restore):
 
         The lists of both sides are compared as they stream (see
         :class:`_Listing`) and what differs is written to temporary files on
-        the manager, then sent to the hosts in batches: the manager's memory
-        does not grow with the number of files.
+        the manager: the paths to remove go to the target in batches, those
+        to copy to the source's ``tar`` on its standard input as it runs
+        (see :meth:`_stream_files`). The manager's memory does not grow with
+        the number of files. None when the source has no filestore.
         """
         ctx = self.ctx
         try:
             with _PathList() as changed, _PathList() as remove:
-                total, bytes_moved, deleted = self._compare(previous, changed, remove)
+                counts = self._compare(previous, changed, remove)
+                if counts is None:
+                    return None  # the source has no filestore
+                total, bytes_moved, deleted = counts
                 # Changed files are unlinked first: tar then writes new files
                 # and never into an inode the previous copy shares.
                 for batch in remove.batches():
@@ -634,6 +761,9 @@ class _Replicate(_Restore):
         finally:
             for listing in listings:
                 listing.stop()
+        if results[0].exit_code == NO_DIRECTORY:
+            # Nothing was listed on the source: what the merge found is void.
+            return None
         failed = [
             (listing, result)
             for listing, result in zip(listings, results, strict=True)
@@ -657,9 +787,12 @@ class _Replicate(_Restore):
         return counts
 
     def _stream_files(self, changed, new_dir):
-        ctx = self.ctx
-        directory = self.list_file.rsplit("/", 1)[0]
-        prepare_work_dir(ctx, self.src_transport, directory)
+        """The changed files in one ``tar`` from the source host into
+        ``new_dir``: their list reaches the source's ``tar`` on its standard
+        input, from the manager's temporary file, as the stream runs (no
+        file is written on the source, nothing is left there to remove). A
+        list that cannot be read to its end stops the source before its
+        input ends: it never archives part of the list as if it were all."""
         src_argv = [
             "tar",
             "-C",
@@ -670,25 +803,11 @@ class _Replicate(_Restore):
             "-cf",
             "-",
             "--files-from",
-            self.list_file,
+            "-",
         ]
-        try:
-            script = WRITE_FILE_SH
-            for batch in changed.batches():
-                self._check(
-                    ctx.run(
-                        self.src_transport,
-                        ["sh", "-c", script, "sh", self.list_file],
-                        stdin_data=batch,
-                        timeout=SHORT_TIMEOUT,
-                    ),
-                    _("The list of files to copy cannot be written: %(reason)s"),
-                )
-                script = APPEND_FILE_SH
-            result = self._stream_tar(src_argv, ["tar", "-C", new_dir, "-xf", "-"])
-        finally:
-            with contextlib.suppress(RemoteError):
-                run_anyway(ctx, self.src_transport, ["rm", "-f", "--", self.list_file])
+        result = self._stream_tar(
+            src_argv, ["tar", "-C", new_dir, "-xf", "-"], src_stdin=changed.batches()
+        )
         return result.bytes_copied
 
     def _tar_all(self, new_dir):
@@ -698,7 +817,10 @@ class _Replicate(_Restore):
         result = self._stream_tar(
             ["sh", "-c", TAR_ALL_FILES_SH, "sh", self.src_fs],
             ["sh", "-c", EXTRACT_COUNT_SH, "sh", new_dir],
+            missing_ok=True,
         )
+        if result is None:
+            return None  # the source has no filestore
         counts = result.dst.stdout.text().split()
         files, size = (int(n) for n in counts) if len(counts) == 2 else (0, 0)
         return {
@@ -710,9 +832,10 @@ class _Replicate(_Restore):
             "files_deleted": 0,
         }
 
-    def _stream_tar(self, src_argv, dst_argv):
+    def _stream_tar(self, src_argv, dst_argv, src_stdin=None, missing_ok=False):
         """Stream a tar from the source host into the target's; the pipe's
-        result once both sides succeeded."""
+        result once both sides succeeded (with ``missing_ok``, None when the
+        source exited NO_DIRECTORY: it has no filestore)."""
         ctx = self.ctx
         # One message for every report: progress is frequent.
         message = _("Copying the filestore")
@@ -728,12 +851,44 @@ class _Replicate(_Restore):
             dst_argv,
             on_progress=on_progress,
             cancel_event=getattr(ctx, "cancel_event", None),
+            src_stdin=src_stdin,
         )
         if not result.ok and cancel_asked(ctx):
             raise OperationFailed(ctx.text(_("Cancelled on request.")))
+        if missing_ok and result.src.exit_code == NO_DIRECTORY:
+            return None
         for side in (result.src, result.dst):
             self._check(side, _("Copying the filestore failed: %(reason)s"))
         return result
+
+    def _move_filestores(self):
+        """Restore's move of the filestores (the current one aside, the new
+        one in), in one command (MOVE_FILESTORES_SH); taken up again, it
+        finishes what an earlier attempt began."""
+        if not self.fs_made:
+            return
+        paths = [f"{self.fs_root}/{name}" for name in (self.new, self.db, self.old)]
+        result = self.ctx.run(
+            self.transport,
+            ["sh", "-c", MOVE_FILESTORES_SH, "sh", *paths],
+            timeout=SHORT_TIMEOUT,
+        )
+        new, current, previous = paths
+        said = result.stdout.text().split()
+        if "previous" in said:
+            self.result["previous_filestore"] = previous
+        if result.ok:
+            self.fs_new_created = False
+            return
+        if result.exit_code == 3:
+            raise self._fail(_("The new filestore %(path)s is missing."), path=new)
+        if result.exit_code == 4:
+            raise self._fail(_("%(path)s already exists."), path=previous)
+        raise self._fail(
+            _("The filestore %(path)s cannot be moved: %(reason)s"),
+            result,
+            path=current if result.exit_code == 5 else new,
+        )
 
     def _undo(self):
         # A standby (recovery site) stays stopped even when the swap failed.

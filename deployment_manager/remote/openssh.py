@@ -368,10 +368,11 @@ class OpenSshCommand:
 
         self._start_thread(loop, "stdout")
 
-    def go_ahead(self, fd=None):
+    def go_ahead(self, fd=None, feed=None):
         """Send the environment, then the empty line that starts the
         command: on ``fd`` (left open: the stream follows), or on the
-        command's own stdin, which then ends."""
+        command's own stdin, which then ends, or carries what ``feed``
+        (pipe's ``_Feed``) writes into it, from a thread of its own."""
         block = "".join(f"{name}={value}\n" for name, value in self.env.items())
         data = (block + "\n").encode()
         if fd is not None:
@@ -379,7 +380,16 @@ class OpenSshCommand:
             return
         with contextlib.suppress(OSError):
             self._popen.stdin.write(data)
-        self.abandon()
+            if feed is not None:
+                self._popen.stdin.flush()
+        if feed is None:
+            self.abandon()
+            return
+        feed.start(self._write_stdin, self.abandon)
+
+    def _write_stdin(self, data):
+        self._popen.stdin.write(data)
+        self._popen.stdin.flush()
 
     def abandon(self):
         """End the command's own stdin: without the go-ahead, nothing runs."""

@@ -44,7 +44,8 @@ def _grow(fd):
 
 
 class _Stream:
-    def __init__(self, on_progress, cancel_event, timeout):
+    def __init__(self, on_progress, cancel_event, timeout, src_feed=None):
+        self.src_feed = src_feed
         self.on_progress = on_progress
         self.cancel_event = cancel_event
         self.deadline = None if timeout is None else time.monotonic() + timeout
@@ -187,7 +188,7 @@ class _Stream:
         self.target.client.forget_key()
         self.target.capture_stdout(first[self.target])
         self.target.go_ahead(self.relay_out)
-        self.source.go_ahead()
+        self.source.go_ahead(feed=self.src_feed)
         # Before its go-ahead the source printed nothing after its line.
         if first[self.source]:
             os.write(self.relay_out, first[self.source])
@@ -300,15 +301,17 @@ def stream_openssh(
     secrets=(),
     cancel_event=None,
     timeout=None,
+    src_feed=None,
 ):
     """``pipe()`` between two SSH hosts through ``clients`` (two
-    ``OpenSshClient``): same arguments, same PipeResult, ``via`` "openssh"."""
+    ``OpenSshClient``): same arguments, same PipeResult, ``via`` "openssh";
+    ``src_feed`` (pipe's ``_Feed``) writes the source's input."""
     src_argv = validate_argv(src_argv)
     dst_argv = validate_argv(dst_argv)
     src_env = validate_env(src_env)
     dst_env = validate_env(dst_env)
     secrets = tuple(secrets or ())
-    stream = _Stream(on_progress, cancel_event, timeout)
+    stream = _Stream(on_progress, cancel_event, timeout, src_feed)
     src_client, dst_client = clients
     with src_client, dst_client:
         try:

@@ -23,6 +23,63 @@ from .transport import HEARTBEAT_INTERVAL
 
 __all__ = ["PipeResult", "pipe"]
 
+# How long pipe() waits, once the stream has ended, for the thread that
+# wrote the source's input (it ends when the source's input closes).
+FEED_JOIN = 5.0
+
+
+class _Either:
+    """Set when either event is (what the streams poll as their cancel)."""
+
+    def __init__(self, first, second):
+        self.events = [event for event in (first, second) if event is not None]
+
+    def is_set(self):
+        return any(event.is_set() for event in self.events)
+
+
+class _Feed:
+    """Writes ``chunks`` (an iterable of bytes) into a started command's
+    standard input from a thread of its own, then ends that input.
+
+    When reading ``chunks`` raises, the input is left open and ``failed``
+    is set: the stream stops the command (as on a cancel) before it could
+    take what it received for the whole of its input, and ``pipe`` raises
+    the error. A command that stops reading ends the feed quietly: its own
+    exit status says why.
+    """
+
+    def __init__(self, chunks):
+        self.chunks = chunks
+        self.error = None
+        self.failed = threading.Event()
+        self.thread = None
+
+    def start(self, write, close):
+        def feed():
+            try:
+                for data in self.chunks:
+                    try:
+                        write(data)
+                    except (RemoteError, OSError, EOFError, ValueError):
+                        break
+            except Exception as error:  # noqa: BLE001 - raised again by pipe()
+                self.error = error
+                self.failed.set()
+                return
+            with contextlib.suppress(RemoteError, OSError, EOFError, ValueError):
+                close()
+
+        self.thread = threading.Thread(target=feed, name="dm-pipe-feed", daemon=True)
+        self.thread.start()
+
+    def check(self):
+        """Once the stream has ended: the error that stopped the feed."""
+        if self.thread is not None:
+            self.thread.join(FEED_JOIN)
+        if self.error is not None:
+            raise self.error
+
 
 def _stop(command, timed_out=False):
     if not command.exited():
@@ -46,6 +103,7 @@ def pipe(
     cancel_event=None,
     timeout=None,
     openssh=None,
+    src_stdin=None,
 ):
     """Copy the stdout of ``src_argv`` (on ``src``) into the stdin of
     ``dst_argv`` (on ``dst``); ``on_progress(bytes_copied)`` is called at
@@ -57,6 +115,12 @@ def pipe(
     cancel (``cancel_event``) or ``timeout`` seconds past kill both; the
     results say so. A link that drops raises ConnectionLost (its ``pgid``
     is the command that may still run on that host).
+
+    ``src_stdin``: an iterable of bytes written to the source command's
+    standard input once it runs, which then ends (else that input is empty).
+    If iterating it raises, the source is stopped before its input ends,
+    so it never takes part of its input for the whole of it, the
+    destination with it, and the error is raised once both have stopped.
 
     ``openssh``: None streams through the OpenSSH client when both sides
     allow it (see :func:`.openssh.usable`), False always through this
@@ -70,8 +134,12 @@ def pipe(
             "pinned host key and a private key without passphrase.",
             "openssh_unavailable",
         )
+    feed = None
+    if src_stdin is not None:
+        feed = _Feed(src_stdin)
+        cancel_event = _Either(cancel_event, feed.failed)
     if clients is not None:
-        return stream_openssh(
+        result = stream_openssh(
             clients,
             src_argv,
             dst_argv,
@@ -81,22 +149,26 @@ def pipe(
             secrets=secrets,
             cancel_event=cancel_event,
             timeout=timeout,
+            src_feed=feed,
         )
-    return _through_manager(
-        (src, src_argv, src_env),
-        (dst, dst_argv, dst_env),
-        on_progress=on_progress,
-        chunk=chunk,
-        secrets=secrets,
-        cancel_event=cancel_event,
-        timeout=timeout,
-    )
+    else:
+        result = _through_manager(
+            (src, src_argv, src_env),
+            (dst, dst_argv, dst_env),
+            on_progress=on_progress,
+            chunk=chunk,
+            secrets=secrets,
+            cancel_event=cancel_event,
+            timeout=timeout,
+            feed=feed,
+        )
+    if feed is not None:
+        feed.check()
+    return result
 
 
-def _through_manager(src, dst, *, on_progress, chunk, secrets, cancel_event, timeout):
-    """The stream read from one transport and written to the other by this
-    process; ``src`` and ``dst`` are (transport, argv, env)."""
-    deadline = None if timeout is None else time.monotonic() + timeout
+def _start_both(src, dst, secrets, feed):
+    """Both commands started (the source's input fed), or neither left."""
     source = src[0].start(src[1], env=src[2], secrets=secrets)
     try:
         target = dst[0].start(dst[1], env=dst[2], secrets=secrets)
@@ -104,6 +176,18 @@ def _through_manager(src, dst, *, on_progress, chunk, secrets, cancel_event, tim
         source.kill()
         source.wait()
         raise
+    if feed is not None:
+        feed.start(source.stdin.write, source.close_stdin)
+    return source, target
+
+
+def _through_manager(
+    src, dst, *, on_progress, chunk, secrets, cancel_event, timeout, feed=None
+):
+    """The stream read from one transport and written to the other by this
+    process; ``src`` and ``dst`` are (transport, argv, env)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    source, target = _start_both(src, dst, secrets, feed)
 
     finished = threading.Event()
 

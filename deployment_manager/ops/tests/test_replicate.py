@@ -22,6 +22,7 @@ from ...remote import LocalTransport, SshTransport
 from ...remote.tests.sshd_rig import SshdHost
 from ..context import OperationFailed, SimpleContext
 from ..neutralize import neutralize
+from ..pg import CREATE_FAILED, pg_restore_argv, stream_load_argv, swap_database_in
 from ..replicate import _rsync_stats, replicate
 from ..spec import EnvironmentSpec
 from .pg import databases_like, drop_database, psql
@@ -533,3 +534,95 @@ def test_rsync_counts_read_with_thousands_separators(tmp_path):
     ).stdout
     assert "reg: 1,001" in output
     assert _rsync_stats(output)["reg"] == 1001
+
+
+def test_the_streams_destination_creates_the_new_database(local, tmp_path):
+    """The stream's destination creates the new database, then loads the
+    schema and the data as they arrive (one command fewer than a createdb of
+    its own); a createdb that fails is told apart (CREATE_FAILED) before
+    anything is read. The index builds then remove the dump they read."""
+    source, target = "dm_create_src", "dm_create_dst"
+    dump = str(tmp_path / "stream.dump")
+    for name in (source, target):
+        drop_database(name)
+    try:
+        refused = local.run(
+            stream_load_argv(
+                [],
+                target,
+                dump,
+                create_argv=["sh", "-c", "echo no room for it >&2; exit 1"],
+            ),
+            stdin_data=b"not read",
+        )
+        assert refused.exit_code == CREATE_FAILED
+        assert "no room for it" in refused.stderr.text()
+        assert not os.path.exists(dump) and not databases_like(target)
+
+        subprocess.run(["createdb", "--", source], check=True)
+        psql(source, "CREATE TABLE t AS SELECT g AS n FROM generate_series(1, 500) g")
+        psql(source, "CREATE INDEX t_n ON t (n)")
+        data = subprocess.run(
+            ["pg_dump", "-Fc", "--", source], check=True, capture_output=True
+        ).stdout
+        loaded = local.run(
+            stream_load_argv(
+                [],
+                target,
+                dump,
+                ("--no-owner",),
+                create_argv=["createdb", "-T", "template0", "--", target],
+            ),
+            stdin_data=data,
+        )
+        assert loaded.ok, loaded.stderr.text()
+        assert psql(target, "SELECT count(*) FROM t") == [["500"]]
+        assert psql(
+            target, "SELECT count(*) FROM pg_indexes WHERE tablename = 't'"
+        ) == [["0"]]
+        built = local.run(
+            pg_restore_argv([], target, dump, ("--section=post-data",), remove=True)
+        )
+        assert built.ok, built.stderr.text()
+        assert psql(
+            target, "SELECT indexname FROM pg_indexes WHERE tablename = 't'"
+        ) == [["t_n"]]
+        assert not os.path.exists(dump)
+    finally:
+        for name in (source, target):
+            drop_database(name)
+
+
+def test_the_swap_is_one_command_and_an_earlier_one_is_found(local):
+    """swap_database_in swaps and reads the names back in one command; run
+    again (an answer lost, a worker taking the operation up), it finds the
+    swap made and does not make it twice."""
+    db, incoming, aside = "dm_swap_db", "dm_swap_db_new", "dm_swap_db_old"
+    spec = EnvironmentSpec(name="swap", db_name=db)
+    calls = []
+
+    def admin(sql, **variables):
+        calls.append(sql)
+        return local.run(
+            spec.admin_psql_argv(variables.items()), stdin_data=sql.encode()
+        )
+
+    for name in (db, incoming, aside):
+        drop_database(name)
+    try:
+        subprocess.run(["createdb", "--", db], check=True)
+        subprocess.run(["createdb", "--", incoming], check=True)
+        psql(incoming, "CREATE TABLE marker AS SELECT 1 AS incoming")
+        names = {"db": db, "incoming": incoming, "aside": aside}
+        swap_database_in(SimpleContext(), admin, replaces=True, **names)
+        assert len(calls) == 1
+        assert sorted(databases_like(db)) == [db, aside]
+        assert psql(db, "SELECT incoming FROM marker") == [["1"]]
+
+        swap_database_in(SimpleContext(), admin, replaces=True, **names)
+        assert len(calls) == 2
+        assert sorted(databases_like(db)) == [db, aside]
+        assert psql(db, "SELECT incoming FROM marker") == [["1"]]
+    finally:
+        for name in (db, incoming, aside):
+            drop_database(name)

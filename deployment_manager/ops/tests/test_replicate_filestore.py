@@ -261,8 +261,8 @@ def test_only_changed_and_new_files_move_and_gone_files_are_deleted(stores, tran
         "files_deleted": len(deleted),
     }
     assert report["bytes_streamed"] > moved_bytes
-    # Nothing is left in the source's work directory.
-    assert os.listdir(os.path.join(stores.root, "src-work")) == []
+    # Nothing was written on the source: its work directory was not made.
+    assert not os.path.exists(os.path.join(stores.root, "src-work"))
 
 
 def test_a_name_with_a_newline_is_copied_too(stores, transports):
@@ -384,10 +384,79 @@ def test_small_reads_and_batches_give_the_same_result(stores, transports, monkey
     assert same_files(files(new_dir), files(stores.source))
     argvs = [result.argv for result in ctx.commands]
     removals = [a for a in argvs if "xargs" in " ".join(a)]
-    writes = [a[2] for a in argvs if a[2:3] in (['cat > "$1"'], ['cat >> "$1"'])]
     assert len(removals) > 3
-    assert writes[0] == 'cat > "$1"' and set(writes[1:]) == {'cat >> "$1"'}
     assert (report["files_moved"], report["files_deleted"]) == (21, 20)
+
+
+def test_the_list_of_changed_files_streams_on_the_sources_input(
+    stores, transports, monkeypatch
+):
+    """The list of files to copy reaches the source's tar on its standard
+    input, in many pieces: no file is written on the source (its work
+    directory is not even made) and no command writes or removes one."""
+    monkeypatch.setattr(replicate_module, "LIST_BATCH", 64)
+    for index in range(50):
+        stores.write(stores.source, f"{index % 4:02x}/new file {index}", b"n" * index)
+    stores.both("00/kept", b"kept")
+    previous = files(stores.previous)
+    ctx = Context()
+
+    report, new_dir = stores.copy(transports, ctx)
+
+    moved, kept, deleted = outcome(previous, files(new_dir))
+    assert (len(moved), kept, deleted) == (50, {b"00/kept"}, set())
+    assert same_files(files(new_dir), files(stores.source))
+    assert not os.path.exists(os.path.join(stores.root, "src-work"))
+    commands = [" ".join(result.argv) for result in ctx.commands]
+    assert not [c for c in commands if "cat >" in c or "rm -f" in c]
+    assert report["files_moved"] == 50
+
+
+def test_a_list_lost_half_way_stops_the_copy(stores, transports, monkeypatch):
+    """The manager's list of files to copy cannot be read to its end (its
+    disk failed): the source's tar is stopped before its input ends, so
+    the part of the list it got is not taken for the whole, and the copy
+    fails saying why."""
+    real = replicate_module._PathList.batches
+
+    def lost(self):
+        for batch in real(self):
+            yield batch
+            time.sleep(0.3)
+            raise replicate_module._ListNotKept(OSError("disk gone"))
+
+    monkeypatch.setattr(replicate_module._PathList, "batches", lost)
+    monkeypatch.setattr(replicate_module, "LIST_BATCH", 64)
+    for index in range(20):
+        stores.write(stores.source, f"00/file {index}", b"x")
+    os.makedirs(stores.previous)
+
+    with pytest.raises(OperationFailed, match="cannot be written: disk gone"):
+        stores.copy(transports)
+
+
+@pytest.mark.parametrize("previous_exists", [True, False], ids=["again", "first"])
+def test_a_source_without_filestore_moves_nothing(stores, transports, previous_exists):
+    """The source has no filestore: its listing (or its tar) says so, with
+    no command of its own; nothing is removed from the new copy."""
+    os.rmdir(stores.source)
+    if previous_exists:
+        stores.write(stores.previous, "00/old", b"old")
+    ctx = Context()
+
+    report, new_dir = stores.copy(transports, ctx)
+
+    assert report == {
+        "method": "none",
+        "files_total": 0,
+        "files_moved": 0,
+        "bytes_moved": 0,
+        "files_deleted": 0,
+    }
+    assert set(files(new_dir)) == ({b"00/old"} if previous_exists else set())
+    assert not ctx.inputs  # nothing was removed
+    commands = [result.argv for result in ctx.commands]
+    assert not [a for a in commands if a[:2] == ["test", "-d"]]
 
 
 def test_sorted_listing_fails_when_find_fails(tmp_path):
@@ -401,13 +470,16 @@ def test_sorted_listing_fails_when_find_fails(tmp_path):
     (stub / "find").chmod(0o755)
     env = {"PATH": f"{stub}:{os.environ['PATH']}"}
     with LocalTransport() as local:
-        failed = local.run(["sh", "-c", LIST_SORTED_SH, "sh", "/nowhere"], env=env)
+        failed = local.run(["sh", "-c", LIST_SORTED_SH, "sh", str(tmp_path)], env=env)
         good = local.run(["sh", "-c", LIST_SORTED_SH, "sh", str(stub)])
+        missing = local.run(["sh", "-c", LIST_SORTED_SH, "sh", "/nowhere"])
     assert failed.exit_code == 1
     assert "find: boom" in failed.stderr.text()
     assert failed.stdout.text() == "1 2 a\x001 2 b\x00"
     assert good.ok
     assert good.stdout.text().endswith(" find\x00")
+    assert missing.exit_code == replicate_module.NO_DIRECTORY
+    assert missing.stdout.text() == ""
 
 
 @pytest.mark.parametrize(

@@ -14,14 +14,13 @@ import pytest
 from ...remote import LocalTransport
 from ..context import OperationFailed
 from ..neutralize import NeutralizationFailed
-from ..replicate import replicate
+from ..replicate import MOVE_FILESTORES_SH, replicate
 from .pg import databases_like, psql
 from .test_replicate import TEMPLATE, Pair, _build_template, _tree_digests, _write
 from .test_restore_safety import (
     Journal,
     Killed,
     checking_the_names,
-    moving_in,
     stopping,
     swap_sql,
 )
@@ -137,12 +136,20 @@ def test_target_without_stop_command_is_refused_before_anything_is_read(scene):
     scene.assert_old()
 
 
-def creating_the_new_database(argv, _stdin):
-    return argv[0] == "createdb"
+def checking_the_room(argv, _stdin):
+    """The last command before the stream (whose destination creates the
+    new database)."""
+    return argv[0] == "df"
 
 
 def copying_the_filestore(argv, _stdin):
     return argv[0] == "rsync" and "--delete" in argv
+
+
+def moving_the_filestores(argv, _stdin):
+    """The one command that moves the current filestore aside and the new
+    one in."""
+    return argv[:3] == ["sh", "-c", MOVE_FILESTORES_SH]
 
 
 def neutralizing(argv, _stdin):
@@ -153,7 +160,7 @@ def neutralizing(argv, _stdin):
     "when",
     [
         checking_the_names,
-        creating_the_new_database,
+        checking_the_room,
         copying_the_filestore,
         neutralizing,
         "stop",
@@ -190,7 +197,7 @@ def test_cancel_before_the_swap_leaves_the_target_as_it_was(scene, when):
 def test_cancel_after_the_swap_comes_too_late(scene, when):
     """After the swap the replication goes on to its end: the target is
     production's neutralized copy, Odoo started, the notes say why."""
-    match = swap_sql if when == "swap" else moving_in(scene.pair.tgt_fs)
+    match = swap_sql if when == "swap" else moving_the_filestores
     ctx = Journal(scene.work, cancel_when=match)
 
     result = scene.replicate(ctx, stamp=STAMP)

@@ -404,3 +404,129 @@ def test_which_hosts_the_openssh_client_serves(host_a, local):
     assert not usable(local)
     assert not usable(SshTransport(host_a.ssh_config(pinned_key_base64=None)))
     assert not usable(SshTransport(host_a.ssh_config(passphrase="secret")))
+
+
+# -- the source's standard input (src_stdin) ---------------------------------
+
+
+def _chunks(count, size=100_000, then=None):
+    """``count`` chunks of ``size`` bytes, each its own pattern; ``then()``
+    is called after them (it may raise, as a manager's full disk would)."""
+    for index in range(count):
+        yield bytes([65 + index % 26]) * size
+    if then is not None:
+        then()
+
+
+@pytest.mark.parametrize("openssh", [True, False], ids=["openssh", "paramiko"])
+def test_the_source_reads_its_input_as_the_stream_runs(two_hosts, tmp_path, openssh):
+    """What ``src_stdin`` gives reaches the source's standard input in
+    order and whole (more than the pipes between hold), then ends; the
+    source's output streams meanwhile."""
+    a, b = two_hosts
+    out = tmp_path / "out"
+    result = pipe(
+        a,
+        ["sh", "-c", "cat"],
+        b,
+        ["sh", "-c", 'cat > "$1"', "sh", str(out)],
+        src_stdin=_chunks(60),
+        openssh=openssh,
+    )
+    assert result.ok, (result.src.stderr_text, result.dst.stderr_text)
+    assert (result.via == "openssh") == openssh
+    expected = b"".join(_chunks(60))
+    assert result.bytes_copied == len(expected) == 6_000_000
+    assert out.read_bytes() == expected
+
+
+@pytest.mark.parametrize("openssh", [True, False], ids=["openssh", "paramiko"])
+def test_a_feed_failing_half_way_stops_both_sides(two_hosts, tmp_path, openssh):
+    """The source's input cannot be read to its end (the manager's list is
+    lost): the source is stopped before its input ends, so it never takes
+    half a list for a whole one, the destination never sees the end of its
+    input, and the error is raised."""
+    a, b = two_hosts
+    src_pid, committed = tmp_path / "src.pid", tmp_path / "committed"
+
+    def lost():
+        time.sleep(0.5)
+        raise OSError("the list is lost")
+
+    started = time.monotonic()
+    with pytest.raises(OSError, match="the list is lost"):
+        pipe(
+            a,
+            # Exits 0 at the end of its input, as tar -T - would.
+            ["sh", "-c", 'echo $$ > "$1"; cat', "sh", str(src_pid)],
+            b,
+            ["sh", "-c", 'cat > /dev/null && touch "$1"', "sh", str(committed)],
+            src_stdin=_chunks(5, then=lost),
+            openssh=openssh,
+        )
+    assert time.monotonic() - started < 10
+    time.sleep(0.3)
+    assert not _alive(_read_pid(src_pid))
+    assert not committed.exists()
+
+
+@pytest.mark.parametrize("openssh", [True, False], ids=["openssh", "paramiko"])
+def test_a_cancel_while_the_source_reads_its_input(two_hosts, tmp_path, openssh):
+    """A cancel while the input is still being written stops both sides;
+    the destination never sees the end of its input."""
+    a, b = two_hosts
+    committed = tmp_path / "committed"
+    cancel = threading.Event()
+
+    def slow():
+        for _index in range(200):
+            yield b"x" * 1000
+            if _index == 5:
+                cancel.set()
+            time.sleep(0.05)
+
+    started = time.monotonic()
+    result = pipe(
+        a,
+        ["sh", "-c", "cat"],
+        b,
+        ["sh", "-c", 'cat > /dev/null && touch "$1"', "sh", str(committed)],
+        src_stdin=slow(),
+        cancel_event=cancel,
+        openssh=openssh,
+    )
+    assert time.monotonic() - started < 8
+    assert result.src.cancelled and result.dst.cancelled
+    assert not result.ok
+    time.sleep(0.3)
+    assert not committed.exists()
+
+
+@pytest.mark.parametrize("openssh", [True, False], ids=["openssh", "paramiko"])
+def test_a_dropped_source_link_while_it_reads_its_input(
+    host_b, fresh_host, tmp_path, openssh
+):
+    """The source's link drops while its input is being written:
+    ConnectionLost, and the destination never sees the end of its input."""
+    committed = tmp_path / "committed"
+
+    def endless():
+        while True:
+            yield b"y" * 10_000
+            time.sleep(0.02)
+
+    source = SshTransport(fresh_host.ssh_config())
+    with SshTransport(host_b.ssh_config()) as target:
+        threading.Timer(1.0, fresh_host.kill_sessions).start()
+        with pytest.raises(ConnectionLost):
+            pipe(
+                source,
+                ["sh", "-c", "cat"],
+                target,
+                ["sh", "-c", 'cat > /dev/null && touch "$1"', "sh", str(committed)],
+                src_stdin=endless(),
+                openssh=openssh,
+            )
+    source.close()
+    time.sleep(0.3)
+    assert not committed.exists()
