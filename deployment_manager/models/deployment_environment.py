@@ -181,6 +181,16 @@ class DeploymentEnvironment(models.Model):
         "before it changes them. After a healthy deployment, copies beyond the "
         "newest ones kept are dropped from the host.",
     )
+    copies_keep_days = fields.Integer(
+        string="Keep earlier copies (days)",
+        default=30,
+        help="The databases operations set aside beside this environment's "
+        "own — the one a restore or a replication replaced (<db>_before_<time>), "
+        "the failed one a rollback replaced (<db>_failed_<time>), a replica "
+        "never swapped in (<db>_replica_<time>) — and their filestores are "
+        "dropped from the host once older than this, every day. 0 keeps them "
+        "until someone drops them.",
+    )
     rollback_point_ids = fields.One2many(
         "deployment.rollback.point",
         "environment_id",

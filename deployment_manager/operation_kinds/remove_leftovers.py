@@ -6,6 +6,7 @@ from datetime import timedelta
 from odoo import fields
 
 from .. import ops
+from ..ops.context import OperationFailed
 from ..ops.results import LeftoversRemoved
 from .base import HOST, OperationKind, register
 
@@ -42,12 +43,39 @@ class RemoveLeftovers(OperationKind):
                 host.leftover_retention_days,
             )
         )
-        return dataclasses.replace(
-            result,
-            attachments_removed=self._remove_uploaded_zips(
-                op, environments, host.leftover_retention_days
-            ),
+        zips = self._remove_uploaded_zips(
+            op, environments, host.leftover_retention_days
         )
+        dropped, problems = self._drop_old_copies(op, journal, environments)
+        if problems:
+            # What could be cleaned was; the rest is said, not passed over.
+            raise OperationFailed(
+                op.env._(
+                    "Leftovers removed, but not every old copy could be dropped: %s",
+                    "; ".join(problems),
+                )
+            )
+        return dataclasses.replace(
+            result, attachments_removed=zips, databases_dropped=tuple(dropped)
+        )
+
+    def _drop_old_copies(self, op, journal, environments):
+        """Each environment's old copies of its database, by its own retention:
+        (the databases dropped, what went wrong where)."""
+        dropped, problems = [], []
+        for environment in environments:
+            if not environment.db_name or environment.copies_keep_days < 1:
+                continue
+            try:
+                dropped += ops.drop_old_copies(
+                    journal,
+                    journal.transport(),
+                    environment._spec(),
+                    environment.copies_keep_days,
+                )
+            except OperationFailed as error:
+                problems.append(f"{environment.name}: {error}")
+        return dropped, problems
 
     def _remove_uploaded_zips(self, op, environments, days):
         """Zips uploaded for deployments that ended more than ``days`` ago."""
@@ -77,8 +105,10 @@ class RemoveLeftovers(OperationKind):
     def apply_result(self, op, result):
         return op.env._(
             "%(files)s leftover(s) older than %(days)s days removed from the "
-            "host, %(zips)s uploaded zip(s) from the manager.",
+            "host, %(zips)s uploaded zip(s) from the manager, %(databases)s old "
+            "database copy(ies) dropped.",
             files=len(result.removed),
             days=result.kept_days,
             zips=result.attachments_removed,
+            databases=len(result.databases_dropped),
         )

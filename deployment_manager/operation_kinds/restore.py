@@ -29,12 +29,21 @@ class Restore(OperationKind):
         )
 
     def apply_result(self, op, result):
-        op.environment_id.sudo().message_post(
-            body=op.env._(
+        environment = op.environment_id.sudo()
+        if environment.copies_keep_days > 0:
+            body = op.env._(
+                "Restored from backup %(backup)s. The previous database is kept as "
+                "%(previous)s for %(days)s days.",
+                backup=op.backup_id.name,
+                previous=result.previous_database or "?",
+                days=environment.copies_keep_days,
+            )
+        else:
+            body = op.env._(
                 "Restored from backup %(backup)s. The previous database is kept as "
                 "%(previous)s until you drop it.",
                 backup=op.backup_id.name,
                 previous=result.previous_database or "?",
             )
-        )
+        environment.message_post(body=body)
         return op.env._("Restored from %s.", op.backup_id.name)

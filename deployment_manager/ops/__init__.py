@@ -42,7 +42,7 @@ from .deploy import (
     wait_healthy,
 )
 from .rollback import rollback_point_sizes
-from .retention import remove_leftovers
+from .retention import drop_old_copies, remove_leftovers
 from .neutralize import NeutralizationFailed, neutralize, verify_neutralization
 from .replicate import replicate
 from .module_tests import parse_test_log, run_module_tests

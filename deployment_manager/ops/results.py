@@ -257,6 +257,8 @@ class LeftoversRemoved(Result):
     kept_days: int = 0
     #: uploaded zips removed from the manager (added by the kind)
     attachments_removed: int = 0
+    #: old copies of the environments' databases dropped (by the kind)
+    databases_dropped: tuple[str, ...] = ()
 
 
 # -- services, backups, restore ----------------------------------------------

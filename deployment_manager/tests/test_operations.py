@@ -1,7 +1,9 @@
 # Copyright 2026 deployment_manager contributors
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
 import os
+import secrets
 import shutil
+import subprocess
 import tempfile
 import time
 from datetime import timedelta
@@ -13,6 +15,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import mute_logger
 
+from ..ops.tests.pg import databases_like, drop_database
 from .common import DeploymentTestMixin
 
 
@@ -148,6 +151,19 @@ class TestOperations(DeploymentTestMixin, TransactionCase):
             os.utime(path, (stamp, stamp))
         self.host.work_dir = work
         self.environment.addons_paths = addons
+        # The copies a restore and a rollback set aside: the one older than
+        # the environment's 30 days goes, the recent one stays.
+        db = f"dm_copies_{secrets.token_hex(3)}"
+        old_copy = (
+            f"{db}_before_{fields.Datetime.now() - timedelta(days=40):%Y%m%d%H%M%S}"
+        )
+        new_copy = (
+            f"{db}_failed_{fields.Datetime.now() - timedelta(days=2):%Y%m%d%H%M%S}"
+        )
+        for name in (old_copy, new_copy):
+            subprocess.run(["createdb", "--", name], check=True, capture_output=True)
+            self.addCleanup(drop_database, name)
+        self.environment.db_name = db
         attachment = self.env["ir.attachment"].create(
             {"name": "release.zip", "raw": b"PK", "res_model": "deployment.environment"}
         )
@@ -170,6 +186,9 @@ class TestOperations(DeploymentTestMixin, TransactionCase):
         self.assertTrue(os.path.exists(new_log))
         self.assertFalse(attachment.exists())
         self.assertIn("2 leftover(s) older than 14 days", operation.result_summary)
+        self.assertEqual(databases_like(db), [new_copy])
+        self.assertEqual(operation.result_data["databases_dropped"], [old_copy])
+        self.assertIn("1 old database copy(ies) dropped", operation.result_summary)
 
     def test_health_changes_only_on_health_evidence(self):
         """A failed drift report or a cancelled operation says nothing of the

@@ -1,13 +1,20 @@
 """Leftovers of operations are removed once older than the retention."""
 
 import os
+import secrets
+import subprocess
 import time
+from datetime import datetime, timezone
 
 import pytest
 
 from ...remote import LocalTransport
-from ..context import SimpleContext
-from ..retention import remove_leftovers
+from ..context import OperationFailed, SimpleContext
+from ..retention import drop_old_copies, remove_leftovers
+from ..spec import EnvironmentSpec
+from .pg import databases_like, drop_database
+
+UTC = timezone.utc
 
 DAY = 86400
 
@@ -62,3 +69,44 @@ def test_retention_of_zero_days_is_refused(tmp_path):
         pytest.raises(Exception, match="at least one day"),
     ):
         remove_leftovers(SimpleContext(str(tmp_path)), transport, str(tmp_path), [], 0)
+
+
+def test_old_copies_of_the_database_are_dropped_with_their_filestores(tmp_path):
+    """The databases a restore, a rollback or a replication set aside beside
+    the environment's are dropped once their stamp is older than the
+    retention, with their filestores; recent ones, rollback points, the
+    database itself and other databases with a similar name stay."""
+    db = f"dm_copies_{secrets.token_hex(3)}"
+    old = [f"{db}_before_20261001000000", f"{db}_failed_20261015120000"]
+    stay = [
+        db,
+        f"{db}_before_20261125000000",  # five days old
+        f"{db}_rb_20261001000000",  # a rollback point: its own retention
+        f"{db}_before_2026100100000",  # not a stamp
+        f"{db}x_before_20261001000000",  # another database's
+    ]
+    for name in old + stay:
+        subprocess.run(["createdb", "--", name], check=True, capture_output=True)
+        make(str(tmp_path / "filestore" / name / "ab" / "ab12"))
+    try:
+        spec = EnvironmentSpec(name="p", db_name=db, data_dir=str(tmp_path))
+        ctx = SimpleContext()
+        with LocalTransport() as transport:
+            dropped = drop_old_copies(
+                ctx, transport, spec, 30, now=datetime(2026, 11, 30, tzinfo=UTC)
+            )
+        assert dropped == sorted(old)
+        assert ctx.steps == [f"Drop the old copies of {db}"]
+        left = set(databases_like(db)) | set(databases_like(f"{db}x"))
+        assert left == set(stay)
+        assert sorted(os.listdir(tmp_path / "filestore")) == sorted(stay)
+    finally:
+        for name in old + stay:
+            drop_database(name)
+
+
+def test_copies_are_kept_at_least_a_day():
+    spec = EnvironmentSpec(name="p", db_name="dm_copies_none")
+    with LocalTransport() as transport, pytest.raises(OperationFailed) as raised:
+        drop_old_copies(SimpleContext(), transport, spec, 0)
+    assert "at least one day" in str(raised.value)
