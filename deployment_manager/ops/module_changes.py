@@ -30,8 +30,9 @@ Flags:
 import json
 
 from .common import checked_database
-from .deploy_base import _fail, _lines, _modules, _run
+from .deploy_base import _fail, _modules
 from .i18n import _
+from .pg import run_script
 
 EXACT_COUNT_LIMIT = 50 * 1024 * 1024
 SNAPSHOT_TIMEOUT = 1800
@@ -139,36 +140,21 @@ SELECT jsonb_build_object('parameters', coalesce(jsonb_object_agg(p.key,
 """
 
 
-def _psql_argv(spec, db, variables):
-    argv = ["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1"]
-    argv += spec.pg_connection_args()
-    for name, value in variables:
-        argv += ["-v", f"{name}={value}"]
-    return [*argv, "-d", db, "-f", "-"]
-
-
 def snapshot(ctx, transport, spec, db, modules=(), exact_count_limit=None):
     """What the comparison reads from database ``db``, as a dict."""
-    db = checked_database(ctx, db)
     limit = EXACT_COUNT_LIMIT if exact_count_limit is None else exact_count_limit
-    result = _run(
+    db, lines = run_script(
         ctx,
         transport,
-        _psql_argv(
-            spec, db, [("modules", ",".join(modules)), ("limit", str(int(limit)))]
-        ),
-        stdin_data=SNAPSHOT_SQL.encode(),
+        spec,
+        SNAPSHOT_SQL,
+        database=db,
+        variables=[("modules", ",".join(modules)), ("limit", str(int(limit)))],
         timeout=SNAPSHOT_TIMEOUT,
         keep_output=False,
-        env=spec.db_env(),
-        secrets=spec.db_secrets(),
     )
-    if not result.ok:
-        raise _fail(
-            ctx, _("The database %(db)s cannot be read: %(reason)s"), result, db=db
-        )
     data = {}
-    for line in _lines(result):
+    for line in lines:
         try:
             data.update(json.loads(line))
         except ValueError:

@@ -1,14 +1,58 @@
-"""PostgreSQL commands the operations share: a parallel ``pg_restore``, a dump
-loaded as it streams, one database put in place of another (the swap of a
-restore, a replication and a rollback)."""
+"""PostgreSQL commands the operations share: a SQL script of ours run by
+psql, a parallel ``pg_restore``, a dump loaded as it streams, one database
+put in place of another (the swap of a restore, a replication and a
+rollback)."""
 
 import shlex
 import time
 
 from ..remote import RemoteError
-from .common import why
+from .common import checked_database, why
 from .context import OperationFailed
+from .deploy_base import _fail, _lines, _run
 from .i18n import _
+
+# A script that reads a database: long enough for a large one.
+READ_TIMEOUT = 600
+
+
+def run_script(
+    ctx,
+    transport,
+    spec,
+    sql,
+    *,
+    database=None,
+    variables=(),
+    separator=None,
+    message=None,
+    timeout=READ_TIMEOUT,
+    keep_output=True,
+):
+    """Run ``sql`` (a constant of ours, on stdin) with psql on ``database``
+    (the environment's by default); return (the database, its output lines).
+
+    ``variables`` are psql variables (see ``script_psql_argv``). A failure
+    raises OperationFailed with ``message`` (``%(db)s``, ``%(reason)s``):
+    "The database … cannot be read" unless said otherwise. Without
+    ``keep_output`` the journal keeps no copy of what was read.
+    """
+    db = checked_database(ctx, database or spec.db_name)
+    result = _run(
+        ctx,
+        transport,
+        spec.script_psql_argv(db, variables, separator),
+        stdin_data=sql.encode(),
+        timeout=timeout,
+        keep_output=keep_output,
+        env=spec.db_env(),
+        secrets=spec.db_secrets(),
+    )
+    if not result.ok:
+        message = message or _("The database %(db)s cannot be read: %(reason)s")
+        raise _fail(ctx, message, result, db=db)
+    return db, _lines(result)
+
 
 # Putting a database in place of another: one transaction, both renames or
 # neither. RENAME waits a little for the terminated sessions to go; callers

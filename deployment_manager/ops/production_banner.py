@@ -13,9 +13,9 @@ quotes it); the text in it is escaped here.
 
 from xml.sax.saxutils import escape
 
-from .common import checked_database
-from .deploy_base import _fail, _lines, _run
+from .deploy_base import _fail
 from .i18n import _
+from .pg import run_script
 
 KEY = "deployment_manager.announcement_banner"
 TIMEOUT = 120
@@ -65,39 +65,20 @@ DELETE FROM ir_ui_view WHERE key = :'key';
 )
 
 
-def _psql(ctx, transport, spec, sql, variables, message):
-    db = checked_database(ctx, spec.db_name)
-    argv = ["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1"]
-    argv += spec.pg_connection_args()
-    for name, value in variables:
-        argv += ["-v", f"{name}={value}"]
-    result = _run(
-        ctx,
-        transport,
-        [*argv, "-d", db, "-f", "-"],
-        stdin_data=sql.encode(),
-        timeout=TIMEOUT,
-        env=spec.db_env(),
-        secrets=spec.db_secrets(),
-    )
-    if not result.ok:
-        raise _fail(ctx, message, result, db=db)
-    return db, _lines(result)
-
-
 def show_banner(ctx, transport, spec, text):
     """Show ``text`` above production's web client (replacing an earlier one)."""
     text = " ".join(str(text or "").split())
     if not text:
         raise _fail(ctx, _("The banner has no text."))
     with ctx.step(_("Write the banner into production")):
-        db, lines = _psql(
+        db, lines = run_script(
             ctx,
             transport,
             spec,
             SHOW_SQL,
-            [("key", KEY), ("arch", ARCH.format(text=escape(text)))],
-            _("The banner cannot be written into %(db)s: %(reason)s"),
+            variables=[("key", KEY), ("arch", ARCH.format(text=escape(text)))],
+            message=_("The banner cannot be written into %(db)s: %(reason)s"),
+            timeout=TIMEOUT,
         )
         if not lines or lines[0].strip() != "1":
             raise _fail(
@@ -111,12 +92,13 @@ def show_banner(ctx, transport, spec, text):
 def remove_banner(ctx, transport, spec):
     """Remove the banner this module wrote, if any."""
     with ctx.step(_("Remove the banner from production")):
-        db, _lines_read = _psql(
+        db, _lines_read = run_script(
             ctx,
             transport,
             spec,
             REMOVE_SQL,
-            [("key", KEY)],
-            _("The banner cannot be removed from %(db)s: %(reason)s"),
+            variables=[("key", KEY)],
+            message=_("The banner cannot be removed from %(db)s: %(reason)s"),
+            timeout=TIMEOUT,
         )
     return {"database": db, "shown": False}

@@ -14,9 +14,9 @@ come from the user's partner, where Odoo keeps them.
 
 import json
 
-from .common import checked_database
-from .deploy_base import _fail, _lines, _run
+from .deploy_base import _fail
 from .i18n import _
+from .pg import run_script
 
 READ_TIMEOUT = 300
 
@@ -40,12 +40,6 @@ SELECT jsonb_build_object(
 """
 
 
-def _psql_argv(spec, db):
-    argv = ["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1"]
-    argv += spec.pg_connection_args()
-    return [*argv, "-d", db, "-f", "-"]
-
-
 def production_users(ctx, transport, spec):
     """The active internal users with an email of ``spec``'s database.
 
@@ -53,26 +47,19 @@ def production_users(ctx, transport, spec):
     "database": name}``; each email once (two accounts sharing an address
     get one mail).
     """
-    db = checked_database(ctx, spec.db_name)
     with ctx.step(_("Read the users of the production database")):
-        result = _run(
+        db, lines = run_script(
             ctx,
             transport,
-            _psql_argv(spec, db),
-            stdin_data=USERS_SQL.encode(),
+            spec,
+            USERS_SQL,
             timeout=READ_TIMEOUT,
             # The users' names and addresses are kept on the announcement,
             # not copied into the operation's journal.
             keep_output=False,
-            env=spec.db_env(),
-            secrets=spec.db_secrets(),
         )
-        if not result.ok:
-            raise _fail(
-                ctx, _("The database %(db)s cannot be read: %(reason)s"), result, db=db
-            )
         users, seen = [], set()
-        for line in _lines(result):
+        for line in lines:
             try:
                 user = json.loads(line)
             except ValueError:

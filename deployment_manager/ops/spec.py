@@ -88,16 +88,24 @@ class EnvironmentSpec:
         """What must be masked wherever a PostgreSQL client's output is kept."""
         return [self.db_password] if self.db_password else []
 
-    def admin_psql_argv(self, variables=()):
-        """psql on the maintenance database ``postgres``, its SQL read from stdin.
+    def script_psql_argv(self, database, variables=(), separator=None):
+        """psql on ``database`` of the environment's cluster, its SQL read
+        from stdin.
 
         ``variables`` are (name, value) pairs passed with ``-v``; the SQL (a
         constant of ours, sent as stdin because ``-c`` does not interpolate)
         refers to them as :'name' (a literal) or :"name" (an identifier), so
-        psql quotes the values itself.
+        psql quotes the values itself. ``separator`` separates the fields of
+        a row (``|`` by default).
         """
         argv = ["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1"]
+        if separator:
+            argv += ["-F", separator]
         argv += self.pg_connection_args()
         for name, value in variables:
             argv += ["-v", f"{name}={value}"]
-        return [*argv, "-d", "postgres", "-f", "-"]
+        return [*argv, "-d", database, "-f", "-"]
+
+    def admin_psql_argv(self, variables=()):
+        """psql on the maintenance database ``postgres`` (see script_psql_argv)."""
+        return self.script_psql_argv("postgres", variables)

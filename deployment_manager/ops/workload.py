@@ -14,9 +14,9 @@ so that the arithmetic of daylight saving stays on the manager's side.
 
 from datetime import datetime, timedelta
 
-from .common import checked_database
-from .deploy_base import _fail, _lines, _run
+from .deploy_base import _fail
 from .i18n import _
+from .pg import run_script
 from .results import WorkloadResult
 
 SOURCES = ("messages", "logins")
@@ -69,28 +69,19 @@ def read_workload(ctx, transport, spec, weeks=4):
     lists the tables found (a database without mail has no messages).
     """
     weeks = checked_weeks(ctx, weeks)
-    db = checked_database(ctx, spec.db_name)
-    argv = ["psql", "-X", "-A", "-t", "-q", "-F", "\t", "-v", "ON_ERROR_STOP=1"]
-    argv += spec.pg_connection_args()
-    argv += ["-v", f"weeks={weeks}", "-d", db, "-f", "-"]
     with ctx.step(_("Read the activity of the last weeks")):
-        result = _run(
+        db, lines = run_script(
             ctx,
             transport,
-            argv,
-            stdin_data=WORKLOAD_SQL.encode(),
-            timeout=READ_TIMEOUT,
+            spec,
+            WORKLOAD_SQL,
+            variables=[("weeks", weeks)],
+            separator="\t",
             keep_output=False,
-            env=spec.db_env(),
-            secrets=spec.db_secrets(),
-        )
-    if not result.ok:
-        raise _fail(
-            ctx, _("The database %(db)s cannot be read: %(reason)s"), result, db=db
         )
     hours = {source: {} for source in SOURCES}
     since = None
-    for line in _lines(result):
+    for line in lines:
         parts = line.split("\t")
         try:
             if parts[0] == "since" and len(parts) == 2:
