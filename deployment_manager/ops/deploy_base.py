@@ -133,6 +133,20 @@ CREATE DATABASE :"point" WITH TEMPLATE :"db" OWNER :"owner";
 \\echo missing
 \\endif
 """
+# The rollback point's two copies at once, both only reading production: the
+# filestore's ($1 to $2, cp in the background, when $1 is there) while psql
+# ("$@", reading POINT_SQL, $3, from stdin) copies the database. After
+# psql's lines it says "dm-filestore <cp's exit status>", or "dm-filestore
+# none" when there was nothing to copy; it exits with psql's status.
+POINT_SH = (
+    "src=$1; dst=$2; sql=$3; shift 3; cp_pid=; "
+    'if [ -n "$src" ] && [ -e "$src" ]; then '
+    'cp -a --reflink=auto -T -- "$src" "$dst" & cp_pid=$!; fi; '
+    'printf "%s" "$sql" | "$@"; rc=$?; '
+    'if [ -n "$cp_pid" ]; then wait "$cp_pid"; echo "dm-filestore $?"; '
+    'else echo "dm-filestore none"; fi; exit "$rc"'
+)
+FILESTORE_MARK = "dm-filestore "
 DROP_SQL = 'DROP DATABASE IF EXISTS :"name";\n'
 
 
@@ -271,6 +285,16 @@ def _run(ctx, transport, argv, message=None, timeout=SERVICE_TIMEOUT, **kwargs):
     if message and not result.ok:
         raise _fail(ctx, message, result)
     return result
+
+
+def _detached(ctx, transport, argv, key, timeout, spec=None):
+    """``ctx.run_detached``; with ``spec``, the command gets its database's
+    environment and secrets. A transport's failure is OperationFailed."""
+    kwargs = {"env": spec.db_env(), "secrets": spec.db_secrets()} if spec else {}
+    try:
+        return ctx.run_detached(transport, argv, key, timeout=timeout, **kwargs)
+    except RemoteError as error:
+        raise OperationFailed(str(error)) from error
 
 
 def _lines(result):

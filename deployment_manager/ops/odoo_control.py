@@ -11,9 +11,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from ..remote import (
-    RemoteError,
-)
 from .common import checked_database, checked_path, why
 from .context import OperationFailed
 from .deploy_base import (
@@ -28,6 +25,7 @@ from .deploy_base import (
     SERVICE_TIMEOUT,
     WAIT_PG_SH,
     InstallFailed,
+    _detached,
     _fail,
     _module_states,
     _modules,
@@ -47,10 +45,7 @@ from .logcheck import LEVELS, parse_records
 def _service(ctx, transport, argv, key, missing, failed, timeout=SERVICE_TIMEOUT):
     if not argv:
         raise OperationFailed(ctx.text(missing))
-    try:
-        status = ctx.run_detached(transport, argv, key, timeout=timeout)
-    except RemoteError as error:
-        raise OperationFailed(str(error)) from error
+    status = _detached(ctx, transport, argv, key, timeout)
     if not status.ok:
         raise _fail(ctx, failed, status)
     return status
@@ -276,17 +271,7 @@ def _install_upgrade(
         "--logfile",
         log_file,
     ]
-    try:
-        status = ctx.run_detached(
-            transport,
-            argv,
-            key,
-            timeout=timeout,
-            env=spec.db_env(),
-            secrets=spec.db_secrets(),
-        )
-    except RemoteError as error:
-        raise OperationFailed(str(error)) from error
+    status = _detached(ctx, transport, argv, key, timeout, spec)
     result["exit_code"] = status.exit_code
     reasons = []
     if not status.ok:

@@ -16,6 +16,7 @@ import os
 import pytest
 
 from ...remote import LocalTransport, SshTransport
+from ...remote.detached import DetachedStatus
 from ...remote.tests.sshd_rig import SshdHost
 from .. import deploy
 from ..context import OperationFailed, SimpleContext
@@ -364,6 +365,85 @@ def test_a_rollback_point_taken_again_keeps_its_copy(
         remove_production(prod)
 
 
+def test_the_rollback_point_copies_both_at_once_and_cleans_up_either_failure(
+    production_cluster, local_transport, tmp_path
+):
+    """The database and the filestore are copied by one detached command,
+    both at the same time. The filestore's copy failing (a file in the way)
+    drops the database copy just made and removes what was copied; the
+    database missing removes the filestore copy made meanwhile."""
+    prod = make_production(tmp_path / "production", start=False)
+    try:
+        ctx = JournalContext(str(tmp_path / "runs"))
+        root = os.path.join(prod.data_dir, "filestore")
+        with open(os.path.join(prod.filestore, "checksum-file"), "w") as handle:
+            handle.write("attachment")
+        made = deploy.rollback_point(
+            ctx, local_transport, prod.spec, stamp="20261130120000"
+        )
+        assert [argv[0] for argv in ctx.order] == ["detached:rollback-point"]
+        assert "cp -a --reflink=auto" in ctx.order[0][3]
+        assert databases_like(made["database"]) == [made["database"]]
+        assert made["filestore"] == f"{root}/{made['database']}"
+        assert sorted(os.listdir(made["filestore"])) == sorted(
+            os.listdir(prod.filestore)
+        )
+
+        point = f"{prod.db}_rb_20261130120001"
+        with open(f"{root}/{point}", "w") as handle:
+            handle.write("in the way")
+        with pytest.raises(OperationFailed, match="The filestore could not be copied"):
+            deploy.rollback_point(
+                ctx, local_transport, prod.spec, stamp="20261130120001"
+            )
+        assert databases_like(point) == []
+        assert not os.path.lexists(f"{root}/{point}")
+
+        missing = dataclasses.replace(prod.spec, db_name=f"{prod.db}_gone")
+        os.makedirs(f"{root}/{prod.db}_gone")
+        with pytest.raises(OperationFailed, match="does not exist"):
+            deploy.rollback_point(ctx, local_transport, missing, stamp="20261130120002")
+        assert not os.path.lexists(f"{root}/{prod.db}_gone_rb_20261130120002")
+    finally:
+        remove_production(prod)
+
+
+class LostPointContext(JournalContext):
+    """The rollback point's command reported lost, as a journaled context
+    does when the host lost it with the worker: it never ran here."""
+
+    def run_detached(self, transport, argv, key, **kwargs):
+        if key != "rollback-point":
+            return super().run_detached(transport, argv, key, **kwargs)
+        self.order.append([f"detached:{key}", *argv])
+        return DetachedStatus("lost", None, "", "", 0, 0)
+
+
+def test_a_lost_rollback_point_command_is_made_again(
+    production_cluster, local_transport, tmp_path
+):
+    """The command copying both was lost (the worker's host, say): PostgreSQL
+    is asked again, which makes the copy, and the filestore is copied on its
+    own; the point is complete."""
+    prod = make_production(tmp_path / "production", start=False)
+    try:
+        ctx = LostPointContext(str(tmp_path / "runs"))
+        made = deploy.rollback_point(
+            ctx, local_transport, prod.spec, stamp="20261130120000"
+        )
+        assert made["notes"] == []
+        assert databases_like(made["database"]) == [made["database"]]
+        assert sorted(os.listdir(made["filestore"])) == sorted(
+            os.listdir(prod.filestore)
+        )
+        assert [argv[0] for argv in ctx.order if argv[0].startswith("detached:")] == [
+            "detached:rollback-point",
+            "detached:rollback-point-filestore",
+        ]
+    finally:
+        remove_production(prod)
+
+
 def test_nothing_reaches_the_addons_path_while_odoo_runs(prod, ssh, ctx, tmp_path):
     """What Odoo can load is unchanged as long as it runs: a stop command
     that records the addons path sees the previous sources only; the stop
@@ -511,7 +591,7 @@ def test_log_check_failure_after_go_live_waits_for_a_manager(prod, ssh, ctx, tmp
     assert "res_partner: 3" in message
     # The rollback point was taken; nothing of a rollback ran.
     assert [argv[0] for argv in ctx.order if "rollback" in argv[0]] == [
-        "detached:rollback-point-filestore"
+        "detached:rollback-point"
     ]
     assert prod.module_state("dm_sample_good") == ("installed", "18.0.1.0.0")
     written = "SELECT count(*) FROM res_partner WHERE name LIKE 'After go-live %'"
