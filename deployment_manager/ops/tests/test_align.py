@@ -15,6 +15,7 @@ from ...remote.tests.sshd_rig import SshdHost
 from ..align import align_modules, module_difference, module_inventory
 from ..context import SimpleContext
 from ..deploy import install_upgrade
+from ..results import ModulesAligned
 from .production import (
     copy_module,
     ensure_cluster,
@@ -25,6 +26,7 @@ from .production import (
     remove_production,
     sample,
 )
+from .typed_check import typed
 
 STAMP = "20250102030405"
 EXTRA = "dm_align_extra"
@@ -167,6 +169,7 @@ def test_align_modules_locally(pair, local, ctx):
 
     report = align_modules(ctx, local, source.spec, local, target.spec, stamp=STAMP)
 
+    typed(ModulesAligned, report)
     _check_aligned(report, source, target)
     entry = report["before"]["sources"][0]
     assert entry["source"]["content_hash"] != entry["target"]["content_hash"]

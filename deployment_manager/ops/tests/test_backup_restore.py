@@ -14,8 +14,10 @@ from ..backup import backup_bundle, remove_bundle, verify_bundle
 from ..context import OperationFailed, SimpleContext
 from ..pg import MAX_RESTORE_JOBS, pg_restore_argv
 from ..restore import restore_bundle
+from ..results import BundleVerification, RestoreResult
 from .conftest import DB_PASSWORD, INSTALLED_MODULES, databases_like, psql
 from .pg import drop_database
+from .typed_check import typed
 
 EXPECTED_FILES = {
     "database.dump": "database",
@@ -151,6 +153,7 @@ def test_restore_brings_back_the_backup(fresh_production, local, tmp_path):
 
     result = restore_bundle(ctx, local, spec, bundle)
 
+    typed(RestoreResult, result)
     previous = result["previous_database"]
     assert result["database"] == production.db
     assert previous.startswith(f"{production.db}_before_")
@@ -288,6 +291,7 @@ def test_damaged_bundle_is_refused(
 
     report = verify_bundle(ctx, local, copy)
 
+    typed(BundleVerification, report)
     assert not report["ok"]
     assert [p for p in report["problems"] if part in p and problem in p]
     with pytest.raises(OperationFailed, match="failed its verification") as failure:

@@ -25,7 +25,9 @@ from ..config_sync import (
     secret_option,
 )
 from ..context import OperationFailed, SimpleContext
+from ..results import ConfigurationApplied, ConfigurationDrift
 from ..spec import EnvironmentSpec
+from .typed_check import typed
 
 PROD_SECRET = "prod-db-secret-4b1e"
 TARGET_SECRET = "target-db-secret-9c2d"
@@ -416,9 +418,11 @@ def test_drift_then_apply_local(pair, local):
     ctx = SimpleContext()
     before = drift_report(ctx, local, pair.source, local, pair.target)
     _check_before(before)
+    typed(ConfigurationDrift, before)
     result = apply_configuration(
         ctx, local, pair.source, local, pair.target, stamp="20240501-1200"
     )
+    typed(ConfigurationApplied, result)
     assert result["before"] == before
     _check_applied(pair, result, pair.target.db_name)
     assert drift_report(ctx, local, pair.source, local, pair.target)["count"] == 0

@@ -16,10 +16,12 @@ import pytest
 
 from ..context import OperationFailed, SimpleContext
 from ..discover import discover
+from ..results import DiscoveryResult
 from ..spec import EnvironmentSpec
 from . import production as dmprod
 from .conftest import INSTALLED_MODULES, ODOO_VERSION_ARGV
 from .pg import drop_database, psql
+from .typed_check import typed
 
 SECRET = "s3cret-discover-5e1a"
 INSTALLED = sorted(name for name, _version in INSTALLED_MODULES)
@@ -123,6 +125,7 @@ def test_database_on_its_own_cluster_is_read_there(own_cluster_db, tmp_path, loc
 
     snapshot = discover(SimpleContext(), local, _spec(path))
 
+    typed(DiscoveryResult, snapshot)
     assert _module_names(snapshot) == INSTALLED
     assert snapshot["connection"] == {
         "db_port": dmprod.PORT,

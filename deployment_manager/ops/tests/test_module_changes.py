@@ -15,8 +15,10 @@ import pytest
 from ...remote import LocalTransport
 from ..context import OperationFailed, SimpleContext
 from ..module_changes import module_changes, summary
+from ..results import ModuleChangesResult
 from ..spec import EnvironmentSpec
 from .pg import drop_database, psql
+from .typed_check import typed
 
 SECRET_VALUE = "s3cr3t-value-91bd"
 OLD_SECRET_VALUE = "old-s3cr3t-value-2c4e"
@@ -138,6 +140,7 @@ def test_nothing_changed(databases):
         result = module_changes(
             SimpleContext(), transport, _spec(db), point, ["x_module"]
         )
+    typed(ModuleChangesResult, result)
     assert result["tables_added"] == [] and result["tables_dropped"] == []
     assert result["columns"] == {} and result["rows"] == {}
     assert result["records_by_model"] == {}

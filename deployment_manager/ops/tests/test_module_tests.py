@@ -12,6 +12,7 @@ from ...remote import SshTransport
 from ...remote.tests.sshd_rig import SshdHost
 from ..context import SimpleContext
 from ..module_tests import parse_test_log, run_module_tests
+from ..results import ModuleTestsResult
 from .production import (
     ODOO,
     copy_module,
@@ -23,6 +24,7 @@ from .production import (
     remove_production,
     sample,
 )
+from .typed_check import typed
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +78,7 @@ def test_one_passing_one_failing_test_is_recorded_exactly(development, ssh, tmp_
     ctx = SimpleContext(work_dir=str(tmp_path))
     result = run_module_tests(ctx, ssh, development.spec, "dm_sample_tested")
 
+    typed(ModuleTestsResult, result)
     assert result["verdict"] == "failed", result["errors"]
     assert result["mode"] == "install"
     assert result["errors"] == []

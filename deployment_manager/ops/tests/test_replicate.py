@@ -24,8 +24,10 @@ from ..context import OperationFailed, SimpleContext
 from ..neutralize import neutralize
 from ..pg import CREATE_FAILED, pg_restore_argv, stream_load_argv, swap_database_in
 from ..replicate import _rsync_stats, replicate
+from ..results import ReplicationResult
 from ..spec import EnvironmentSpec
 from .pg import databases_like, drop_database, psql
+from .typed_check import typed
 
 ODOO = "/opt/odoo-venv/bin/odoo"
 TEMPLATE = "dm_repl_src_template"
@@ -217,6 +219,7 @@ def test_cross_host_replication_then_only_changes(pair, transports):
             neutralize=False,
             start_after=False,
         )
+        typed(ReplicationResult, result)
     finally:
         stop.set()
         reader.join()
