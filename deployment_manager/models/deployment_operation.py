@@ -9,6 +9,8 @@ journal's (operation_journal.py), and what each kind does its own module in
 operation_kinds/.
 """
 
+import json
+
 import odoo.modules.module
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
@@ -118,6 +120,13 @@ class DeploymentOperation(models.Model):
     cancel_requested = fields.Boolean(readonly=True)
     result_summary = fields.Text(readonly=True)
     result_data = fields.Json(readonly=True)
+    # XML-RPC cannot carry a null (Odoo marshals with allow_none=False) and
+    # results hold some: the same data as text, for any client.
+    result_json = fields.Text(
+        string="Result (JSON)",
+        compute="_compute_result_json",
+        help="The operation's result as JSON text, for the external API.",
+    )
     error_reason = fields.Char(
         readonly=True, help="A short code: dns, refused, auth, host_key_changed, …"
     )
@@ -376,6 +385,15 @@ class DeploymentOperation(models.Model):
     def _kind(self):
         """This operation's kind (operation_kinds)."""
         return operation_kinds.get(self.kind)
+
+    @api.depends("result_data")
+    def _compute_result_json(self):
+        for operation in self:
+            operation.result_json = (
+                json.dumps(operation.result_data, sort_keys=True)
+                if operation.result_data
+                else False
+            )
 
     def _result(self):
         """The stored result of this done operation, typed by its kind

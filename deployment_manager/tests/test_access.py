@@ -1,5 +1,6 @@
 # Copyright 2026 deployment_manager contributors
 # License AGPL-3.0 or later (https://www.gnu.org/licenses/agpl).
+import json
 import xmlrpc.client
 
 from odoo.tests import HttpCase, new_test_user, tagged
@@ -195,6 +196,27 @@ class TestAccessOverRpc(AccessRpcCase):
         self.assertEqual(
             self.env["deployment.operation"].browse(action["res_id"]).state, "queued"
         )
+
+    def test_results_are_readable_over_xmlrpc(self):
+        """A result holding nulls (XML-RPC cannot carry them) reads as JSON text."""
+        operation = self.env["deployment.operation"].browse(
+            self.rpc(
+                "dm_manager",
+                "deployment.environment",
+                "action_discover",
+                [self.production.id],
+            )["res_id"]
+        )
+        data = {"odoo_version": "18.0", "postgres_version": None, "notes": []}
+        operation.sudo().result_data = data
+        [read] = self.rpc(
+            "dm_deploy_user",
+            "deployment.operation",
+            "read",
+            [operation.id],
+            ["result_json"],
+        )
+        self.assertEqual(json.loads(read["result_json"]), data)
 
     def test_stranger_sees_nothing(self):
         """An employee outside the Deployment groups cannot list hosts, environments or
