@@ -231,6 +231,10 @@ class DeploymentOperationCommand(models.Model):
                 ),
                 step,
             )
+        if step and step != self.step_id:
+            # Launched ahead (launch_detached): it belongs to the step that
+            # waited for it, where its outcome mattered.
+            self.step_id = step
         self.write(
             {
                 "detached_state": status.state,

@@ -174,33 +174,29 @@ class OperationJournal(OperationContext):
         self._check_cancelled(result)
         return result
 
-    def run_detached(self, transport, argv, key, *, timeout=None, env=None, secrets=()):
-        """Run argv detached, once, under ``key``: an operation taken up after
-        its worker stopped finds the command by its key and waits for it.
-
-        The command is launched again only if its launch surely never
-        completed, and then closed for good (abandon_detached); one that
-        started and vanished is reported lost, never run twice.
-        """
-        self._check_cancelled()
-        secrets = list(secrets) + self._secrets
-        Command = self.env["deployment.operation.command"].sudo()
-        command = Command.search(
-            [("operation_id", "=", self.operation.id), ("detached_key", "=", key)],
-            limit=1,
+    def _detached_command(self, key):
+        return (
+            self.env["deployment.operation.command"]
+            .sudo()
+            .search(
+                [("operation_id", "=", self.operation.id), ("detached_key", "=", key)],
+                limit=1,
+            )
         )
-        if command and command.detached_state in ("done", "lost"):
-            return command._detached_status()
-        host = self.operation.host_id
+
+    def _new_run_dir(self, key):
         # Unique across databases sharing a host, attempts and launches: an
         # old run's exit code must never be read as this one's.
-        run_dir = validate_path(
-            f"{host.work_dir}/{self.env.cr.dbname}-op{self.operation.id}-{key}-"
-            f"{token_hex(4)}"
+        return validate_path(
+            f"{self.operation.host_id.work_dir}/{self.env.cr.dbname}"
+            f"-op{self.operation.id}-{key}-{token_hex(4)}"
         )
-        status = None
-        if not command:
-            command = Command._record_detached_start(
+
+    def _record_start(self, transport, argv, key, run_dir, secrets):
+        return (
+            self.env["deployment.operation.command"]
+            .sudo()
+            ._record_detached_start(
                 self.operation,
                 self._open_step,
                 argv,
@@ -209,6 +205,47 @@ class OperationJournal(OperationContext):
                 transport.label,
                 secrets,
             )
+        )
+
+    def _launch(self, transport, command, argv, env, secrets):
+        # Recorded before it starts: a worker dying right after can still find it.
+        self.operation._commit()
+        handle = start_detached(
+            transport, argv, command.run_dir, env=env, secrets=secrets
+        )
+        command._record_launched(handle.pgid)
+        self.operation._commit()
+
+    def launch_detached(self, transport, argv, key, *, env=None, secrets=()):
+        """Start argv detached under ``key`` and return at once; the step
+        that waits for it (run_detached, same key) gets it in the journal."""
+        self._check_cancelled()
+        if self._detached_command(key):
+            return
+        secrets = list(secrets) + self._secrets
+        command = self._record_start(
+            transport, argv, key, self._new_run_dir(key), secrets
+        )
+        self._launch(transport, command, argv, env, secrets)
+
+    def run_detached(self, transport, argv, key, *, timeout=None, env=None, secrets=()):
+        """Run argv detached, once, under ``key``: an operation taken up after
+        its worker stopped finds the command by its key and waits for it, as
+        it waits for one started by launch_detached.
+
+        The command is launched again only if its launch surely never
+        completed, and then closed for good (abandon_detached); one that
+        started and vanished is reported lost, never run twice.
+        """
+        self._check_cancelled()
+        secrets = list(secrets) + self._secrets
+        command = self._detached_command(key)
+        if command and command.detached_state in ("done", "lost"):
+            return command._detached_status()
+        run_dir = self._new_run_dir(key)
+        status = None
+        if not command:
+            command = self._record_start(transport, argv, key, run_dir, secrets)
         else:
             status = self._wait_detached(transport, command, timeout)
             # A launch recorded as completed (pgid) did start, whatever its
@@ -222,13 +259,7 @@ class OperationJournal(OperationContext):
                 else:  # that launch, still under way, won the race: it runs
                     status = self._wait_detached(transport, command, timeout)
         if status is None:
-            # Recorded before it starts: a worker dying right after can still find it.
-            self.operation._commit()
-            handle = start_detached(
-                transport, argv, command.run_dir, env=env, secrets=secrets
-            )
-            command._record_launched(handle.pgid)
-            self.operation._commit()
+            self._launch(transport, command, argv, env, secrets)
             status = self._wait_detached(transport, command, timeout)
         if status.state == "running":  # waited long enough: stop it
             status = cancel_detached(transport, command.run_dir)

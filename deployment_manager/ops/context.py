@@ -47,6 +47,13 @@ class OperationContext:
         """
         raise NotImplementedError
 
+    def launch_detached(self, transport, argv, key, *, env=None, secrets=()):
+        """Start a command as :meth:`run_detached` does, without waiting for
+        it: a later ``run_detached`` with the same ``key`` waits for it (and
+        never starts it again). Nothing is done when ``key`` was launched
+        already."""
+        raise NotImplementedError
+
     def progress(self, percent, message=None):
         raise NotImplementedError
 
@@ -71,6 +78,7 @@ class SimpleContext(OperationContext):
         self.steps = []
         self._work_dir = work_dir
         self.percent = 0
+        self._launched = {}  # key -> run directory, see launch_detached
 
     @property
     def work_dir(self):
@@ -97,13 +105,25 @@ class SimpleContext(OperationContext):
         self.commands.append(result)
         return result
 
-    def run_detached(self, transport, argv, key, *, timeout=None, env=None, secrets=()):
+    def _start(self, transport, argv, key, env, secrets):
         import secrets as tokens
 
-        from ..remote import cancel_detached, start_detached, wait_detached
+        from ..remote import start_detached
 
         run_dir = f"{self.work_dir}/{key}-{tokens.token_hex(4)}"
         start_detached(transport, argv, run_dir, env=env, secrets=secrets)
+        return run_dir
+
+    def launch_detached(self, transport, argv, key, *, env=None, secrets=()):
+        if key not in self._launched:
+            self._launched[key] = self._start(transport, argv, key, env, secrets)
+
+    def run_detached(self, transport, argv, key, *, timeout=None, env=None, secrets=()):
+        from ..remote import cancel_detached, wait_detached
+
+        run_dir = self._launched.pop(key, None) or self._start(
+            transport, argv, key, env, secrets
+        )
         status = wait_detached(transport, run_dir, timeout=timeout)
         if status.state == "running":
             status = cancel_detached(transport, run_dir)

@@ -18,18 +18,23 @@ import copy
 import time
 
 from ..remote import RemoteError
+from .common import run_anyway
 from .context import OperationFailed
 from .deploy_base import (
+    COPY_TIMEOUT,
     HEALTH_TIMEOUT,
     INSTALL_TIMEOUT,
+    SERVICE_TIMEOUT,
     AddonsRefused,
     DeploymentFailed,
     InstallFailed,
     RollbackAvailable,
     _call,
+    _detached,
     _fail,
     _modules,
     _rollback_point_space,
+    _run,
     _stamp,
     effective_spec,
 )
@@ -42,7 +47,10 @@ from .odoo_control import (
     _wait_healthy,
     check_health_url,
     exception_summary,
+    gate_closed,
+    gated_install,
     install_upgrade,
+    launch_gated_install,
     restart_postgres,
     start_odoo,
     stop_odoo,
@@ -192,6 +200,7 @@ def deployment_run(
         "checks": [],
         "backup": None,
         "rollback_point": None,
+        "install_ahead": None,
         "install_result": None,
         "versions": {},
         "health": None,
@@ -466,21 +475,97 @@ class _Deployment:
 
     def _do_stop(self):
         if not self.state["stopped_at"]:
+            # Before the clock: Odoo still serves while this one imports.
+            self._start_install_ahead()
             self.state["stopped_at"] = time.time()
             self._save()
         _stop_odoo(self.ctx, self.transport, self.spec, self._key("odoo-stop", "stop"))
 
+    def _start_install_ahead(self):
+        """Start the install now, held before it reads its configuration
+        until the rollback point is made (see gated_install): its imports,
+        half a second and more, no longer add to the downtime. Starting it
+        is only a gain: when it cannot be started, the install runs after
+        the point as it always did."""
+        state = self.state
+        try:
+            gate = gated_install(
+                self.ctx,
+                self.spec,
+                state["install"],
+                state["upgrade"],
+                key="install-ahead",
+                stamp=state["stamp"],
+                wait=2 * SERVICE_TIMEOUT + COPY_TIMEOUT,
+            )
+        except OperationFailed:
+            return  # the install itself will say what is wrong
+        if gate is None:
+            return
+        # Kept before it starts: a run taken up again knows of it.
+        state["install_ahead"] = gate
+        self._save()
+        try:
+            launch_gated_install(self.ctx, self.transport, self.spec, gate)
+        except (OperationFailed, RemoteError) as error:
+            run_anyway(self.ctx, self.transport, ["touch", "--", gate["stop"]])
+            state["install_ahead"] = None
+            self._note(
+                _(
+                    "The install could not be started ahead (%(error)s): it runs "
+                    "once the rollback point is taken."
+                ),
+                error=error,
+            )
+
+    def _gate(self):
+        """The install started ahead, while it has not ended."""
+        gate = self.state.get("install_ahead")
+        return gate if gate and not gate.get("ended") else None
+
+    def _close_gate(self):
+        """End the install started ahead if it has not read its
+        configuration yet. True when it surely never reached the database
+        (or there was none); False when it ran, or when that is unknown."""
+        gate = self._gate()
+        if gate is None:
+            return True
+        try:
+            run_anyway(self.ctx, self.transport, ["touch", "--", gate["stop"]])
+            status = _install_ahead_status(self.ctx, self.transport, self.spec, gate)
+        except (OperationFailed, RemoteError):
+            return False
+        gate["ended"] = True
+        self._save()
+        return gate_closed(status)
+
     def _do_rollback_point(self):
-        self.state["rollback_point"] = _rollback_point(
+        gate = self._gate()
+        point, opened = _rollback_point(
             self.ctx,
             self.transport,
             self.spec,
             self.state["stamp"],
             self._key("rollback-point", "rollback_point"),
+            gate_go=gate and gate["go"],
         )
+        self.state["rollback_point"] = point
+        if gate and not opened:
+            # The copy's command did not open it (taken up again, say): the
+            # point is made and kept, so the install may go on.
+            self._save()
+            _run(
+                self.ctx,
+                self.transport,
+                ["touch", "--", gate["go"]],
+                _("The install started ahead could not be let go on: %(reason)s"),
+            )
 
     def _do_install(self):
         state = self.state
+        key = self._key("install-upgrade", "install")
+        # A retry runs the install again, on its own.
+        gate = self._gate() if key == "install-upgrade" else None
         try:
             state["install_result"] = _install_upgrade(
                 self.ctx,
@@ -489,13 +574,20 @@ class _Deployment:
                 state["install"],
                 state["upgrade"],
                 expected_versions=state["expected_versions"],
-                key=self._key("install-upgrade", "install"),
+                key=key,
                 stamp=state["stamp"],
                 timeout=INSTALL_TIMEOUT,
+                gate=gate,
             )
         except InstallFailed as error:
+            # It ended (judged failed): only an install whose end was seen
+            # counts as ended, never one whose wait was cut short.
+            if gate:
+                gate["ended"] = True
             state["install_result"] = error.result
             raise
+        if gate:
+            gate["ended"] = True
         state["versions"] = state["install_result"]["versions"]
 
     def _do_restart_database(self):
@@ -599,6 +691,10 @@ class _Deployment:
 
     def _failed_after_stop(self, name, error):
         ctx, state = self.ctx, self.state
+        # A cancel is honoured by going no further; what follows puts
+        # production back (sources, Odoo, the rollback point) and must run
+        # to its end: a cancel asked now no longer stops anything.
+        ctx.cancellable = False
         state["failed_step"], state["failure"] = name, str(error)
         self._save()
         if name in BEFORE_POINT:
@@ -644,6 +740,8 @@ class _Deployment:
         """Stop, sources or rollback point failed: the database is untouched;
         put the sources back and Odoo running again, then say so."""
         ctx, state = self.ctx, self.state
+        if not self._close_gate():
+            self._install_ran_ahead(name, error)
         try:
             self._put_back_and_start()
         except (OperationFailed, RemoteError) as second:
@@ -670,6 +768,32 @@ class _Deployment:
                 ),
                 step=self._label(name),
                 error=error,
+            ),
+            state,
+        ) from error
+
+    def _install_ran_ahead(self, name, error):
+        """The install started ahead read its configuration, or whether it
+        did is unknown, though the step before it failed: the database may
+        have changed. Back to the rollback point when there is one; else
+        Odoo is left stopped for a person to look."""
+        state = self.state
+        if state.get("rollback_point"):
+            self._rollback_after(name, error)
+        state["phase"] = "failed"
+        self._save()
+        raise DeploymentFailed(
+            self.ctx.text(
+                _(
+                    "“%(step)s” failed: %(error)s. The install started ahead may "
+                    "have run, so the database may have changed and there is no "
+                    "rollback point to go back to: Odoo was left stopped with the "
+                    "new sources. Check the database and the install's log "
+                    "%(log)s before starting Odoo."
+                ),
+                step=self._label(name),
+                error=error,
+                log=state["install_ahead"]["log_file"],
             ),
             state,
         ) from error
@@ -750,6 +874,8 @@ class _Deployment:
         phase = state.get("phase")
         if not state.get("rollback_point"):
             if phase in BEFORE_POINT and self._stopped():
+                if not self._close_gate():
+                    self._install_ran_ahead(phase, OperationFailed("-"))
                 self._put_back_and_start()
             elif phase in AFTER_STOP and self._stopped():
                 raise _fail(self.ctx, _("There is no rollback point to go back to."))
@@ -762,6 +888,12 @@ class _Deployment:
         self._note(_("Rolled back on request."))
         self._save()
         return state
+
+
+def _install_ahead_status(ctx, transport, spec, gate):
+    """How the install started ahead ended, once told to stop (waited for:
+    when its gate was open it runs to its end)."""
+    return _detached(ctx, transport, gate["argv"], gate["key"], INSTALL_TIMEOUT, spec)
 
 
 # What the run keeps of a log check: its findings (samples, tracebacks) stay

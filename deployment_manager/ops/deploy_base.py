@@ -135,18 +135,61 @@ CREATE DATABASE :"point" WITH TEMPLATE :"db" OWNER :"owner";
 """
 # The rollback point's two copies at once, both only reading production: the
 # filestore's ($1 to $2, cp in the background, when $1 is there) while psql
-# ("$@", reading POINT_SQL, $3, from stdin) copies the database. After
+# ("$@", reading POINT_SQL, $4, from stdin) copies the database. After
 # psql's lines it says "dm-filestore <cp's exit status>", or "dm-filestore
-# none" when there was nothing to copy; it exits with psql's status.
+# none" when there was nothing to copy; it exits with psql's status. With
+# $3, the gate of an install started ahead (INSTALL_GATE_SH), it opens that
+# gate once both copies are surely made (psql said "created" or "kept", cp
+# ended well or had nothing to copy), and says "dm-gate open": the install
+# then goes on without waiting for the manager to read this answer.
 POINT_SH = (
-    "src=$1; dst=$2; sql=$3; shift 3; cp_pid=; "
+    "src=$1; dst=$2; go=$3; sql=$4; shift 4; cp_pid=; "
     'if [ -n "$src" ] && [ -e "$src" ]; then '
     'cp -a --reflink=auto -T -- "$src" "$dst" & cp_pid=$!; fi; '
-    'printf "%s" "$sql" | "$@"; rc=$?; '
-    'if [ -n "$cp_pid" ]; then wait "$cp_pid"; echo "dm-filestore $?"; '
-    'else echo "dm-filestore none"; fi; exit "$rc"'
+    'said=$(printf "%s" "$sql" | "$@"); rc=$?; printf "%s\\n" "$said"; '
+    'copied=none; if [ -n "$cp_pid" ]; then wait "$cp_pid"; copied=$?; fi; '
+    'echo "dm-filestore $copied"; last=$(printf "%s\\n" "$said" | tail -n 1); '
+    'if [ -n "$go" ] && [ "$rc" -eq 0 ] '
+    '&& { [ "$last" = created ] || [ "$last" = kept ]; } '
+    '&& { [ "$copied" = none ] || [ "$copied" -eq 0 ]; } && : > "$go"; '
+    'then echo "dm-gate open"; fi; exit "$rc"'
 )
 FILESTORE_MARK = "dm-filestore "
+GATE_OPEN = "dm-gate open"
+GATE_CLOSED = "dm-gate closed"
+# An install started before its rollback point exists, so that Odoo's
+# imports (half a second and more, before it reads its configuration) run
+# while Odoo stops and the point is taken, not after. Odoo ("$@", given the
+# named pipe $1 as its configuration file) waits on that pipe: it cannot
+# reach a database before it reads its configuration. Once $3 exists (made
+# by POINT_SH, or by the manager, once the point is made) the real
+# configuration $2 is written into the pipe and Odoo goes on. When $4
+# exists instead (the deployment failed before its point), when Odoo ended
+# early, or after $5 polls, Odoo is stopped unread. When Odoo ended without
+# its configuration wholly written to it ("$1.fed" is made once it is) and
+# without its log file $6 (Odoo opens it right after reading its
+# configuration), it never reached a database: this says "dm-gate closed"
+# and exits 97. Otherwise it exits with Odoo's status. Polls every 20 ms
+# for 5 s, then every half second. Odoo must end on SIGTERM, as a cancel
+# expects of every command.
+INSTALL_GATE_SH = (
+    "gate=$1; conf=$2; go=$3; stop=$4; polls=$5; log=$6; shift 6; "
+    'rm -f -- "$gate" "$log"; mkfifo -m 600 -- "$gate" || exit 96; '
+    '"$@" & odoo=$!; i=0; pause=0.02; opened=; '
+    "while :; do "
+    'if [ -e "$go" ]; then opened=1; break; fi; '
+    'if [ -e "$stop" ] || [ "$i" -ge "$polls" ] || ! kill -0 "$odoo" 2>/dev/null; '
+    'then kill "$odoo" 2>/dev/null; break; fi; '
+    'sleep "$pause"; i=$((i + 1)); if [ "$i" -eq 250 ]; then pause=0.5; fi; done; '
+    'fed=$gate.fed; rm -f -- "$fed"; feeder=; if [ -n "$opened" ]; then '
+    '{ cat -- "$conf" > "$gate" && : > "$fed"; } & feeder=$!; fi; '
+    'wait "$odoo"; rc=$?; '
+    'if [ -n "$feeder" ]; then kill "$feeder" 2>/dev/null; wait "$feeder"; fi; '
+    'if [ ! -e "$log" ] && [ ! -e "$fed" ]; then closed=1; else closed=; fi; '
+    'rm -f -- "$gate" "$fed" "$go" "$stop"; '
+    'if [ -n "$closed" ]; then echo "dm-gate closed"; exit 97; fi; exit "$rc"'
+)
+GATE_POLLS_FAST = 250  # 5 s of 20 ms polls, then every 0.5 s
 DROP_SQL = 'DROP DATABASE IF EXISTS :"name";\n'
 
 
@@ -319,8 +362,9 @@ def _exists(ctx, transport, path):
 
 
 def _cancelled(ctx):
+    """A cancel was asked, and may still be honoured (``ctx.cancellable``)."""
     event = getattr(ctx, "cancel_event", None)
-    return event is not None and event.is_set()
+    return ctx.cancellable and event is not None and event.is_set()
 
 
 def _sleep(ctx, seconds):

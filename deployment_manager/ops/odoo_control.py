@@ -11,13 +11,17 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from ..remote import RemoteError
 from .common import checked_database, checked_path, why
 from .context import OperationFailed
 from .deploy_base import (
     EXCERPT_CHARS,
+    GATE_CLOSED,
+    GATE_POLLS_FAST,
     HEALTH_POLL,
     HEALTH_TIMEOUT,
     HTTP_TIMEOUT,
+    INSTALL_GATE_SH,
     INSTALL_TIMEOUT,
     MAX_ERRORS,
     MAX_LOG_BYTES,
@@ -235,16 +239,111 @@ def install_upgrade(
         )
 
 
-def _install_upgrade(
-    ctx, transport, spec, install, upgrade, *, expected_versions, key, stamp, timeout
-):
-    install, upgrade = _modules(ctx, install), _modules(ctx, upgrade)
+def _install_files(ctx, spec, key, stamp):
+    """(database, configuration file, work directory, log file) of an install."""
     db = checked_database(ctx, spec.db_name)
     if not spec.config_path:
         raise OperationFailed(ctx.text(_("No configuration file is set.")))
     config = checked_path(spec.config_path, "configuration file")
     work_dir = _work_dir(ctx, spec)
-    log_file = f"{work_dir}/{key}-{db}-{stamp}.log"
+    return db, config, work_dir, f"{work_dir}/{key}-{db}-{stamp}.log"
+
+
+def _install_argv(spec, db, config, install, upgrade, log_file):
+    argv = [*spec.odoo_argv, "-c", config, "-d", db]
+    if install:
+        argv += ["-i", ",".join(install)]
+    if upgrade:
+        argv += ["-u", ",".join(upgrade)]
+    return [
+        *argv,
+        "--stop-after-init",
+        "--no-http",
+        "--max-cron-threads=0",
+        "--logfile",
+        log_file,
+    ]
+
+
+def gated_install(ctx, spec, install, upgrade, *, key, stamp, wait):
+    """An install to start before its rollback point exists, held before it
+    reads its configuration (INSTALL_GATE_SH): Odoo's imports then run while
+    Odoo stops and the point is taken. Nothing reaches the database before
+    the file ``gate["go"]`` exists; ``gate["stop"]`` (or ``wait`` seconds
+    without either) ends it unread. Returns the gate (JSON-able, for the
+    run's state; start it with :func:`launch_gated_install`), or None when
+    there is nothing to install."""
+    install, upgrade = _modules(ctx, install), _modules(ctx, upgrade)
+    if not install and not upgrade:
+        return None
+    db, config, work_dir, log_file = _install_files(ctx, spec, key, stamp)
+    base = f"{work_dir}/{key}-{db}-{stamp}"
+    pipe, go, stop = f"{base}.conf", f"{base}.go", f"{base}.stop"
+    polls = GATE_POLLS_FAST + max(0, int(wait) - GATE_POLLS_FAST // 50) * 2
+    argv = [
+        "sh",
+        "-c",
+        INSTALL_GATE_SH,
+        "sh",
+        pipe,
+        config,
+        go,
+        stop,
+        str(polls),
+        log_file,
+        *_install_argv(spec, db, pipe, install, upgrade, log_file),
+    ]
+    return {
+        "key": key,
+        "argv": argv,
+        "work_dir": work_dir,
+        "log_file": log_file,
+        "pipe": pipe,
+        "go": go,
+        "stop": stop,
+    }
+
+
+def launch_gated_install(ctx, transport, spec, gate):
+    """Start the install of :func:`gated_install` and return at once."""
+    prepare_work_dir(ctx, transport, gate["work_dir"])
+    try:
+        ctx.launch_detached(
+            transport,
+            gate["argv"],
+            gate["key"],
+            env=spec.db_env(),
+            secrets=spec.db_secrets(),
+        )
+    except RemoteError as error:
+        raise OperationFailed(str(error)) from error
+
+
+def gate_closed(status):
+    """Whether an install started ahead ended without reading its
+    configuration: it never reached the database."""
+    return (
+        status.state == "done"
+        and status.exit_code == 97
+        and GATE_CLOSED in (status.stdout_excerpt or "").splitlines()
+    )
+
+
+def _install_upgrade(
+    ctx,
+    transport,
+    spec,
+    install,
+    upgrade,
+    *,
+    expected_versions,
+    key,
+    stamp,
+    timeout,
+    gate=None,
+):
+    install, upgrade = _modules(ctx, install), _modules(ctx, upgrade)
+    db, config, work_dir, log_file = _install_files(ctx, spec, key, stamp)
     result = {
         "ok": True,
         "install": install,
@@ -258,20 +357,22 @@ def _install_upgrade(
     }
     if not install and not upgrade:
         return result
-    prepare_work_dir(ctx, transport, work_dir)
-    argv = [*spec.odoo_argv, "-c", config, "-d", db]
-    if install:
-        argv += ["-i", ",".join(install)]
-    if upgrade:
-        argv += ["-u", ",".join(upgrade)]
-    argv += [
-        "--stop-after-init",
-        "--no-http",
-        "--max-cron-threads=0",
-        "--logfile",
-        log_file,
-    ]
-    status = _detached(ctx, transport, argv, key, timeout, spec)
+    status = None
+    if gate:
+        # Started ahead, its gate opened with the rollback point: waited for.
+        status = _detached(ctx, transport, gate["argv"], gate["key"], timeout, spec)
+        if gate_closed(status):
+            # It never ran (Odoo ended before its gate opened: a stop that
+            # ends every Odoo, say): run it now. The gate, opened after it
+            # ended, is removed.
+            status = None
+            _run(ctx, transport, ["rm", "-f", "--", gate["go"], gate["stop"]])
+        else:
+            result["log_file"] = log_file = gate["log_file"]
+    if status is None:
+        prepare_work_dir(ctx, transport, work_dir)
+        argv = _install_argv(spec, db, config, install, upgrade, log_file)
+        status = _detached(ctx, transport, argv, key, timeout, spec)
     result["exit_code"] = status.exit_code
     reasons = []
     if not status.ok:

@@ -21,6 +21,7 @@ from .deploy_base import (
     COPY_TIMEOUT,
     DROP_SQL,
     FILESTORE_MARK,
+    GATE_OPEN,
     HEALTH_TIMEOUT,
     POINT_ATTEMPTS,
     POINT_SH,
@@ -75,10 +76,14 @@ def rollback_point(ctx, transport, spec, *, stamp=None, key="rollback-point"):
     """
     with ctx.step(_("Take the rollback point")):
         ctx.progress(10, _("Copying the database and the filestore"))
-        return _rollback_point(ctx, transport, spec, _stamp(ctx, stamp), key)
+        return _rollback_point(ctx, transport, spec, _stamp(ctx, stamp), key)[0]
 
 
-def _rollback_point(ctx, transport, spec, stamp, key):
+def _rollback_point(ctx, transport, spec, stamp, key, gate_go=None):
+    """The rollback point; with ``gate_go``, the file that lets an install
+    started ahead read its configuration (INSTALL_GATE_SH), made by the
+    copy's own command as soon as both copies are made. Returns (the point,
+    whether that command opened the gate)."""
     db, point, _failed = _point_names(ctx, spec, stamp)
     root = _filestore_root(spec)
     source = f"{root}/{db}" if root else None
@@ -87,8 +92,8 @@ def _rollback_point(ctx, transport, spec, stamp, key):
     # Both copies at once, in one detached command (it survives the worker;
     # taken up again, its end is waited for): the filestore's is hidden
     # behind the database's, which takes longer on most productions.
-    said, copied, status = _copy_both(
-        ctx, transport, spec, db, point, source, target, key
+    said, copied, opened, status = _copy_both(
+        ctx, transport, spec, db, point, source, target, key, gate_go
     )
     result = status
     for attempt in range(1, POINT_ATTEMPTS + 1):
@@ -151,31 +156,46 @@ def _rollback_point(ctx, transport, spec, stamp, key):
         "created_at": _now_iso(),
         "stamp": stamp,
         "notes": notes,
-    }
+    }, opened
 
 
-def _copy_both(ctx, transport, spec, db, point, source, target, key):
+def _copy_both(ctx, transport, spec, db, point, source, target, key, gate_go=None):
     """The database's copy (POINT_SQL) and the filestore's at the same time:
     (psql's lines, cp's exit status as text, "none" or None when unknown,
-    the command's status)."""
+    whether it opened the gate ``gate_go``, the command's status)."""
     argv = spec.admin_psql_argv((("db", db), ("point", point)))
     status = _detached(
         ctx,
         transport,
-        ["sh", "-c", POINT_SH, "sh", source or "", target or "", POINT_SQL, *argv],
+        [
+            "sh",
+            "-c",
+            POINT_SH,
+            "sh",
+            source or "",
+            target or "",
+            gate_go or "",
+            POINT_SQL,
+            *argv,
+        ],
         key,
         COPY_TIMEOUT,
         spec,
     )
     lines = [line.strip() for line in status.stdout_excerpt.splitlines()]
-    said = [line for line in lines if line and not line.startswith(FILESTORE_MARK)]
+    opened = GATE_OPEN in lines
+    said = [
+        line
+        for line in lines
+        if line and not line.startswith(FILESTORE_MARK) and line != GATE_OPEN
+    ]
     copied = [
         line[len(FILESTORE_MARK) :] for line in lines if line.startswith(FILESTORE_MARK)
     ]
     copied = copied[-1] if copied and status.state == "done" else None
     if copied is not None and copied != "none" and not copied.isdigit():
         copied = None
-    return said, copied, status
+    return said, copied, opened, status
 
 
 def _copy_filestore(ctx, transport, source, target, key):

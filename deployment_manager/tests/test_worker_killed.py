@@ -456,19 +456,40 @@ class TestWorkerKilled(ManagerServerCase):
         """A deployment whose manager is killed during the install is taken up again
         after restart: the install it re-attaches to completes, Odoo is started and
         healthy, and production is never left half-done."""
+        self._deployment_killed_then_taken_up(
+            "install-and-upgrade-the-modules", "the install never started"
+        )
+
+    def test_deployment_killed_while_its_install_waits_at_its_gate(self):
+        """The manager killed while Odoo stops, the install started ahead held
+        before it reads its configuration: after restart the stop is waited for,
+        the rollback point taken, and the same install let through, which
+        completes; it never ran twice."""
+        self._deployment_killed_then_taken_up(
+            "stop-odoo", "Odoo's stop never started", slow_stop=True
+        )
+
+    def _deployment_killed_then_taken_up(self, step_key, never, slow_stop=False):
         ensure_cluster()
         ensure_template()
-        prod = make_production(os.path.join(self.workdir, "production"))
+        root = os.path.join(self.workdir, f"production-{step_key}")
+        prod = make_production(root)
         self.addCleanup(remove_production, prod)
         self._start_manager()
         host_id = self._local_host("Deployment host")
-        environment_id = self.call(
-            "deployment.environment",
-            "create",
-            production_environment_vals(prod, host_id, "Production to deploy"),
-        )
+        values = production_environment_vals(prod, host_id, "Production to deploy")
+        if slow_stop:
+            # Long enough for the manager to be killed while Odoo stops.
+            script = os.path.join(root, "slow-stop")
+            with open(script, "w") as handle:
+                handle.write(
+                    "#!/bin/sh\nsleep 4\nexec %s\n" % values["odoo_stop_command"]
+                )
+            os.chmod(script, 0o755)
+            values["odoo_stop_command"] = script
+        environment_id = self.call("deployment.environment", "create", values)
         archive = make_zip(
-            os.path.join(self.workdir, "release.zip"), [sample("v1", "dm_sample_good")]
+            os.path.join(root, "release.zip"), [sample("v1", "dm_sample_good")]
         )
         with open(archive, "rb") as handle:
             data = base64.b64encode(handle.read()).decode()
@@ -488,20 +509,27 @@ class TestWorkerKilled(ManagerServerCase):
         action = self.call("deployment.run.wizard", "action_confirm", [wizard_id])
         operation_id = action["res_id"]
 
-        def installing():
+        def at_the_step():
             return self.call(
+                "deployment.operation.step",
+                "search_count",
+                [
+                    ("operation_id", "=", operation_id),
+                    ("key", "=", step_key),
+                    ("state", "=", "running"),
+                ],
+            ) and self.call(
                 "deployment.operation.command",
                 "search_count",
                 [
                     ("operation_id", "=", operation_id),
-                    ("detached_key", "=", "install-upgrade"),
+                    ("detached_key", "=", "install-ahead"),
                     ("detached_state", "=", "running"),
                 ],
             )
 
-        self.wait_for(installing, 120, "the install never started")
+        self.wait_for(at_the_step, 120, never)
         self._kill_server()
-        self.assertNotEqual(http_status(prod.health_url), 200, "production is stopped")
         self._start_server()
 
         operation = self.wait_until_ended(
@@ -514,15 +542,24 @@ class TestWorkerKilled(ManagerServerCase):
             prod.module_state("dm_sample_good"), ("installed", "18.0.1.0.0")
         )
         self.assertEqual(http_status(prod.health_url), 200)
-        installs = self.call(
-            "deployment.operation.command",
-            "search_count",
-            [
-                ("operation_id", "=", operation_id),
-                ("detached_key", "=", "install-upgrade"),
-            ],
+
+        def installs(key):
+            return self.call(
+                "deployment.operation.command",
+                "search_read",
+                [("operation_id", "=", operation_id), ("detached_key", "=", key)],
+                ["step_id", "exit_code"],
+            )
+
+        ahead = installs("install-ahead")
+        self.assertEqual(len(ahead), 1, "the install was re-attached to, not run twice")
+        self.assertEqual(ahead[0]["exit_code"], 0)
+        self.assertEqual(
+            ahead[0]["step_id"][1],
+            "Install and upgrade the modules",
+            "it is journaled in the step that waited for it",
         )
-        self.assertEqual(installs, 1, "the install was re-attached to, not run twice")
+        self.assertEqual(installs("install-upgrade"), [], "no second install ran")
 
     def test_module_tests_interrupted_by_a_killed_manager_end_after_restart(self):
         """A module test run whose manager is killed while Odoo runs the tests is

@@ -321,7 +321,6 @@ def make_production(root, *, start=True):
     custom addons directory, service commands; its server started."""
     root = str(root)
     db = f"dmprod_{secrets.token_hex(4)}"
-    psql("postgres", f'CREATE DATABASE "{db}" TEMPLATE "{TEMPLATE}"')
     data_dir = os.path.join(root, "data")
     filestore = os.path.join(data_dir, "filestore", db)
     template_store = os.path.join(TEMPLATE_HOME, "data", "filestore", TEMPLATE)
@@ -330,6 +329,9 @@ def make_production(root, *, start=True):
     os.makedirs(filestore, exist_ok=True)
     addons = os.path.join(root, "custom_addons")
     os.makedirs(addons)
+    # Made once its files are: a root already used fails above, leaving no
+    # database behind on the shared cluster (which would hold the benches).
+    psql("postgres", f'CREATE DATABASE "{db}" TEMPLATE "{TEMPLATE}"')
     config = os.path.join(root, "odoo.conf")
     log = os.path.join(root, "odoo.log")
     http_port = free_port()

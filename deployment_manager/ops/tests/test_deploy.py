@@ -12,14 +12,17 @@ import dataclasses
 import glob
 import json
 import os
+import threading
+import time
 
 import pytest
 
 from ...remote import LocalTransport, SshTransport
 from ...remote.detached import DetachedStatus
 from ...remote.tests.sshd_rig import SshdHost
-from .. import deploy
-from ..context import OperationFailed, SimpleContext
+from .. import deploy, odoo_control
+from ..context import Cancelled, OperationFailed, SimpleContext
+from ..deploy_base import GATE_CLOSED, GATE_OPEN
 from ..logcheck import check_log
 from ..spec import EnvironmentSpec
 from .production import (
@@ -89,6 +92,19 @@ class JournalContext(SimpleContext):
     def run_detached(self, transport, argv, key, **kwargs):
         self.order.append([f"detached:{key}", *argv])
         return super().run_detached(transport, argv, key, **kwargs)
+
+    def launch_detached(self, transport, argv, key, **kwargs):
+        self.order.append([f"launch:{key}", *argv])
+        return super().launch_detached(transport, argv, key, **kwargs)
+
+    def said(self, line):
+        """The detached commands whose output holds ``line``."""
+        return [
+            status
+            for status in self.commands
+            if isinstance(status, DetachedStatus)
+            and line in status.stdout_excerpt.splitlines()
+        ]
 
     def index(self, predicate):
         return next(i for i, argv in enumerate(self.order) if predicate(argv))
@@ -327,6 +343,12 @@ def test_successful_run_measures_downtime(prod, ssh, ctx, tmp_path):
     moved_in = ctx.index(lambda argv: argv[:2] == ["mv", "-T"] and argv[-1] == module)
     extracted = ctx.index(lambda argv: argv[1:4] == ["-m", "zipfile", "-e"])
     assert extracted < stopped < moved_in
+    # The install was started before the stop, and let through by the
+    # rollback point's own command once the point was made.
+    assert ctx.index(lambda argv: argv[0] == "launch:install-ahead") < stopped
+    assert "/install-ahead-" in result["install_result"]["log_file"]
+    assert len(ctx.said(GATE_OPEN)) == 1 and not ctx.said(GATE_CLOSED)
+    assert gate_files(prod) == []
     assert result["log_check"]["verdict"] != "fail"
     point = result["rollback_point"]
     assert prod.rows(
@@ -406,6 +428,204 @@ def test_the_rollback_point_copies_both_at_once_and_cleans_up_either_failure(
         assert not os.path.lexists(f"{root}/{prod.db}_gone_rb_20261130120002")
     finally:
         remove_production(prod)
+
+
+def gate_files(prod):
+    """What an install started ahead leaves in the work directory besides
+    its log: nothing once it ended."""
+    return [
+        name
+        for name in os.listdir(prod.spec.work_dir)
+        if name.startswith("install-ahead-") and not name.endswith(".log")
+    ]
+
+
+def _held_on_its_configuration(pipe):
+    """The pid of the Odoo whose configuration file is ``pipe`` once it
+    waits for it to be written (blocked opening the named pipe), else None."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                argv = handle.read().decode(errors="replace").split("\0")
+            with open(f"/proc/{pid}/wchan") as handle:
+                waits_on = handle.read()
+        except OSError:
+            continue
+        if "-c" in argv[:-1] and argv[argv.index("-c") + 1] == pipe:
+            return int(pid) if waits_on == "wait_for_partner" else None
+    return None
+
+
+def test_an_install_started_ahead_touches_nothing_before_its_gate_opens(
+    production_cluster, local_transport, tmp_path
+):
+    """Started ahead, Odoo does its imports then waits for its configuration:
+    it has no session on any database, has not written its log and has
+    installed nothing. Told to stop, it ends unread ("dm-gate closed");
+    started again and let through, it installs the module."""
+    prod = make_production(tmp_path / "production", start=False)
+    try:
+        copy_module(sample("v1", "dm_sample_good"), prod.addons)
+        ctx = JournalContext(str(tmp_path / "runs"))
+
+        def ahead(stamp):
+            return odoo_control.gated_install(
+                ctx,
+                prod.spec,
+                ["dm_sample_good"],
+                [],
+                key="install-ahead",
+                stamp=stamp,
+                wait=600,
+            )
+
+        gate = ahead("20261130120000")
+        odoo_control.launch_gated_install(ctx, local_transport, prod.spec, gate)
+        pipe = gate["pipe"]
+        deadline = time.monotonic() + 120
+        while _held_on_its_configuration(pipe) is None:
+            assert time.monotonic() < deadline, "Odoo never waited on its configuration"
+            time.sleep(0.1)
+        assert prod.rows(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        ) == [["0"]]
+        assert not os.path.exists(gate["log_file"])
+        assert prod.module_state("dm_sample_good") == (None, None)
+
+        open(gate["stop"], "w").close()
+        status = ctx.run_detached(local_transport, gate["argv"], gate["key"])
+        assert odoo_control.gate_closed(status)
+        assert prod.module_state("dm_sample_good") == (None, None)
+        assert not os.path.exists(gate["log_file"]) and gate_files(prod) == []
+
+        gate = ahead("20261130120001")
+        odoo_control.launch_gated_install(ctx, local_transport, prod.spec, gate)
+        open(gate["go"], "w").close()
+        status = ctx.run_detached(local_transport, gate["argv"], gate["key"])
+        assert status.ok and not odoo_control.gate_closed(status)
+        assert prod.module_state("dm_sample_good")[0] == "installed"
+        assert os.path.exists(gate["log_file"]) and gate_files(prod) == []
+    finally:
+        remove_production(prod)
+
+
+def test_a_failed_rollback_point_ends_the_install_ahead_unread(
+    prod, local_transport, ctx, tmp_path
+):
+    """The rollback point failing for real (its filestore copy finds a file
+    in the way), the install started ahead is ended before it read its
+    configuration: the module is not installed, the sources are back and
+    Odoo runs; nothing of the gate is left."""
+    archive = make_zip(tmp_path / "good.zip", [sample("v1", "dm_sample_good")])
+    stamp = "20261130120000"
+    in_the_way = os.path.join(prod.data_dir, "filestore", f"{prod.db}_rb_{stamp}")
+    with open(in_the_way, "w") as handle:
+        handle.write("in the way")
+
+    with pytest.raises(deploy.DeploymentFailed) as failure:
+        deploy.deployment_run(
+            ctx,
+            local_transport,
+            prod.spec,
+            source={"kind": "zip", "path": archive, "addons_path": prod.addons},
+            stamp=stamp,
+        )
+
+    assert "The filestore could not be copied" in str(failure.value)
+    assert "The database was not changed" in str(failure.value)
+    assert len(ctx.said(GATE_CLOSED)) == 1 and not ctx.said(GATE_OPEN)
+    assert prod.module_state("dm_sample_good") == (None, None)
+    assert not glob.glob(os.path.join(prod.spec.work_dir, "install-ahead-*.log"))
+    assert gate_files(prod) == []
+    assert not os.path.exists(os.path.join(prod.addons, "dm_sample_good"))
+    assert http_status(prod.health_url) == 200
+
+
+def test_an_install_ahead_stopped_with_odoo_runs_after_the_point(
+    prod, local_transport, ctx, tmp_path
+):
+    """A stop command that ends every Odoo process of the host ends the
+    install started ahead too, before it read its configuration: the
+    install then runs after the rollback point, and the deployment is done."""
+    archive = make_zip(tmp_path / "good.zip", [sample("v1", "dm_sample_good")])
+    stop_all = [
+        "sh",
+        "-c",
+        'pkill -TERM -f -- "$1" ; shift; exec "$@"',
+        "sh",
+        # Odoo's own process: its interpreter first (not a shell around it).
+        f"^[^ ]*python[^ ]* .* -c {prod.spec.work_dir}/install-ahead-",
+        *prod.spec.odoo_stop_argv,
+    ]
+    spec = dataclasses.replace(prod.spec, odoo_stop_argv=stop_all)
+
+    result = deploy.deployment_run(
+        ctx,
+        local_transport,
+        spec,
+        source={"kind": "zip", "path": archive, "addons_path": prod.addons},
+    )
+
+    assert result["phase"] == "done"
+    assert len(ctx.said(GATE_CLOSED)) == 1
+    assert "/install-upgrade-" in result["install_result"]["log_file"]
+    assert prod.module_state("dm_sample_good") == ("installed", "18.0.1.0.0")
+    assert gate_files(prod) == []
+    assert http_status(prod.health_url) == 200
+
+
+class CancelledDuringTheInstall(JournalContext):
+    """Behaves as the journal does once a person cancels while the install
+    runs: the install's command is reported with the cancel, and from then
+    on every command is refused before it starts while the operation can
+    still be cancelled (``cancellable``)."""
+
+    def __init__(self, work_dir):
+        super().__init__(work_dir)
+        self.cancel_event = threading.Event()
+
+    def _refuse(self):
+        if self.cancellable and self.cancel_event.is_set():
+            raise Cancelled("Cancelled on request.")
+
+    def run(self, transport, argv, keep_output=True, **kwargs):
+        self._refuse()
+        return super().run(transport, argv, keep_output, **kwargs)
+
+    def run_detached(self, transport, argv, key, **kwargs):
+        self._refuse()
+        status = super().run_detached(transport, argv, key, **kwargs)
+        if key.startswith("install-"):
+            self.cancel_event.set()
+            raise Cancelled("Cancelled on request.", status)
+        return status
+
+
+def test_a_cancel_during_the_install_rolls_back_to_the_end(
+    prod, local_transport, tmp_path
+):
+    """Cancelled while the install runs, Odoo stopped, the run goes no
+    further and rolls back: the rollback's own commands run although the
+    cancel was asked (they are what puts production back), the module is
+    not installed and Odoo is healthy."""
+    ctx = CancelledDuringTheInstall(str(tmp_path / "runs"))
+    archive = make_zip(tmp_path / "good.zip", [sample("v1", "dm_sample_good")])
+
+    with pytest.raises(deploy.DeploymentFailed) as failure:
+        deploy.deployment_run(
+            ctx,
+            local_transport,
+            prod.spec,
+            source={"kind": "zip", "path": archive, "addons_path": prod.addons},
+        )
+
+    assert failure.value.rolled_back, str(failure.value)
+    assert "Cancelled on request." in str(failure.value)
+    assert failure.value.result["phase"] == "rolled_back"
+    assert prod.module_state("dm_sample_good")[0] in (None, "uninstalled")
+    assert not os.path.exists(os.path.join(prod.addons, "dm_sample_good"))
+    assert http_status(prod.health_url) == 200
 
 
 class LostPointContext(JournalContext):
