@@ -433,8 +433,10 @@ class DeploymentOperation(models.Model):
         for runner in runners:
             runner._trigger(at)
 
-    def _state_label(self):
-        return dict(self._fields["state"]._description_selection(self.env))[self.state]
+    def _state_label(self, state=None):
+        """The label of ``state`` (the operation's own by default), translated."""
+        labels = dict(self._fields["state"]._description_selection(self.env))
+        return labels[state or self.state]
 
     def _busy_message(self):
         target = self.environment_id.display_name or self.host_id.display_name

@@ -447,14 +447,13 @@ class DeploymentOperationRunner(models.Model):
     def _end_badly(self, state, reason, message, chatter):
         """End the operation in ``state`` (interrupted, cancelled) for
         ``reason``, say ``message`` on it and ``chatter`` to its followers."""
-        labels = dict(self._fields["state"]._description_selection(self.env))
         self.write(
             {
                 "state": state,
                 "finished_at": fields.Datetime.now(),
                 "error_reason": reason,
                 "error_message": message,
-                "progress_message": labels[state],
+                "progress_message": self._state_label(state),
             }
         )
         self._notify("deployment_manager.mt_operation_failed", chatter)
